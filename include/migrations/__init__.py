@@ -1,0 +1,1 @@
+"""Alembic scripts of the application database (script_location of alembic.ini)."""

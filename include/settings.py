@@ -1,0 +1,49 @@
+"""Project-wide constants and paths (no I/O at import time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INCLUDE_DIR = PROJECT_ROOT / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+
+#: Where the embedded PostgreSQL keeps its data (git-ignored).
+EMBEDDED_PGDATA = Path(os.environ.get("GENASCOPE_EMBEDDED_PGDATA", PROJECT_ROOT / ".pgdata"))
+#: Per-run folders (reports, Data Docs, exports).
+RUNS_DIR = Path(os.environ.get("GENASCOPE_RUNS_DIR", PROJECT_ROOT / "runs"))
+
+#: Airflow connection id and pool name of the application database.
+APP_DB_CONN_ID = "genascope_db"
+APP_DB_POOL = "genascope_db"
+
+#: The pipeline's own bookkeeping schema (never an application table; survives rollbacks).
+PIPELINE_SCHEMA = "patient_pipeline"
+
+#: Advisory lock key shared by the migration, rollback and import DAGs (two int4 halves).
+ADVISORY_LOCK_CLASS = 0x47454E41  # "GENA"
+ADVISORY_LOCK_OBJECT = 1
+
+REV_BASELINE = "20250526_legacy_baseline"
+REV_CREATE_PATIENTS = "20250527_create_patients"
+REV_UPDATE_INVITES = "20250528_update_invites"
+REV_UPDATE_PATIENTS = "20250529_update_patients"
+REV_FINALIZE_INVITES = "20250530_finalize_invites"
+
+#: The runbook order of the upgrades (downgrades walk it backwards).
+UPGRADE_ORDER = (
+    REV_CREATE_PATIENTS,
+    REV_UPDATE_INVITES,
+    REV_UPDATE_PATIENTS,
+    REV_FINALIZE_INVITES,
+)
+ALL_REVISIONS = (REV_BASELINE, *UPGRADE_ORDER)
+
+LEGACY_TABLES = ("accounts", "users", "patient_profiles", "invites", "chat_sessions", "chat_messages")
+
+#: Defaults for sessions that run DDL or bulk DML.
+DEFAULT_LOCK_TIMEOUT_MS = int(os.environ.get("GENASCOPE_LOCK_TIMEOUT_MS", "2000"))
+DEFAULT_STATEMENT_TIMEOUT_MS = int(os.environ.get("GENASCOPE_STATEMENT_TIMEOUT_MS", str(30 * 60 * 1000)))
+DEFAULT_LOCK_RETRIES = int(os.environ.get("GENASCOPE_LOCK_RETRIES", "5"))
