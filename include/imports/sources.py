@@ -1,0 +1,215 @@
+"""Clinic sources: configuration (include/config/clinic_sources.yaml), not code.
+
+Adding a clinic = adding one entry to the YAML file. Each entry becomes a frozen ``SourceConfig``;
+``load_sources`` validates every entry and raises ``SourceConfigError`` naming the source id and the key
+to fix (never a value from a data file).
+
+YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format``, ``landing`` optional)::
+
+    sources:
+      - id: clinic-north-csv
+        account_id: acct-clinic-north
+        format: csv                      # csv | fhir_ndjson | hl7v2
+        landing: include/sample_data/clinics/clinic-north   # relative = project root; or a URI (s3://...)
+        column_mapping: {"Patient First Name": first_name, ...}   # CSV only; default = platform header
+        delimiter: ","
+        encoding: utf-8                  # utf-8 (a BOM is accepted) | cp1252 | any Python codec name
+        date_formats: ["%m/%d/%Y"]       # strptime formats, tried in order; never guessed
+        identifier_system: null          # FHIR: Patient.identifier.system holding the clinic MRN
+        assigning_authority: null        # HL7: PID-3.4 namespace id of the clinic MRN
+        default_phone_region: US
+        default_clinician_id: null
+        max_reject_ratio: 0.05
+        fhir_validation: model           # FHIR: model (fhir.resources, every line) | fast (used elements)
+
+The landing location holds ``incoming/``, ``processed/`` and ``rejected/`` folders.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from include.imports.records import CANONICAL_FIELDS, REQUIRED_CSV_FIELDS
+from include.settings import INCLUDE_DIR, PROJECT_ROOT
+
+FORMATS = ("csv", "fhir_ndjson", "hl7v2")
+
+#: The platform's documented CSV header, mapped to itself.
+DEFAULT_COLUMN_MAPPING: dict[str, str] = {
+    "email": "email",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "phone": "phone",
+    "external_id": "external_id",
+    "date_of_birth": "date_of_birth",
+}
+
+DEFAULT_SOURCES_PATH = INCLUDE_DIR / "config" / "clinic_sources.yaml"
+#: Environment variable that points ``load_sources()`` at another file (tests, other deployments).
+SOURCES_PATH_ENV = "GENASCOPE_CLINIC_SOURCES"
+
+#: Cell prefixes that make a spreadsheet evaluate a formula; neutralized in quarantine exports only.
+DEFAULT_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class SourceConfigError(ValueError):
+    """A clinic source entry is invalid; the message names the source and the key to fix."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    id: str
+    account_id: str
+    format: str
+    landing: str
+    column_mapping: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COLUMN_MAPPING))
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    identifier_system: str | None = None
+    assigning_authority: str | None = None
+    default_phone_region: str = "US"
+    default_clinician_id: str | None = None
+    max_reject_ratio: float = 0.05
+    quarantine_formula_prefixes: tuple[str, ...] = DEFAULT_FORMULA_PREFIXES
+    fhir_validation: str = "model"
+
+    def __hash__(self) -> int:  # column_mapping is a dict; the id identifies a source
+        return hash((self.id, self.format, self.encoding, self.date_formats))
+
+    def landing_path(self) -> str:
+        """The landing location as a string: URIs unchanged, relative paths resolved from the project root."""
+        if "://" in self.landing or os.path.isabs(self.landing):
+            return self.landing
+        return str(PROJECT_ROOT / self.landing)
+
+    def incoming(self) -> str:
+        return _join(self.landing_path(), "incoming")
+
+    def processed(self) -> str:
+        return _join(self.landing_path(), "processed")
+
+    def rejected(self) -> str:
+        return _join(self.landing_path(), "rejected")
+
+    def with_overrides(self, **overrides: Any) -> SourceConfig:
+        """A copy with some keys changed (validated like a YAML entry); used by tests and the corpus."""
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data.update(overrides)
+        return source_from_dict(data)
+
+
+def _join(base: str, child: str) -> str:
+    return base.rstrip("/") + "/" + child
+
+
+def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
+    """Validate one YAML entry and build its ``SourceConfig``."""
+    sid = str(entry.get("id") or "<missing id>")
+
+    def fail(key: str, why: str) -> SourceConfigError:
+        return SourceConfigError(f"clinic source {sid!r}: key {key!r} {why}; fix it in the clinic sources YAML")
+
+    for key in ("id", "account_id", "format", "landing"):
+        if not entry.get(key) or not isinstance(entry[key], str):
+            raise fail(key, "is required and must be a non-empty string")
+    known = set(SourceConfig.__dataclass_fields__)
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise fail(unknown[0], f"is not a known key (known: {', '.join(sorted(known))})")
+    fmt = entry["format"]
+    if fmt not in FORMATS:
+        raise fail("format", f"must be one of {', '.join(FORMATS)}")
+
+    mapping = entry.get("column_mapping")
+    mapping = dict(DEFAULT_COLUMN_MAPPING) if mapping is None else dict(mapping)
+    for header, canonical in mapping.items():
+        if canonical not in CANONICAL_FIELDS:
+            raise fail("column_mapping", f"maps a column to {canonical!r}, not one of {', '.join(CANONICAL_FIELDS)}")
+        if not isinstance(header, str) or not header.strip():
+            raise fail("column_mapping", "has an empty header name")
+    targets = list(mapping.values())
+    if len(targets) != len(set(targets)):
+        raise fail("column_mapping", "maps two columns to the same canonical field")
+    if fmt == "csv":
+        missing = [f for f in REQUIRED_CSV_FIELDS if f not in targets]
+        if missing:
+            raise fail("column_mapping", f"has no column for required field(s) {', '.join(missing)}")
+
+    delimiter = entry.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise fail("delimiter", "must be one character (not a quote or newline)")
+    encoding = entry.get("encoding", "utf-8")
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError) as exc:
+        raise fail("encoding", "is not a Python codec name") from exc
+
+    date_formats = entry.get("date_formats", ("%Y-%m-%d",))
+    if isinstance(date_formats, str):
+        date_formats = (date_formats,)
+    date_formats = tuple(date_formats)
+    if not date_formats or not all(isinstance(f, str) and "%" in f for f in date_formats):
+        raise fail("date_formats", "must be a non-empty list of strptime formats")
+    if any("%y" in f for f in date_formats):
+        raise fail("date_formats", "uses %y: a two-digit year makes the century of a birth date a guess; use %Y")
+
+    ratio = entry.get("max_reject_ratio", 0.05)
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        raise fail("max_reject_ratio", "must be a number between 0 and 1")
+    if fmt == "fhir_ndjson" and not entry.get("identifier_system"):
+        raise fail("identifier_system", "is required for fhir_ndjson sources")
+    if fmt == "hl7v2" and not entry.get("assigning_authority"):
+        raise fail("assigning_authority", "is required for hl7v2 sources")
+    fhir_validation = entry.get("fhir_validation", "model")
+    if fhir_validation not in ("model", "fast"):
+        raise fail("fhir_validation", "must be 'model' (fhir.resources validates every line) or 'fast'")
+    region = entry.get("default_phone_region", "US")
+    if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
+        raise fail("default_phone_region", "must be a two-letter region code such as US")
+
+    return SourceConfig(
+        id=entry["id"],
+        account_id=entry["account_id"],
+        format=fmt,
+        landing=entry["landing"],
+        column_mapping=mapping,
+        delimiter=delimiter,
+        encoding=encoding,
+        date_formats=date_formats,
+        identifier_system=entry.get("identifier_system"),
+        assigning_authority=entry.get("assigning_authority"),
+        default_phone_region=region.upper(),
+        default_clinician_id=entry.get("default_clinician_id"),
+        max_reject_ratio=float(ratio),
+        quarantine_formula_prefixes=tuple(entry.get("quarantine_formula_prefixes", DEFAULT_FORMULA_PREFIXES)),
+        fhir_validation=fhir_validation,
+    )
+
+
+def load_sources(path: str | os.PathLike[str] | None = None) -> dict[str, SourceConfig]:
+    """All clinic sources by id, from ``path`` (default: $GENASCOPE_CLINIC_SOURCES or the bundled YAML)."""
+    path = Path(path or os.environ.get(SOURCES_PATH_ENV) or DEFAULT_SOURCES_PATH)
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    entries = doc.get("sources") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise SourceConfigError(f"{path.name}: expected a top-level 'sources:' list")
+    sources: dict[str, SourceConfig] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise SourceConfigError(f"{path.name}: every item under 'sources:' must be a mapping")
+        source = source_from_dict(entry)
+        if source.id in sources:
+            raise SourceConfigError(f"{path.name}: clinic source id {source.id!r} appears twice; ids must be unique")
+        sources[source.id] = source
+    return sources
+
+
+__all__ = ["DEFAULT_COLUMN_MAPPING", "FORMATS", "SourceConfig", "SourceConfigError", "load_sources", "source_from_dict"]

@@ -1,0 +1,68 @@
+"""E-mail addresses: stored as given (trimmed), matched by ``lower(trim(email))``.
+
+Syntax check: a regular-expression fast path accepts the common dot-atom shapes
+(``local@label.label.tld``, ASCII only, no special-use TLD); everything else goes to ``email_validator``
+(no DNS lookups). The fast path accepts only addresses the library also accepts, so both paths agree.
+Invalid syntax -> reason ``invalid_email`` (quarantine). Length limits (255 characters, the
+``patients.email`` width) are checked by ``include.normalize.normalize_record`` as ``field_too_long``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_FAST = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@(?:{_LABEL}\.)+([A-Za-z]{{2,63}})")
+_SPECIAL_TLDS = frozenset(d for d in SPECIAL_USE_DOMAIN_NAMES if "." not in d)
+_SPECIAL_DOTTED = tuple(d for d in SPECIAL_USE_DOMAIN_NAMES if "." in d)
+
+
+def _fast_ok(s: str) -> bool:
+    m = _FAST.fullmatch(s)
+    if m is None or len(s) > 254 or s.index("@") > 64 or m[1].lower() in _SPECIAL_TLDS:
+        return False
+    if _SPECIAL_DOTTED:
+        domain = s[s.index("@") + 1 :].lower()
+        return not any(domain == d or domain.endswith("." + d) for d in _SPECIAL_DOTTED)
+    return True
+
+
+@lru_cache(maxsize=20_000)
+def _library_ok(s: str) -> bool:
+    try:
+        validate_email(s, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def is_valid_email(s: str) -> bool:
+    """Syntax check of an already-trimmed address."""
+    return _fast_ok(s) or _library_ok(s)
+
+
+def check_email(s: str | None) -> tuple[str | None, str | None]:
+    """(value to store = trimmed as given, reason code or None). Empty -> (None, None)."""
+    if s is None:
+        return None, None
+    s = s.strip()
+    if not s:
+        return None, None
+    if is_valid_email(s):
+        return s, None
+    return s, "invalid_email"
+
+
+def email_key(s: str | None) -> str | None:
+    """``lower(trim(s))`` when ``s`` is a syntactically valid address, else ``None``."""
+    value, reason = check_email(s)
+    if value is None or reason is not None:
+        return None
+    return value.lower()
+
+
+__all__ = ["check_email", "email_key", "is_valid_email"]

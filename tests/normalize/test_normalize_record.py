@@ -1,0 +1,81 @@
+"""``normalize_record``: reason precedence, warnings vs quarantine, and the hot-path speed target."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from include.imports.records import RawRecord
+from include.imports.sources import SourceConfig
+from include.normalize import NormalizedRecord, normalize_record
+
+TODAY = date(2025, 6, 1)
+CSV = SourceConfig(id="t-csv", account_id="acct-t", format="csv", landing="x")
+HL7 = SourceConfig(id="t-hl7", account_id="acct-t", format="hl7v2", landing="x", assigning_authority="T")
+
+
+def _raw(**values: str | None) -> RawRecord:
+    base = {"external_id": "M-1", "first_name": "Jane", "last_name": "Doe", "email": "Jane@Example.com",
+            "phone": "202-555-0123", "date_of_birth": "1970-01-02"}
+    base.update(values)
+    return RawRecord(1, base)
+
+
+def test_a_clean_record_gets_keys_and_normalized_values():
+    rec = normalize_record(_raw(first_name=" Jane "), CSV, TODAY)
+    assert rec == NormalizedRecord(1, "M-1", "Jane", "Doe", "Jane@Example.com", "jane@example.com", "jane",
+                                   "+12025550123", date(1970, 1, 2), None, None, None, None, [])
+
+
+def test_reader_problem_wins_over_field_reasons():
+    raw = _raw(email="bad")
+    raw.problem, raw.problem_field = "wrong_field_count", None
+    rec = normalize_record(raw, CSV, TODAY)
+    assert (rec.reason, rec.reason_field) == ("wrong_field_count", None)
+
+
+def test_first_failing_field_in_order_is_the_reason():
+    rec = normalize_record(_raw(first_name="N/A", email="bad", date_of_birth="2099-01-01"), CSV, TODAY)
+    assert (rec.reason, rec.reason_field) == ("missing_first_name", "first_name")
+
+
+def test_excel_serial_date_is_a_warning_not_a_quarantine():
+    rec = normalize_record(_raw(date_of_birth="23456"), CSV, TODAY)
+    assert rec.reason is None and rec.date_of_birth is None and rec.notes == ["excel_serial_date"]
+
+
+def test_row_without_identifier_and_email_is_quarantined():
+    rec = normalize_record(_raw(external_id="  ", email=""), CSV, TODAY)
+    assert (rec.reason, rec.reason_field) == ("missing_identifier", "external_id")
+
+
+def test_hl7_explicit_null_never_blanks_and_is_noted():
+    rec = normalize_record(_raw(phone='""', email='""'), HL7, TODAY)
+    assert rec.reason is None and rec.phone is None and rec.email is None and rec.notes == ["hl7_explicit_null"]
+
+
+def test_csv_explicit_null_text_is_just_text():
+    rec = normalize_record(_raw(email='""'), CSV, TODAY)
+    assert rec.reason == "invalid_email"
+
+
+def test_active_values():
+    assert normalize_record(_raw(active="Inactive"), CSV, TODAY).active is False
+    assert normalize_record(_raw(active="true"), CSV, TODAY).active is True
+    rec = normalize_record(_raw(active="maybe"), CSV, TODAY)
+    assert rec.active is None and rec.notes == ["unrecognised_active"]
+
+
+def test_normalize_record_throughput_smoke():
+    """Wide-margin smoke check of the >= 100k records/s target (measured ~150-170k/s on the 2-core box)."""
+    records = [
+        RawRecord(i, {"external_id": f"M-{i}", "first_name": ("Jane", "John", "Ana")[i % 3], "last_name": "Doe",
+                      "email": f"p{i}@example.com", "phone": f"(202) 555-{i % 10000:04d}",
+                      "date_of_birth": f"19{50 + i % 50}-0{1 + i % 9}-1{i % 9}"})
+        for i in range(50_000)
+    ]
+    start = time.perf_counter()
+    out = [normalize_record(r, CSV, TODAY) for r in records]
+    rate = len(records) / (time.perf_counter() - start)
+    assert all(r.reason is None for r in out)
+    assert rate > 30_000, f"{rate:.0f} records/s"
