@@ -88,9 +88,10 @@ def differences(conn: sa.Connection) -> list[str]:
             got = live.get((table, column))
             if got is None:
                 out.append(f"missing column {table}.{column} ({ty})")
-            elif got[0] != ty:
+                continue
+            if got[0] != ty:
                 out.append(f"{table}.{column}: type {got[0]}, expected {ty}")
-            elif got[1] != not_null:
+            if got[1] != not_null:
                 out.append(f"{table}.{column}: {'NOT NULL' if got[1] else 'nullable'}, expected "
                            f"{'NOT NULL' if not_null else 'nullable'}")
         known = {c for c, _, _ in cols}

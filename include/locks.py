@@ -45,6 +45,14 @@ def apply_session_settings(conn: sa.Connection | psycopg.Connection,
             conn.execute(stmt)
 
 
+def reset_session_settings(conn: sa.Connection | psycopg.Connection) -> None:
+    for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout"):
+        if isinstance(conn, sa.Connection):
+            conn.exec_driver_sql(f"RESET {name}")
+        else:
+            conn.execute(f"RESET {name}")
+
+
 def is_lock_timeout(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", exc)
     return isinstance(orig, pg_errors.LockNotAvailable)

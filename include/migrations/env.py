@@ -63,12 +63,22 @@ def _run(connection) -> None:
     def on_exhausted() -> str:
         if connection.in_transaction():
             connection.rollback()
-        return locks.describe_blockers(connection, settings.LEGACY_TABLES + ("patients",))
+        try:
+            return locks.describe_blockers(connection, settings.LEGACY_TABLES + ("patients",))
+        finally:
+            connection.rollback()
 
-    locks.retry_on_lock_timeout(
-        attempt, what="alembic", attempts=_x_int("lock_retries", settings.DEFAULT_LOCK_RETRIES),
-        on_exhausted=on_exhausted,
-    )
+    try:
+        locks.retry_on_lock_timeout(
+            attempt, what="alembic", attempts=_x_int("lock_retries", settings.DEFAULT_LOCK_RETRIES),
+            on_exhausted=on_exhausted,
+        )
+    finally:
+        # Leave a caller's (possibly pooled) connection as we found it.
+        if connection.in_transaction():
+            connection.rollback()
+        locks.reset_session_settings(connection)
+        connection.commit()
 
 
 def run_migrations_online() -> None:

@@ -11,6 +11,8 @@ Create Date: 2025-05-26
 
 from alembic import context, op
 
+from include.migrations.errors import LegacySchemaDropRefused
+
 revision = "20250526_legacy_baseline"
 down_revision = None
 branch_labels = None
@@ -123,7 +125,7 @@ def downgrade() -> None:
     consent = context.get_x_argument(as_dictionary=True).get("drop_legacy_schema")
     consent = consent or context.config.attributes.get("drop_legacy_schema")
     if consent != "yes":
-        raise RuntimeError(
+        raise LegacySchemaDropRefused(
             "refusing to drop the legacy tables: downgrading below 20250526_legacy_baseline deletes all "
             "application data. On a throw-away database pass -x drop_legacy_schema=yes."
         )

@@ -7,6 +7,8 @@ Create Date: 2025-05-27
 
 from alembic import context, op
 
+from include.migrations.errors import PatientsNotArchived
+
 revision = "20250527_create_patients"
 down_revision = "20250526_legacy_baseline"
 branch_labels = None
@@ -61,15 +63,19 @@ def downgrade() -> None:
     # Dropping `patients` deletes patient records. The rollback DAG archives them first and passes
     # the archive's run id; from the command line an empty table drops, a non-empty one needs
     # `-x patients_archived=yes` after you have archived (or accepted losing) them.
-    if not context.is_offline_mode():
+    consent = context.get_x_argument(as_dictionary=True).get("patients_archived")
+    consent = consent or context.config.attributes.get("patients_archived")
+    refusal = ("refusing to drop table patients with {n} rows: run the patient_first_rollback DAG "
+               "(it archives every patient first), or pass -x patients_archived=yes once they are archived.")
+    if consent != "yes" and context.is_offline_mode():
+        op.execute(
+            "DO $$ DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM patients; "
+            f"IF n > 0 THEN RAISE EXCEPTION '{refusal.format(n='%')}', n; END IF; END $$"
+        )
+    elif consent != "yes":
         import sqlalchemy as sa
 
         rows = op.get_bind().execute(sa.text("SELECT count(*) FROM patients")).scalar()
-        consent = context.get_x_argument(as_dictionary=True).get("patients_archived")
-        consent = consent or context.config.attributes.get("patients_archived")
-        if rows and consent != "yes":
-            raise RuntimeError(
-                f"refusing to drop table patients with {rows} rows: run the patient_first_rollback DAG "
-                "(it archives every patient first), or pass -x patients_archived=yes once they are archived."
-            )
+        if rows:
+            raise PatientsNotArchived(refusal.format(n=rows))
     op.execute("DROP TABLE patients")

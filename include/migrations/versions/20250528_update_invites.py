@@ -16,14 +16,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Nullable columns without default: catalog-only, the ACCESS EXCLUSIVE lock lasts milliseconds.
-    ddl.add_column("invites", "patient_id varchar(36)", "patient_id")
-    ddl.add_column("chat_sessions", "patient_id varchar(36)", "patient_id")
-    # NOT VALID: no scan while the lock is held.
-    ddl.add_foreign_key_not_valid("invites", "invites_patient_id_fkey", "patient_id", "patients", "id", "RESTRICT")
-    ddl.add_foreign_key_not_valid(
-        "chat_sessions", "chat_sessions_patient_id_fkey", "patient_id", "patients", "id", "RESTRICT")
+    # Every statement below is its own short transaction (autocommit block), so waiting for the lock on
+    # one busy table never holds an exclusive lock on the other meanwhile.
     with op.get_context().autocommit_block():
+        # Nullable columns without default: catalog-only, the ACCESS EXCLUSIVE lock lasts milliseconds.
+        ddl.add_column("invites", "patient_id varchar(36)", "patient_id")
+        ddl.add_column("chat_sessions", "patient_id varchar(36)", "patient_id")
+        # NOT VALID: no scan while the lock is held.
+        ddl.add_foreign_key_not_valid("invites", "invites_patient_id_fkey", "patient_id", "patients", "id",
+                                      "RESTRICT")
+        ddl.add_foreign_key_not_valid(
+            "chat_sessions", "chat_sessions_patient_id_fkey", "patient_id", "patients", "id", "RESTRICT")
         # Each VALIDATE is its own transaction under SHARE UPDATE EXCLUSIVE: traffic continues.
         ddl.validate_constraint("invites", "invites_patient_id_fkey")
         ddl.validate_constraint("chat_sessions", "chat_sessions_patient_id_fkey")

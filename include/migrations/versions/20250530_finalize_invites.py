@@ -8,6 +8,7 @@ Create Date: 2025-05-30
 from alembic import context, op
 
 from include.migrations import ddl
+from include.migrations.errors import InvitesNotLinked
 
 revision = "20250530_finalize_invites"
 down_revision = "20250529_update_patients"
@@ -17,22 +18,25 @@ depends_on = None
 CHECK = "ck_invites_patient_id_not_null"
 
 
-class InvitesNotLinked(RuntimeError):
-    """Finalize refused: some invites have no patient yet."""
+REFUSAL = ("refusing to make invites.patient_id NOT NULL: {n} invites are not linked to a patient. "
+           "Run the backfill (patient_first_migration) and fix the quarantined invites first.")
 
 
 def upgrade() -> None:
-    if not context.is_offline_mode():
+    # CHECK ... NOT VALID takes a brief lock and scans nothing; from here on no new unlinked invite can
+    # be written, so the count below (same transaction, index on patient_id) cannot be outrun.
+    ddl.add_check_not_valid("invites", CHECK, "patient_id IS NOT NULL")
+    if context.is_offline_mode():
+        op.execute(
+            "DO $$ DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM invites WHERE patient_id IS NULL; "
+            f"IF n > 0 THEN RAISE EXCEPTION '{REFUSAL.format(n='%')}', n; END IF; END $$"
+        )
+    else:
         import sqlalchemy as sa
 
         unlinked = op.get_bind().execute(sa.text("SELECT count(*) FROM invites WHERE patient_id IS NULL")).scalar()
         if unlinked:
-            raise InvitesNotLinked(
-                f"refusing to make invites.patient_id NOT NULL: {unlinked} invites are not linked to a patient. "
-                "Run the backfill (patient_first_migration) and fix the quarantined invites first."
-            )
-    # CHECK ... NOT VALID takes a brief lock and scans nothing.
-    ddl.add_check_not_valid("invites", CHECK, "patient_id IS NOT NULL")
+            raise InvitesNotLinked(REFUSAL.format(n=unlinked))  # rolls the check back with the transaction
     with op.get_context().autocommit_block():
         # The scan happens here, under SHARE UPDATE EXCLUSIVE.
         ddl.validate_constraint("invites", CHECK)
