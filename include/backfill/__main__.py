@@ -1,0 +1,69 @@
+"""Command line of the backfill: ``python -m include.backfill --run-id R [run|plan|create_patients|...]``.
+
+Prints ids, counts and timings only (never PHI). Exit code 0 when the requested step completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+
+from include import db
+from include.backfill import (
+    BackfillOptions,
+    catch_up,
+    create_patients,
+    link_chat_sessions,
+    link_invites,
+    link_users,
+    plan,
+    run_all,
+)
+
+STEPS = {
+    "plan": plan, "create_patients": create_patients, "link_invites": link_invites, "link_users": link_users,
+    "link_chat_sessions": link_chat_sessions, "catch_up": catch_up,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m include.backfill", description=__doc__)
+    p.add_argument("step", nargs="?", default="run", choices=["run", *STEPS])
+    p.add_argument("--run-id", required=True, help="names the run in every ledger and checkpoint")
+    p.add_argument("--db", default=None, help="database URI (default: the app database resolution of include.db)")
+    p.add_argument("--batch-size", type=int, default=10_000)
+    p.add_argument("--lock-timeout-ms", type=int, default=None)
+    p.add_argument("--max-batches", type=int, default=None, help="pause each phase after this many batches")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    kwargs: dict[str, object] = {"run_id": args.run_id, "batch_size": args.batch_size,
+                                 "max_batches": args.max_batches}
+    if args.lock_timeout_ms is not None:
+        kwargs["lock_timeout_ms"] = args.lock_timeout_ms
+    opts = BackfillOptions(**kwargs)  # type: ignore[arg-type]
+    engine = db.app_engine(args.db)
+    with engine.connect() as conn:
+        if args.step == "run":
+            result = run_all(conn, opts)
+            out: object = asdict(result)
+            ok = result.complete
+        else:
+            res = STEPS[args.step](conn, opts)
+            out = res if isinstance(res, dict) else asdict(res)
+            ok = bool(out.get("complete", True)) if isinstance(out, dict) else True
+    json.dump(out, sys.stdout, default=str, indent=1)
+    sys.stdout.write("\n")
+    return 0 if ok else 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

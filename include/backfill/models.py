@@ -1,0 +1,98 @@
+"""Options, results and errors of the backfill (DATA-MODEL.md §4). No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from include import settings
+
+
+class BackfillError(RuntimeError):
+    """Base class of the backfill's own errors."""
+
+
+class PlanMissing(BackfillError):
+    """A phase ran without a ready plan for its run id."""
+
+
+class PlanLost(BackfillError):
+    """The plan's working tables no longer hold the rows the plan header counted (server crash)."""
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    """How one backfill run behaves. ``run_id`` names the run in every ledger and checkpoint."""
+
+    run_id: str
+    batch_size: int = 10_000
+    lock_timeout_ms: int = settings.DEFAULT_LOCK_TIMEOUT_MS
+    statement_timeout_ms: int = settings.DEFAULT_STATEMENT_TIMEOUT_MS
+    #: Stop a phase after this many batches in one call (tests, controlled pauses); None = run to the end.
+    max_batches: int | None = None
+    #: How many lock-timeout retries a batch gets before LockTimeoutExhausted.
+    lock_retries: int = settings.DEFAULT_LOCK_RETRIES
+    #: catch_up re-plans at most this many times.
+    catch_up_rounds: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.run_id or len(self.run_id) > 250:
+            raise ValueError("run_id must be a non-empty string of at most 250 characters")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.max_batches is not None and self.max_batches < 1:
+            raise ValueError("max_batches must be at least 1 (or None for no limit)")
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What the plan would do (also the dry run's answer). Ids only, never PHI."""
+
+    persons: int
+    patients_to_create: int
+    patients_matched: int
+    invites_to_link: int
+    users_to_link: int
+    chats_to_link: int
+    quarantined_invite_ids: list[str]
+    review_queue_invite_ids: list[str]
+    unresolved_account_invites: int
+    unparseable_phones: int
+    plan_id: int = 0
+    quarantined_user_ids: list[str] = field(default_factory=list)
+    review_queue_user_ids: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.patients_to_create or self.invites_to_link or self.users_to_link or self.chats_to_link)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """One call of a batched phase: rows written and batches committed by this call."""
+
+    phase: str
+    rows: int
+    batches: int
+    seconds: float
+    rows_per_s: float
+    #: The checkpoint key this call resumed after (None: started from the beginning).
+    resumed_from: str | None
+    #: False when max_batches stopped the phase before its end (call again to resume).
+    complete: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """Everything run_all did."""
+
+    plan: PlanSummary
+    phases: list[PhaseResult]
+    catch_up: dict[str, object] | None
+    seconds: float
+    complete: bool

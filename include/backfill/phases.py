@@ -1,0 +1,108 @@
+"""The batched, resumable phases of the backfill: create_patients, link_invites, link_users,
+link_chat_sessions. Each batch is one statement in one short transaction that also advances the
+phase's checkpoint, so a killed run resumes right after its last committed batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import sqlalchemy as sa
+
+from include import locks
+from include.backfill import sqlfiles
+from include.backfill.models import BackfillOptions, PhaseResult
+from include.backfill.planner import require_plan
+from include.backfill.transactions import in_short_transaction, start_clean
+
+log = logging.getLogger(__name__)
+
+CREATE_PATIENTS = "create_patients"
+LINK_INVITES = "link_invites"
+LINK_USERS = "link_users"
+LINK_CHAT_SESSIONS = "link_chat_sessions"
+
+_BATCH_SQL = {
+    CREATE_PATIENTS: "create_patients_batch",
+    LINK_INVITES: "link_invites_batch",
+    LINK_USERS: "link_users_batch",
+    LINK_CHAT_SESSIONS: "link_chat_sessions_batch",
+}
+
+
+def _checkpoint(conn: sa.Connection, run_id: str, plan_id: int, phase: str) -> tuple[str | None, bool]:
+    row = conn.execute(sa.text(
+        "SELECT last_key, done FROM patient_pipeline.backfill_checkpoints "
+        "WHERE run_id = :r AND plan_id = :p AND phase = :ph"), {"r": run_id, "p": plan_id, "ph": phase}).first()
+    conn.commit()
+    return (None, False) if row is None else (row.last_key, bool(row.done))
+
+
+def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseResult:
+    """Run ``phase`` of the current plan in keyset batches from its checkpoint to the end (or max_batches)."""
+    started = time.monotonic()
+    start_clean(conn)
+    header = require_plan(conn, opts.run_id)
+    last_key, done = _checkpoint(conn, opts.run_id, header.plan_id, phase)
+    if done:
+        log.info("%s: plan %s already complete for run %s", phase, header.plan_id, opts.run_id)
+        return PhaseResult(phase, 0, 0, 0.0, 0.0, resumed_from=last_key, complete=True)
+    resumed_from = last_key
+    if resumed_from is not None:
+        log.info("%s: resuming plan %s after its last committed batch", phase, header.plan_id)
+    stmt = sqlfiles.statement(_BATCH_SQL[phase])
+    rows = batches = 0
+    complete = False
+    key = last_key or ""
+    while True:
+        if opts.max_batches is not None and batches >= opts.max_batches:
+            break
+        params = {"run_id": opts.run_id, "plan_id": header.plan_id, "phase": phase, "last_key": key,
+                  "batch_size": opts.batch_size}
+        scanned, new_key, written = in_short_transaction(
+            conn, opts, f"backfill {phase} batch after key #{batches}",
+            lambda c, p=params: tuple(c.execute(stmt, p).one()))
+        if scanned:
+            batches += 1
+            rows += int(written)
+            key = new_key
+        if scanned < opts.batch_size:
+            complete = True
+            break
+    if complete and phase == CREATE_PATIENTS:
+        _analyze_patients(conn, opts)
+    seconds = time.monotonic() - started
+    log.info("%s: %d rows in %d batches, %.1fs%s", phase, rows, batches, seconds, "" if complete else " (paused)")
+    return PhaseResult(phase, rows, batches, round(seconds, 3), round(rows / seconds, 1) if seconds else 0.0,
+                       resumed_from=resumed_from, complete=complete)
+
+
+def _analyze_patients(conn: sa.Connection, opts: BackfillOptions) -> None:
+    """Fresh statistics after a bulk insert, so the link batches' identity-key lookups use the index."""
+    try:
+        in_short_transaction(conn, opts, "analyze patients", lambda c: c.exec_driver_sql("ANALYZE patients"))
+    except locks.LockTimeoutExhausted:
+        log.warning("ANALYZE patients skipped: its lock was busy; autovacuum will refresh the statistics")
+
+
+def create_patients(conn: sa.Connection, opts: BackfillOptions) -> PhaseResult:
+    """Insert the planned patients (ON CONFLICT DO NOTHING) and record them in the patient ledger."""
+    return run_phase(conn, opts, CREATE_PATIENTS)
+
+
+def link_invites(conn: sa.Connection, opts: BackfillOptions) -> PhaseResult:
+    """Fill invites.patient_id (still NULL only) by the identity key; every link goes to the link ledger."""
+    return run_phase(conn, opts, LINK_INVITES)
+
+
+def link_users(conn: sa.Connection, opts: BackfillOptions) -> PhaseResult:
+    """Fill patients.user_id for planned users whose patient has none yet (ledgered)."""
+    return run_phase(conn, opts, LINK_USERS)
+
+
+def link_chat_sessions(conn: sa.Connection, opts: BackfillOptions) -> PhaseResult:
+    """Fill chat_sessions.patient_id with the patient of the session's user (ledgered)."""
+    return run_phase(conn, opts, LINK_CHAT_SESSIONS)
+
+
+PHASES = (CREATE_PATIENTS, LINK_INVITES, LINK_USERS, LINK_CHAT_SESSIONS)

@@ -1,0 +1,35 @@
+"""The backfill's SQL files (include/sql/backfill/*.sql), loaded once as SQLAlchemy text()."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sqlalchemy as sa
+
+from include import settings
+
+SQL_DIR = settings.SQL_DIR / "backfill"
+
+#: The plan, in order: one statement per file.
+PLAN_STEPS = (
+    "plan_01_reset",
+    "plan_02_invites",
+    "plan_03_users",
+    "plan_04_invite_names_from_users",
+    "plan_05_existing_patients",
+    "plan_06_nameless_invites",
+    "plan_07_persons_from_invites",
+    "plan_08_match_users",
+    "plan_09_persons_from_users",
+    "plan_10_person_attributes",
+    "plan_11_quarantine_unresolvable",
+    "plan_12_chats",
+    "plan_13_clear_quarantine",
+    "plan_14_record_quarantine",
+    "plan_15_record_review_queue",
+)
+
+
+@cache
+def statement(name: str) -> sa.TextClause:
+    return sa.text((SQL_DIR / f"{name}.sql").read_text())

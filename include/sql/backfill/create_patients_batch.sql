@@ -1,0 +1,46 @@
+-- One batch of create_patients: inserts the next :batch_size planned persons (keyset on person_key
+-- after :last_key) into patients, with the user the plan gave them (unless that user got a patient
+-- meanwhile), records each inserted patient in backfill_patient_ledger and each user link in
+-- backfill_link_ledger (rule 10), and advances the checkpoint, all in this one statement/transaction.
+-- Reads: backfill_plan_persons, patients. Writes: patients, the two ledgers, backfill_checkpoints.
+-- Safe to re-run: ON CONFLICT DO NOTHING on the identity key, the id and the user (rule 8); a
+-- crashed batch rolled back as a whole and its checkpoint with it.
+WITH batch AS (
+    SELECT *
+    FROM patient_pipeline.backfill_plan_persons
+    WHERE disposition = 'create' AND person_key > CAST(:last_key AS text)
+    ORDER BY person_key
+    LIMIT CAST(:batch_size AS integer)
+), ins AS (
+    INSERT INTO patients (id, account_id, clinician_id, email, first_name, last_name, phone, date_of_birth,
+                          status, user_id, created_at, updated_at)
+    SELECT b.patient_id, b.account_id, b.clinician_id, b.email, b.first_name, b.last_name, b.phone,
+           b.date_of_birth, b.status,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM patients x WHERE x.user_id = b.user_id) THEN b.user_id END,
+           now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
+    FROM batch b
+    ORDER BY b.person_key
+    ON CONFLICT DO NOTHING
+    RETURNING id, user_id
+), patient_ledger AS (
+    INSERT INTO patient_pipeline.backfill_patient_ledger (run_id, patient_id, created_by_run)
+    SELECT CAST(:run_id AS varchar), id, true FROM ins
+    ON CONFLICT (run_id, patient_id) DO NOTHING
+), link_ledger AS (
+    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
+    SELECT CAST(:run_id AS varchar), 'user', user_id, id, true FROM ins WHERE user_id IS NOT NULL
+    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
+    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
+        recorded_at = EXCLUDED.recorded_at
+), stats AS (
+    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(person_key) FROM batch) AS last_key,
+           (SELECT count(*) FROM ins) AS written
+), checkpoint AS (
+    INSERT INTO patient_pipeline.backfill_checkpoints AS c (run_id, plan_id, phase, last_key, rows, batches, done)
+    SELECT CAST(:run_id AS varchar), CAST(:plan_id AS bigint), CAST(:phase AS varchar), s.last_key, s.written, (s.scanned > 0)::int, s.scanned < CAST(:batch_size AS integer)
+    FROM stats s
+    ON CONFLICT (run_id, plan_id, phase) DO UPDATE
+    SET last_key = coalesce(EXCLUDED.last_key, c.last_key), rows = c.rows + EXCLUDED.rows,
+        batches = c.batches + EXCLUDED.batches, done = EXCLUDED.done, updated_at = now() AT TIME ZONE 'utc'
+)
+SELECT scanned, last_key, written FROM stats

@@ -1,0 +1,41 @@
+-- One batch of link_chat_sessions: for the next :batch_size planned chat sessions (keyset on session
+-- id after :last_key), sets chat_sessions.patient_id, where still NULL, to the patient of the
+-- session's user (patients.user_id); records each link in backfill_link_ledger (rule 10) and
+-- advances the checkpoint, in this one statement.
+-- Reads: backfill_plan_chats, patients, backfill_patient_ledger. Writes: chat_sessions.patient_id,
+-- backfill_link_ledger, backfill_checkpoints.
+-- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
+WITH batch AS (
+    SELECT chat_id, user_id
+    FROM patient_pipeline.backfill_plan_chats
+    WHERE chat_id > CAST(:last_key AS text)
+    ORDER BY chat_id
+    LIMIT CAST(:batch_size AS integer)
+), upd AS (
+    UPDATE chat_sessions cs
+    SET patient_id = p.id
+    FROM batch b
+    JOIN patients p ON p.user_id = b.user_id
+    WHERE cs.id = b.chat_id AND cs.patient_id IS NULL
+    RETURNING cs.id, cs.patient_id
+), link_ledger AS (
+    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
+    SELECT CAST(:run_id AS varchar), 'chat_session', u.id, u.patient_id,
+           EXISTS (SELECT 1 FROM patient_pipeline.backfill_patient_ledger pl
+                   WHERE pl.run_id = CAST(:run_id AS varchar) AND pl.patient_id = u.patient_id)
+    FROM upd u
+    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
+    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
+        recorded_at = EXCLUDED.recorded_at
+), stats AS (
+    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(chat_id) FROM batch) AS last_key,
+           (SELECT count(*) FROM upd) AS written
+), checkpoint AS (
+    INSERT INTO patient_pipeline.backfill_checkpoints AS c (run_id, plan_id, phase, last_key, rows, batches, done)
+    SELECT CAST(:run_id AS varchar), CAST(:plan_id AS bigint), CAST(:phase AS varchar), s.last_key, s.written, (s.scanned > 0)::int, s.scanned < CAST(:batch_size AS integer)
+    FROM stats s
+    ON CONFLICT (run_id, plan_id, phase) DO UPDATE
+    SET last_key = coalesce(EXCLUDED.last_key, c.last_key), rows = c.rows + EXCLUDED.rows,
+        batches = c.batches + EXCLUDED.batches, done = EXCLUDED.done, updated_at = now() AT TIME ZONE 'utc'
+)
+SELECT scanned, last_key, written FROM stats

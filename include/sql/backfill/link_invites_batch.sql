@@ -1,0 +1,56 @@
+-- One batch of link_invites: for the next :batch_size planned invites (keyset on invite id after
+-- :last_key), finds the patient in patients by the plan's id, else by the identity key (so a patient
+-- the application wrote meanwhile is matched, rule 8), sets invites.patient_id where it is still NULL (the only legacy
+-- column touched, rule 9), records each link in backfill_link_ledger (rule 10) and advances the
+-- checkpoint, all in this one statement/transaction.
+-- Reads: backfill_plan_invites, backfill_plan_persons, patients, backfill_patient_ledger. Writes: invites.patient_id,
+-- backfill_link_ledger, backfill_checkpoints.
+-- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
+WITH batch AS (
+    SELECT pi.invite_id, pi.account_id, pi.email_key, pi.name_key, pp.patient_id AS planned_patient_id
+    FROM patient_pipeline.backfill_plan_invites pi
+    JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = pi.person_key
+    WHERE pi.disposition = 'link' AND pi.invite_id > CAST(:last_key AS text)
+    ORDER BY pi.invite_id
+    LIMIT CAST(:batch_size AS integer)
+), resolved AS (
+    -- the plan's id first (a primary-key probe); when no patient has it (the application wrote the
+    -- person's patient first, rule 8), the identity key, probed through ux_patients_identity_key
+    SELECT b.invite_id, coalesce(p.id, q.id) AS patient_id
+    FROM batch b
+    LEFT JOIN patients p ON p.id = b.planned_patient_id
+    LEFT JOIN LATERAL (
+        SELECT x.id FROM patients x
+        WHERE p.id IS NULL AND x.email IS NOT NULL
+          AND (x.account_id = b.account_id OR (b.account_id IS NULL AND x.account_id IS NULL))
+          AND lower(btrim(x.email)) = b.email_key AND lower(btrim(x.first_name)) = b.name_key
+        LIMIT 1
+    ) q ON true
+    WHERE coalesce(p.id, q.id) IS NOT NULL
+), upd AS (
+    UPDATE invites i
+    SET patient_id = r.patient_id
+    FROM resolved r
+    WHERE i.id = r.invite_id AND i.patient_id IS NULL
+    RETURNING i.id, i.patient_id
+), link_ledger AS (
+    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
+    SELECT CAST(:run_id AS varchar), 'invite', u.id, u.patient_id,
+           EXISTS (SELECT 1 FROM patient_pipeline.backfill_patient_ledger pl
+                   WHERE pl.run_id = CAST(:run_id AS varchar) AND pl.patient_id = u.patient_id)
+    FROM upd u
+    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
+    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
+        recorded_at = EXCLUDED.recorded_at
+), stats AS (
+    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(invite_id) FROM batch) AS last_key,
+           (SELECT count(*) FROM upd) AS written
+), checkpoint AS (
+    INSERT INTO patient_pipeline.backfill_checkpoints AS c (run_id, plan_id, phase, last_key, rows, batches, done)
+    SELECT CAST(:run_id AS varchar), CAST(:plan_id AS bigint), CAST(:phase AS varchar), s.last_key, s.written, (s.scanned > 0)::int, s.scanned < CAST(:batch_size AS integer)
+    FROM stats s
+    ON CONFLICT (run_id, plan_id, phase) DO UPDATE
+    SET last_key = coalesce(EXCLUDED.last_key, c.last_key), rows = c.rows + EXCLUDED.rows,
+        batches = c.batches + EXCLUDED.batches, done = EXCLUDED.done, updated_at = now() AT TIME ZONE 'utc'
+)
+SELECT scanned, last_key, written FROM stats

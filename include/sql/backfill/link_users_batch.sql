@@ -1,0 +1,58 @@
+-- One batch of link_users: for the next :batch_size planned users (keyset on user id after
+-- :last_key), finds their person's patient by the plan's id, else by the identity key, and sets patients.user_id where the
+-- patient has none and the user is not linked elsewhere (patients.user_id is unique); records each
+-- link in backfill_link_ledger (rule 10) and advances the checkpoint, in this one statement.
+-- Most users were linked already when create_patients inserted their patient; this covers patients
+-- that existed before (rule 8).
+-- Reads: plan tables, patients, backfill_patient_ledger. Writes: patients.user_id,
+-- backfill_link_ledger, backfill_checkpoints.
+-- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
+WITH batch AS (
+    SELECT u.user_id, pp.account_id, pp.email_key, pp.name_key, pp.patient_id AS planned_patient_id
+    FROM patient_pipeline.backfill_plan_users u
+    JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = u.person_key
+    WHERE u.disposition = 'link' AND u.user_id > CAST(:last_key AS text)
+    ORDER BY u.user_id
+    LIMIT CAST(:batch_size AS integer)
+), resolved AS (
+    -- the plan's id first (a primary-key probe); when no patient has it (the application wrote the
+    -- person's patient first, rule 8), the identity key, probed through ux_patients_identity_key
+    SELECT b.user_id, coalesce(p.id, q.id) AS patient_id
+    FROM batch b
+    LEFT JOIN patients p ON p.id = b.planned_patient_id
+    LEFT JOIN LATERAL (
+        SELECT x.id FROM patients x
+        WHERE p.id IS NULL AND x.email IS NOT NULL
+          AND (x.account_id = b.account_id OR (b.account_id IS NULL AND x.account_id IS NULL))
+          AND lower(btrim(x.email)) = b.email_key AND lower(btrim(x.first_name)) = b.name_key
+        LIMIT 1
+    ) q ON true
+    WHERE coalesce(p.id, q.id) IS NOT NULL
+), upd AS (
+    UPDATE patients p
+    SET user_id = r.user_id
+    FROM resolved r
+    WHERE p.id = r.patient_id AND p.user_id IS NULL
+      AND NOT EXISTS (SELECT 1 FROM patients x WHERE x.user_id = r.user_id)
+    RETURNING p.id, p.user_id
+), link_ledger AS (
+    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
+    SELECT CAST(:run_id AS varchar), 'user', u.user_id, u.id,
+           EXISTS (SELECT 1 FROM patient_pipeline.backfill_patient_ledger pl
+                   WHERE pl.run_id = CAST(:run_id AS varchar) AND pl.patient_id = u.id)
+    FROM upd u
+    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
+    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
+        recorded_at = EXCLUDED.recorded_at
+), stats AS (
+    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(user_id) FROM batch) AS last_key,
+           (SELECT count(*) FROM upd) AS written
+), checkpoint AS (
+    INSERT INTO patient_pipeline.backfill_checkpoints AS c (run_id, plan_id, phase, last_key, rows, batches, done)
+    SELECT CAST(:run_id AS varchar), CAST(:plan_id AS bigint), CAST(:phase AS varchar), s.last_key, s.written, (s.scanned > 0)::int, s.scanned < CAST(:batch_size AS integer)
+    FROM stats s
+    ON CONFLICT (run_id, plan_id, phase) DO UPDATE
+    SET last_key = coalesce(EXCLUDED.last_key, c.last_key), rows = c.rows + EXCLUDED.rows,
+        batches = c.batches + EXCLUDED.batches, done = EXCLUDED.done, updated_at = now() AT TIME ZONE 'utc'
+)
+SELECT scanned, last_key, written FROM stats

@@ -1,0 +1,37 @@
+-- Produces backfill_plan_invites: one row per invite still unlinked (invites.patient_id IS NULL),
+-- with its account (rule 2: the clinician's users.account_id, NULL = unresolved-account bucket, also
+-- when that account row does not exist), e-mail key and first-name key (rule 3), and the attributes
+-- rule 4 chooses from. A blank e-mail cannot form an identity key: quarantined as missing_email.
+-- Reads: invites, users, accounts. Writes: the plan table only.
+-- Safe to re-run: the plan tables are truncated first; already linked invites are skipped.
+INSERT INTO patient_pipeline.backfill_plan_invites (
+    invite_id, account_id, email_key, name_key, name_display, person_key, inv_user_id, email_trimmed,
+    first_name, last_name, phone, clinician_id, status_norm, expires_at, created_at, revoked,
+    disposition, reason)
+SELECT i.id,
+       a.id,
+       k.email_key,
+       lower(k.first_name),
+       k.first_name,
+       CASE WHEN k.first_name IS NOT NULL AND k.email_key <> ''
+            THEN patient_pipeline.bf_person_key(a.id, k.email_key, lower(k.first_name)) END,
+       pu.id,
+       btrim(i.email),
+       k.first_name,
+       patient_pipeline.bf_usable_name(i.last_name),
+       NULLIF(btrim(i.phone), ''),
+       i.clinician_id,
+       lower(btrim(i.status)),
+       i.expires_at,
+       i.created_at,
+       coalesce(lower(btrim(i.status)) = 'revoked', false),
+       CASE WHEN k.email_key = '' THEN 'quarantine' ELSE 'link' END,
+       CASE WHEN k.email_key = '' THEN 'missing_email' END
+FROM invites i
+CROSS JOIN LATERAL (
+    SELECT lower(btrim(i.email)) AS email_key, patient_pipeline.bf_usable_name(i.first_name) AS first_name
+) k
+LEFT JOIN users c ON c.id = i.clinician_id
+LEFT JOIN accounts a ON a.id = c.account_id
+LEFT JOIN users pu ON pu.id = i.user_id AND lower(btrim(pu.role)) = 'patient'
+WHERE i.patient_id IS NULL

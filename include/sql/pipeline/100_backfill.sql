@@ -1,0 +1,223 @@
+-- Bookkeeping of the invite-first -> patient-first backfill (DATA-MODEL.md §4).
+-- Reads: nothing. Writes: tables and helper functions in schema patient_pipeline only.
+-- Safe to re-run: every statement is CREATE ... IF NOT EXISTS or CREATE OR REPLACE.
+--
+-- Durable (logged) tables: the plan header, checkpoints, patient and link ledgers, quarantine and
+-- review queue. The plan's working tables (backfill_plan_*) are UNLOGGED: they are rebuilt by every
+-- plan and a server crash that empties them is detected (row counts are kept in the plan header) and
+-- answered with "re-run plan_backfill".
+
+CREATE SCHEMA IF NOT EXISTS patient_pipeline;
+
+-- One row per plan built; the plan tables always hold the newest plan (the highest plan_id).
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_plans (
+    plan_id bigserial PRIMARY KEY,
+    run_id varchar(250) NOT NULL,
+    state varchar(16) NOT NULL DEFAULT 'building',   -- building | ready
+    plan_invites bigint,
+    plan_persons bigint,
+    plan_users bigint,
+    plan_chats bigint,
+    summary jsonb,
+    created_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    ready_at timestamp without time zone
+);
+
+-- One row per (run, plan, phase): the last committed key of a batched phase. Written in the same
+-- transaction as the batch it describes, so a killed run resumes right after its last commit.
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_checkpoints (
+    run_id varchar(250) NOT NULL,
+    plan_id bigint NOT NULL,
+    phase varchar(40) NOT NULL,
+    last_key text,
+    rows bigint NOT NULL DEFAULT 0,
+    batches integer NOT NULL DEFAULT 0,
+    done boolean NOT NULL DEFAULT false,
+    started_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    updated_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    PRIMARY KEY (run_id, plan_id, phase)
+);
+
+-- Every patient a backfill run inserted (rule 10): the rollback deletes exactly these.
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_patient_ledger (
+    run_id varchar(250) NOT NULL,
+    patient_id varchar(36) NOT NULL,
+    created_by_run boolean NOT NULL DEFAULT true,
+    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    PRIMARY KEY (run_id, patient_id)
+);
+
+-- Every link column a backfill run filled (rule 10): invites.patient_id, patients.user_id,
+-- chat_sessions.patient_id. The rollback nulls exactly these.
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_link_ledger (
+    run_id varchar(250) NOT NULL,
+    entity varchar(16) NOT NULL CHECK (entity IN ('invite', 'user', 'chat_session')),
+    entity_id varchar(36) NOT NULL,
+    patient_id varchar(36) NOT NULL,
+    patient_created_by_run boolean NOT NULL,
+    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    PRIMARY KEY (run_id, entity, entity_id)
+);
+CREATE INDEX IF NOT EXISTS ix_backfill_link_ledger_patient ON patient_pipeline.backfill_link_ledger (patient_id);
+
+-- Rows the backfill refused to link (rule 7): ids and reason codes only. Current state per run.
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_quarantine (
+    run_id varchar(250) NOT NULL,
+    entity varchar(16) NOT NULL,
+    entity_id varchar(36) NOT NULL,
+    reason varchar(64) NOT NULL,
+    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    PRIMARY KEY (run_id, entity, entity_id)
+);
+
+-- Decisions a person should look at (rule 3: a nameless invite joined the most recent of several
+-- persons). Kept once recorded (a later re-plan no longer sees the linked invite).
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_review_queue (
+    run_id varchar(250) NOT NULL,
+    entity varchar(16) NOT NULL,
+    entity_id varchar(36) NOT NULL,
+    reason varchar(64) NOT NULL,
+    patient_id varchar(36),
+    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    PRIMARY KEY (run_id, entity, entity_id, reason)
+);
+
+-- Working tables of the newest plan (UNLOGGED, rebuilt per plan; see the header of this file).
+CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_invites (
+    invite_id varchar(36) PRIMARY KEY,
+    account_id varchar(36),
+    email_key text NOT NULL,
+    name_key text,                 -- NULL: nameless (no usable first name, no user name)
+    name_display text,             -- the first name this invite contributes (trimmed), if any
+    name_src_last text,            -- last name of the user the name came from, if it came from a user
+    person_key text,
+    inv_user_id varchar(36),       -- invites.user_id when it names a role-patient user
+    email_trimmed varchar(255),
+    first_name text,
+    last_name text,
+    phone text,
+    clinician_id varchar(36),
+    status_norm text,
+    expires_at timestamp without time zone,
+    created_at timestamp without time zone NOT NULL,
+    revoked boolean NOT NULL,
+    disposition varchar(16) NOT NULL DEFAULT 'link',  -- link | quarantine
+    reason varchar(64),            -- quarantine reason (missing_name, missing_email)
+    review_reason varchar(64)      -- nameless_invite_multiple_persons
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_users (
+    user_id varchar(36) PRIMARY KEY,
+    email_key text NOT NULL,
+    email_trimmed varchar(255),
+    first_key text,
+    first_name text,
+    last_name text,
+    own_account_id varchar(36),
+    clinician_account_id varchar(36),
+    clinician_id varchar(36),
+    date_of_birth date,
+    phone text,
+    created_at timestamp without time zone,
+    person_key text,
+    disposition varchar(16) NOT NULL DEFAULT 'link',  -- link | quarantine | review
+    reason varchar(64)
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_persons (
+    person_key text PRIMARY KEY,
+    account_id varchar(36),
+    email_key text NOT NULL,
+    name_key text NOT NULL,
+    source varchar(16) NOT NULL,       -- invite | user | existing
+    existing_patient_id varchar(36),   -- a patient with this identity key already exists (rule 8)
+    existing_user_id varchar(36),      -- that patient's user, if any
+    patient_id varchar(36) NOT NULL,   -- existing id, or the deterministic id derived from the key
+    group_size integer,
+    has_accepted boolean NOT NULL DEFAULT false,
+    user_id varchar(36),
+    email varchar(255),
+    first_name varchar(100),
+    last_name varchar(100),
+    phone varchar(20),
+    phone_unparseable boolean NOT NULL DEFAULT false,
+    date_of_birth date,
+    status varchar(20),
+    clinician_id varchar(36),
+    disposition varchar(16) NOT NULL DEFAULT 'create'   -- create | matched | quarantine
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_chats (
+    chat_id varchar(36) PRIMARY KEY,
+    user_id varchar(36) NOT NULL
+);
+
+-- Helpers. All IMMUTABLE single-expression SQL functions, so PostgreSQL inlines them.
+
+-- A first/last name that can be stored: trimmed, not blank, not a placeholder; else NULL.
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_usable_name(raw text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN raw IS NULL OR btrim(raw) = '' THEN NULL
+        WHEN lower(btrim(raw)) IN ('unknown', 'n/a', 'na', 'none', 'null', 'nil', '-', '--', '.', '?',
+                                   'tbd', 'x', 'xx', 'xxx', 'patient', 'firstname', 'lastname',
+                                   'first name', 'last name') THEN NULL
+        WHEN btrim(raw) !~ '[[:alpha:]]' THEN NULL
+        ELSE btrim(raw)
+    END
+$$;
+
+-- users.name without leading titles (Dr., Mr., Mrs., Ms., Miss, Mx., Prof., ...) and trailing
+-- suffixes (MD, PhD, Jr., Sr., ...); whitespace collapsed.
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_strip_titles(raw text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(raw, ''),
+        '^\s*((dr|mr|mrs|ms|miss|mx|prof|rev|sir)\.?(\s+|$))+', '', 'i'),
+        '(,?\s+(md|m\.d\.|phd|ph\.d\.|jr\.?|sr\.?|ii|iii|iv|rn|dds))+\s*$', '', 'i'),
+        '\s+', ' ', 'g'))
+$$;
+
+-- First name of a users.name already passed through bf_strip_titles: all tokens but the last (the
+-- only token when there is one). Callers strip once per row (strip is the expensive part).
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_split_first(stripped text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT patient_pipeline.bf_usable_name(left(CASE
+        WHEN position(' ' IN stripped) = 0 THEN stripped
+        ELSE left(stripped, length(stripped) - position(' ' IN reverse(stripped)))
+    END, 100))
+$$;
+
+-- Last name of a users.name already passed through bf_strip_titles: the last token (NULL when the
+-- name has a single token).
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_split_last(stripped text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN position(' ' IN stripped) = 0 THEN NULL
+        ELSE patient_pipeline.bf_usable_name(left(right(stripped, position(' ' IN reverse(stripped)) - 1), 100))
+    END
+$$;
+
+-- E.164 for the common shapes: 10 digits -> +1..., 11 digits starting with 1 -> +..., +8..15 digits
+-- kept; anything else (letters, extensions, other lengths) -> NULL (counted as unparseable).
+-- Separators (space, parentheses, dash, dot, slash) are dropped with translate(), no regex rewrite.
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_e164(raw text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN translate(btrim(raw), ' ()-./', '') ~ '^\+[0-9]{8,15}$' THEN translate(btrim(raw), ' ()-./', '')
+        WHEN translate(btrim(raw), ' ()-./', '') ~ '^[0-9]{10}$' THEN '+1' || translate(btrim(raw), ' ()-./', '')
+        WHEN translate(btrim(raw), ' ()-./', '') ~ '^1[0-9]{10}$' THEN '+' || translate(btrim(raw), ' ()-./', '')
+    END
+$$;
+
+-- The person key: md5 of the identity key (account, e-mail key, first-name key). A NULL account
+-- (the unresolved-account bucket) is spelled differently from every real account id.
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_person_key(account_id text, email_key text, name_key text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT md5(coalesce('a:' || account_id, 'unresolved') || chr(31) || email_key || chr(31) || name_key)
+$$;
+
+-- A deterministic patient id (a UUID-shaped md5) derived from the person key, so a crashed-and-rerun
+-- backfill creates exactly the ids an uninterrupted one would.
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_patient_id(person_key text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT md5('genascope.patient.v1' || chr(31) || person_key)::uuid::text
+$$;
