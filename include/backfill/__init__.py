@@ -19,8 +19,10 @@ from include.backfill.models import (
 from include.backfill.phases import create_patients, link_chat_sessions, link_invites, link_users
 from include.backfill.planner import plan
 from include.backfill.runner import catch_up, run_all
+from include.backfill.undo import UndoResult, undo_run
 
 __all__ = [
     "BackfillError", "BackfillOptions", "BackfillResult", "PhaseResult", "PlanLost", "PlanMissing", "PlanSummary",
-    "catch_up", "create_patients", "link_chat_sessions", "link_invites", "link_users", "plan", "run_all",
+    "UndoResult", "catch_up", "create_patients", "link_chat_sessions", "link_invites", "link_users", "plan",
+    "run_all", "undo_run",
 ]

@@ -1,0 +1,297 @@
+"""
+# patient_first_rollback
+
+Takes the Genascope application database back from patient-first towards invite-first **without
+losing a patient**: **preflight → archive (+ verify, export) → downgrade one revision per task →
+verify → report**. Every patients row (from the backfill, the imports or the application) and every
+link to a patient is copied into the pipeline schema `patient_pipeline` (which survives the rollback)
+before anything is dropped; the next `patient_first_migration` run restores what the backfill cannot
+derive from invites (imported patients, with their original ids and links).
+
+**Trigger by hand only.** One run at a time; it holds the pipeline lease shared with
+`patient_first_migration` and `clinic_patient_import`: if one of them is running, this run waits up
+to the Variable `genascope_lease_wait_seconds`, then fails saying which run holds it. Nothing changed.
+
+## Params
+- **target_revision**: where the schema ends. `20250529_update_patients` only undoes finalize;
+  `20250528_update_invites` also drops `patients.user_id`; `20250527_create_patients` also drops the
+  invites/chat_sessions links; `20250526_legacy_baseline` drops the `patients` table (full rollback).
+- **dry_run** (default *on*): change nothing; the report lists what would be archived and dropped
+  (counts per table) and the revisions that would be downgraded.
+- **confirm**: a real run (dry_run off) needs the word `ROLLBACK` here. Anything else fails the run at
+  once with a message saying so, before the database is touched.
+- **lock_timeout_ms**: how long each downgrade may wait for a table lock before it backs off and retries.
+
+## What each step guarantees
+1. *preflight*: the confirmation, the lease, the current revision (a target above it fails), counts,
+   the legacy tables' checksums.
+2. *archive*: all patients columns (`patient_pipeline.archived_patients`, the full row as jsonb too)
+   and the links (`archived_patient_links`), under this run's id. `verify_archive` compares counts and
+   checksums with the live tables; no downgrade runs before it passed. `export_archive_file` writes
+   `runs/patient_first_rollback/<run_id>/archive_export.ndjson`: **it holds PHI**, so the file is
+   created with mode **0600** and the folder 0700; move it only to storage approved for PHI. Logs and
+   the report hold counts and ids only.
+3. *downgrade*: one task per revision, newest first; tasks at or below the target are skipped. Each
+   re-syncs and re-verifies the archive of what it drops in one snapshot right before dropping it;
+   the patients table is dropped (consent `patients_archived=yes`) only then.
+4. *verify*: the schema is the target revision's shape (for the baseline: the legacy contract, no
+   `patients`, no `patient_id` columns), the legacy rows are unchanged (checksums), the archive holds
+   every row counted before the rollback.
+
+## Recovery
+Every task is safe to re-run: the archive converges to the live tables, a downgrade already done is a
+no-op, verification only reads. If a task failed, fix the cause named in its log and clear the run from
+that task (or trigger again: a new run archives what is still live; the earlier archive is kept and
+restored too). A **failed verify** fails at once (no retries); the archive is kept, nothing is lost.
+To put the patients back, run `patient_first_migration`: its `schema.restore_archived_patients` step
+restores the archive after the schema upgrades and before the backfill. Reports:
+`runs/patient_first_rollback/<run_id>/`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
+
+from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
+
+POOL = "genascope_db"
+RUN_SECTION = "Run"
+SAFETY_SECTION = "Safety"
+
+DEFAULT_ARGS = {
+    "owner": "data-platform",
+    "pool": POOL,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+}
+
+
+def _params() -> dict:
+    return dict(get_current_context()["params"])
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+def _skip_if_dry(what: str) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if _params()["dry_run"]:
+        raise AirflowSkipException(f"dry run: {what} not executed (the report lists what it would do)")
+
+
+def _fail_without_retry(exc: Exception) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(str(exc)) from exc
+
+
+def _enforce_gate(result: dict) -> dict:
+    """Push the gate result for the report, then fail without retries if it did not pass."""
+    from include.rollback import steps
+
+    get_current_context()["ti"].xcom_push(key="gate", value=result)
+    try:
+        steps.raise_if_failed(result)
+    except Exception as exc:  # RollbackVerificationFailed: a no-retry failure with the same message
+        _fail_without_retry(exc)
+    return result
+
+
+@dag(
+    dag_id="patient_first_rollback",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 5, 27, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["genascope", "migration", "rollback", "patient-first"],
+    doc_md=__doc__,
+    default_args=DEFAULT_ARGS,
+    params={
+        "target_revision": Param("20250529_update_patients", type="string", enum=list(TARGETS),
+                                 values_display=TARGETS, title="Target revision",
+                                 description="The revision the schema ends at (everything above it is removed).",
+                                 section=RUN_SECTION),
+        "dry_run": Param(True, type="boolean", title="Dry run",
+                         description="Change nothing; report what would be archived and dropped.",
+                         section=SAFETY_SECTION),
+        "confirm": Param("", type=["null", "string"], title="Confirm",
+                         description="Type ROLLBACK for a real run (dry run off). Anything else: the run fails "
+                                     "at once and nothing changes.", section=SAFETY_SECTION),
+        "lock_timeout_ms": Param(2000, type="integer", minimum=100, maximum=60000, title="Lock timeout (ms)",
+                                 description="Max wait for a table lock per downgrade before backing off and "
+                                             "retrying.", section=SAFETY_SECTION),
+    },
+)
+def patient_first_rollback():
+    @task_group(group_id="preflight")
+    def preflight():
+        @task(retries=0)
+        def validate_confirm() -> dict:
+            """A real run needs confirm = ROLLBACK; reads no database."""
+            from include.rollback import steps
+            from include.rollback.errors import RollbackError
+
+            try:
+                return steps.validate_confirm(_params())
+            except RollbackError as exc:
+                _fail_without_retry(exc)
+
+        @task(retries=2)
+        def acquire_pipeline_lease() -> dict:
+            """Never beside a migration or import: wait up to genascope_lease_wait_seconds, then fail."""
+            from airflow.sdk import Variable
+
+            from include.locks import PipelineBusy
+            from include.rollback import steps
+
+            wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
+            try:
+                return steps.acquire_lease(_run_id(), wait_s=wait)
+            except PipelineBusy as exc:
+                _fail_without_retry(exc)
+
+        @task(retries=2)
+        def inspect_database() -> dict:
+            """Revision, legacy contract, what would be archived and dropped; opens the archive record."""
+            from include.rollback import steps
+            from include.rollback.errors import RollbackError
+
+            try:
+                return steps.preflight(_run_id(), _params())
+            except RollbackError as exc:
+                _fail_without_retry(exc)
+
+        @task(retries=3)
+        def record_legacy_checksums() -> dict:
+            from include.rollback import steps
+
+            return steps.record_legacy_checksums(_run_id())
+
+        chain = [validate_confirm(), acquire_pipeline_lease(), inspect_database(), record_legacy_checksums()]
+        for up, down in zip(chain, chain[1:], strict=False):
+            up >> down
+        return chain[0], chain[-1]
+
+    @task_group(group_id="archive")
+    def archive():
+        @task(retries=3)
+        def archive_patients_and_links() -> dict:
+            from include.rollback import steps
+
+            _skip_if_dry("archive")
+            return steps.archive_patients_and_links(_run_id())
+
+        @task(retries=0)
+        def verify_archive() -> dict:
+            from include.rollback import steps
+
+            _skip_if_dry("verify_archive")
+            return _enforce_gate(steps.verify_archive(_run_id()))
+
+        @task(retries=2)
+        def export_archive_file() -> dict:
+            """Writes the archive to the run folder with mode 0600 (PHI)."""
+            from include.rollback import steps
+
+            _skip_if_dry("export")
+            return steps.export_archive(_run_id())
+
+        first, gate, export = archive_patients_and_links(), verify_archive(), export_archive_file()
+        first >> gate >> export
+        return first, export
+
+    @task_group(group_id="downgrade")
+    def downgrade():
+        first = previous = None
+        for task_id, revision in DOWNGRADE_TASKS.items():
+            @task(task_id=task_id, retries=3)
+            def remove_revision(rev: str = revision) -> dict:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                from include.rollback import downgrade as rollback_downgrade
+                from include.rollback import steps
+                from include.rollback.errors import RollbackError
+
+                p = _params()
+                _skip_if_dry(f"removing {rev}")
+                if not rollback_downgrade.is_needed(rev, p["target_revision"]):
+                    raise AirflowSkipException(f"{rev} is kept: target is {p['target_revision']}")
+                try:
+                    return steps.downgrade_step(_run_id(), rev, lock_timeout_ms=p["lock_timeout_ms"])
+                except RollbackError as exc:  # archive incomplete / out of order: retrying will not help
+                    _fail_without_retry(exc)
+
+            step = remove_revision()
+            if previous is not None:
+                previous >> step
+            first = first or step
+            previous = step
+        return first, previous
+
+    @task_group(group_id="verify")
+    def verify():
+        @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
+        def verify_schema_shape() -> dict:
+            from include.rollback import steps
+
+            _skip_if_dry("verify")
+            return _enforce_gate(steps.verify_schema(_params()["target_revision"]))
+
+        @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
+        def verify_legacy_checksums() -> dict:
+            from include.rollback import steps
+
+            _skip_if_dry("verify")
+            return _enforce_gate(steps.verify_legacy_checksums(_run_id()))
+
+        @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
+        def verify_archive_counts() -> dict:
+            from include.rollback import steps
+
+            _skip_if_dry("verify")
+            return _enforce_gate(steps.verify_archive_counts(_run_id()))
+
+        return [verify_schema_shape(), verify_legacy_checksums(), verify_archive_counts()]
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
+    def write_run_report() -> dict:
+        from include.rollback import steps
+
+        return steps.report_from_xcom(_run_id(), _params(), get_current_context()["ti"])
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
+    def release_pipeline_lease() -> bool:
+        from include.rollback import steps
+
+        return steps.release(_run_id())
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0, pool="default_pool")
+    def fail_run_if_any_step_failed() -> None:
+        """Keeps the DAG run red when a step failed (the report and lease tasks always succeed)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a step of this rollback failed: see its log and the run report")
+
+    pre_first, pre_last = preflight()
+    archive_first, archive_last = archive()
+    down_first, down_last = downgrade()
+    checks = verify()
+    report = write_run_report()
+    lease = release_pipeline_lease()
+    watcher = fail_run_if_any_step_failed()
+
+    pre_last >> archive_first
+    archive_last >> down_first
+    down_last >> checks
+    main_tasks = [pre_first, pre_last, archive_first, archive_last, down_first, down_last, *checks]
+    main_tasks >> report >> lease
+    main_tasks >> watcher
+
+
+patient_first_rollback()
