@@ -1,0 +1,49 @@
+"""Helpers of the seed tests: legacy test databases and a seeded-database handle."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+import sqlalchemy as sa
+
+from include import db, migration_driver, settings
+from include.seed import SeedSummary
+
+SMALL_N = 400
+MISSING_NAMES = 2
+
+
+def new_legacy_database(admin_uri: str) -> str:
+    """A new database at the legacy baseline (empty legacy tables)."""
+    name = f"gs_seed_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    uri = db.with_database(admin_uri, name)
+    engine = sa.create_engine(db.to_sqlalchemy_url(uri), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        migration_driver.upgrade(conn, settings.REV_BASELINE)
+    engine.dispose()
+    return uri
+
+
+def drop(admin_uri: str, uri: str) -> None:
+    name = uri.rsplit("/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Seeded:
+    uri: str
+    summary: SeedSummary
+
+    def scalar(self, query: str) -> object:
+        with psycopg.connect(self.uri) as conn:
+            row = conn.execute(query).fetchone()
+            return row[0] if row else None
+
+    def column(self, query: str) -> list[object]:
+        with psycopg.connect(self.uri) as conn:
+            return [r[0] for r in conn.execute(query).fetchall()]
