@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TypeVar
 
 import psycopg
