@@ -13,6 +13,9 @@ runbook: **preflight → schema (27, 28, 29) → backfill → quality gates → 
 - **batch_size**: rows per backfill batch (each batch is one short transaction with its checkpoint).
 - **stop_before_finalize**: run everything but `20250530_finalize_invites` (the NOT NULL step).
 - **lock_timeout_ms**: how long any DDL or batch may wait for a lock before it backs off and retries.
+- **restore_archived_patients** (default *on*): after a `patient_first_rollback`, put back the archived
+  patients that the backfill cannot derive from invites (e.g. imported ones) with their original ids,
+  before the backfill plans (so it matches them instead of creating duplicates).
 - **auto_rollback_on_failure**: when a step fails, undo what *this run* applied (its links, the patients
   it created, the revisions it applied).
 
@@ -91,6 +94,10 @@ def _enforce_gate(result: dict) -> dict:
         "lock_timeout_ms": Param(2000, type="integer", minimum=100, maximum=60000, title="Lock timeout (ms)",
                                  description="Max wait for a lock before backing off and retrying.",
                                  section=SAFETY_SECTION),
+        "restore_archived_patients": Param(True, type="boolean", title="Restore archived patients",
+                                           description="After a rollback, put back the archived patients the "
+                                                       "backfill cannot derive from invites (e.g. imported ones), "
+                                                       "with their original ids.", section=SAFETY_SECTION),
         "auto_rollback_on_failure": Param(False, type="boolean", title="Auto-rollback on failure",
                                           description="If a step fails, undo what this run applied.",
                                           section=SAFETY_SECTION),
@@ -100,19 +107,37 @@ def patient_first_migration():
     @task_group(group_id="preflight")
     def preflight():
         @task(retries=3)
-        def check_and_lock() -> dict:
-            """Reachable DB, known revision, legacy schema = contract, pipeline lease, legacy checksums."""
+        def check_app_db() -> dict:
+            """Reachable, known alembic revision, live legacy schema = DATA-MODEL.md §1."""
             from include import migration_steps
 
-            return migration_steps.preflight(_run_id(), _params())
+            return migration_steps.check_app_db()
 
-        return check_and_lock()
+        @task(retries=3)
+        def acquire_pipeline_lease() -> dict:
+            """No other migration, rollback or import may touch the tables while this run holds it."""
+            from airflow.sdk import Variable
+
+            from include import migration_steps
+
+            wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
+            return migration_steps.acquire_lease(_run_id(), _params(), wait_s=wait)
+
+        @task(retries=3)
+        def record_legacy_checksums() -> dict:
+            from include import migration_steps
+
+            return migration_steps.record_legacy_checksums(_run_id())
+
+        checked, leased, recorded = check_app_db(), acquire_pipeline_lease(), record_legacy_checksums()
+        checked >> leased >> recorded
+        return checked, recorded
 
     @task_group(group_id="schema")
     def schema():
         from include.migration_steps import UPGRADE_TASKS
 
-        previous = None
+        first = previous = None
         for task_id, revision in UPGRADE_TASKS.items():
             @task(task_id=task_id, retries=3)
             def upgrade(rev: str = revision) -> dict:
@@ -125,8 +150,24 @@ def patient_first_migration():
             step = upgrade()
             if previous is not None:
                 previous >> step
+            first = first or step
             previous = step
-        return previous
+
+        @task(retries=3)
+        def restore_archived_patients() -> dict:
+            """Patients archived by patient_first_rollback that invites cannot rebuild (e.g. imported)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from include.rollback import steps as rollback_steps
+
+            p = _params()
+            if not p["restore_archived_patients"]:
+                raise AirflowSkipException("restore_archived_patients is off: archives stay pending")
+            return rollback_steps.restore_for_migration(_run_id(), dry_run=p["dry_run"])
+
+        restore = restore_archived_patients()
+        previous >> restore
+        return first, restore
 
     @task_group(group_id="backfill")
     def backfill():
@@ -251,8 +292,8 @@ def patient_first_migration():
 
         raise AirflowFailException("a step of this run failed: see its log and the run report")
 
-    pre = preflight()
-    schema_last = schema()
+    pre_first, pre = preflight()
+    schema_first, schema_last = schema()
     plan, backfill_last = backfill()
     gate_tasks = gates()
     fin_first, fin_last = finalize()
@@ -261,11 +302,11 @@ def patient_first_migration():
     lease = release_pipeline_lease()
     watcher = fail_run_if_any_step_failed()
 
-    pre >> schema_last
+    pre >> schema_first
     schema_last >> plan
     backfill_last >> gate_tasks
     gate_tasks >> fin_first
-    main_tasks = [pre, schema_last, plan, backfill_last, *gate_tasks, fin_first, fin_last]
+    main_tasks = [pre_first, pre, schema_first, schema_last, plan, backfill_last, *gate_tasks, fin_first, fin_last]
     main_tasks >> rollback >> report >> lease
     main_tasks >> watcher
 

@@ -26,16 +26,29 @@ def _engine():
 
 
 # ---------------------------------------------------------------- preflight
-def preflight(run_id: str, params: dict[str, Any], lease_wait_s: float = 0) -> dict[str, Any]:
-    """Reachable, known revision, contract matches, lease taken, legacy checksums recorded."""
+def check_app_db() -> dict[str, Any]:
+    """Reachable, a revision this project knows, and the live legacy schema matches the contract."""
     with _engine().connect() as conn:
         info = migration_run.check_database(conn)
-        pipeline_lock.acquire(conn, DAG_ID, run_id, wait_s=lease_wait_s)
-        migration_run.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
-        sums = migration_run.record_checksums(conn, run_id, "before")
     log.info("preflight: %s, PostgreSQL %s, revision %s", info.database, info.server_version, info.revision)
     return {"database": info.database, "server_version": info.server_version, "revision": info.revision,
-            "legacy_rows": {t: c.rows for t, c in sums.items()}}
+            "legacy_rows": info.legacy_rows}
+
+
+def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dict[str, Any]:
+    """Take the lease shared with the rollback and import DAGs, and open this run's record."""
+    with _engine().connect() as conn:
+        pipeline_lock.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
+        migration_run.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
+    return {"lease": "taken", "run_id": run_id}
+
+
+def record_legacy_checksums(run_id: str) -> dict[str, Any]:
+    """Row counts and checksums of every legacy table's original columns, kept for the gates and rollback."""
+    with _engine().connect() as conn:
+        pipeline_lock.check(conn, DAG_ID, run_id)
+        sums = migration_run.record_checksums(conn, run_id, "before")
+    return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
 
 
 def check_lease(run_id: str) -> None:
@@ -153,12 +166,18 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 def plan_backfill(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Who becomes which patient: counts and the quarantine/review ids (also what a dry run reports)."""
+    """Who becomes which patient: counts and the quarantine/review ids (also what a dry run reports).
+
+    In a dry run on a database the upgrades have not reached yet, the plan reads read-only stand-ins
+    for the missing columns (include/backfill/shadow.py) instead of applying any DDL.
+    """
     from include import backfill
+    from include.backfill import shadow
 
     with _engine().connect() as conn:
         pipeline_lock.check(conn, DAG_ID, run_id)
-        return _as_dict(backfill.plan(conn, _backfill_options(run_id, params)))
+        search_path = shadow.shadow_search_path(conn) if params.get("dry_run", True) else None
+        return _as_dict(backfill.plan(conn, _backfill_options(run_id, params), search_path=search_path))
 
 
 def backfill_phase(run_id: str, phase: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -181,8 +200,10 @@ def catch_up(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- report from the run's XComs
 REPORT_TASKS = {
-    "preflight": "preflight.check_and_lock",
+    "preflight": "preflight.check_app_db",
+    "legacy_checksums": "preflight.record_legacy_checksums",
     **{tid: f"schema.{tid}" for tid in UPGRADE_TASKS},
+    "restore_archived_patients": "schema.restore_archived_patients",
     "plan_backfill": "backfill.plan_backfill",
     **{p: f"backfill.{p}" for p in BACKFILL_PHASES},
     "catch_up": "backfill.catch_up",
@@ -226,9 +247,11 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
         "status": status,
         "summary": summary,
         "preflight": results.get("preflight") or {},
+        "legacy_checksums_before": results.get("legacy_checksums") or {},
         "schema_steps": schema,
         "backfill_phases": phases,
         "gates": gates,
+        "restored_archived_patients": results.get("restore_archived_patients") or {"state": "not run"},
         "finalize": results.get("finalize_invites_not_null") or {"state": "not run"},
         "quarantine_invite_ids (missing_name)": plan.get("quarantined_invite_ids", []),
         "review_queue_invite_ids": plan.get("review_queue_invite_ids", []),
@@ -249,19 +272,28 @@ def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, 
 
 # ---------------------------------------------------------------- auto-rollback
 def auto_rollback(run_id: str) -> dict[str, Any]:
-    """Undo only what this run applied: its links, the patients it created, then its revisions (newest first)."""
+    """Undo only what this run applied: NOT NULL first (if this run applied it), then its links and the
+    patients it created, then its other revisions, newest first."""
     from include import backfill
 
     with _engine().connect() as conn:
         pipeline_lock.check(conn, DAG_ID, run_id)
-        undone = _as_dict(backfill.undo_run(conn, run_id))
         applied = migration_run.applied_revisions(conn, run_id)
-        downgraded = []
-        for revision in reversed(applied):
-            index = settings.ALL_REVISIONS.index(revision)
-            target = settings.ALL_REVISIONS[index - 1]
-            # No consent to drop patient rows: if any remain that this run did not create, the downgrade refuses.
+        downgraded: list[str] = []
+
+        def downgrade_once(revision: str) -> None:
+            target = settings.ALL_REVISIONS[settings.ALL_REVISIONS.index(revision) - 1]
+            # No consent to drop patient rows: if rows remain that this run did not create, it refuses.
             migration_driver.downgrade(conn, target)
             downgraded.append(revision)
+
+        if settings.REV_FINALIZE_INVITES in applied:
+            downgrade_once(settings.REV_FINALIZE_INVITES)
+        undone: dict[str, Any] = {}
+        if migration_driver.revision_index(migration_driver.current_revision(conn)) >= \
+                migration_driver.revision_index(settings.REV_UPDATE_PATIENTS):
+            undone = _as_dict(backfill.undo_run(conn, run_id))
+        for revision in reversed([r for r in applied if r != settings.REV_FINALIZE_INVITES]):
+            downgrade_once(revision)
     log.info("auto-rollback of run %s: %s; downgraded %s", run_id, undone, downgraded)
     return {"undone": undone, "downgraded": downgraded}

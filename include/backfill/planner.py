@@ -36,11 +36,13 @@ class PlanHeader:
     counts: dict[str, int]
 
 
-def plan(conn: sa.Connection, opts: BackfillOptions) -> PlanSummary:
+def plan(conn: sa.Connection, opts: BackfillOptions, *, search_path: str | None = None) -> PlanSummary:
     """Rebuild the plan for ``opts.run_id`` from the live tables and return what it would do.
 
     One REPEATABLE READ transaction (a consistent snapshot of the legacy tables); the plan becomes the
     current one only when it commits. Safe to call any time: it writes no application table.
+    ``search_path`` (from :func:`include.backfill.shadow.shadow_search_path`) lets a dry run plan
+    before the upgrades exist.
     """
     started = time.monotonic()
     start_clean(conn)
@@ -48,6 +50,8 @@ def plan(conn: sa.Connection, opts: BackfillOptions) -> PlanSummary:
 
     def build(c: sa.Connection) -> int:
         c.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if search_path:
+            c.exec_driver_sql(f"SET LOCAL search_path = {search_path}")
         plan_id = c.execute(sa.text(
             "INSERT INTO patient_pipeline.backfill_plans (run_id) VALUES (:run_id) RETURNING plan_id"),
             {"run_id": opts.run_id}).scalar_one()

@@ -35,7 +35,9 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(run_dir))
-    source = context.data_sources.add_or_update_postgres("app_db", connection_string=db.to_sqlalchemy_url(uri))
+    # The generic SQL source also accepts unix-socket URLs (the embedded server), which the postgres one rejects.
+    url = db.to_sqlalchemy_url(uri).replace("$", r"\$")
+    source = context.data_sources.add_or_update_sql("app_db", connection_string=url)
 
     def batch(asset_name: str, *, table: str | None = None, query: str | None = None):
         asset = (source.add_table_asset(asset_name, table_name=table) if table
