@@ -250,7 +250,7 @@ def patient_first_migration():
             _skip_if_dry("finalize")
             if p["stop_before_finalize"]:
                 raise AirflowSkipException("stop_before_finalize is set: 20250530_finalize_invites not applied")
-            return migration_steps.finalize(_run_id(), lock_timeout_ms=p["lock_timeout_ms"])
+            return migration_steps.finalize(_run_id(), p)
 
         @task(retries=0)
         def post_check_finalized() -> dict:

@@ -32,6 +32,16 @@ def checksum_sql(table: str) -> str:
     )
 
 
+#: Legacy tables the migration writes link columns into: they get per-row hashes (see migration_run).
+LINKED_TABLES = ("invites", "chat_sessions")
+
+
+def row_hash_expr(table: str, alias: str = "t") -> str:
+    """md5 of one row's original columns (the same text form the table checksum uses)."""
+    cols = ", ".join(f"{alias}.{c}" for c in legacy_contract.original_columns(table))
+    return f"md5(ROW({cols})::text)"
+
+
 def legacy_checksums(conn: sa.Connection) -> dict[str, TableChecksum]:
     out: dict[str, TableChecksum] = {}
     for table in legacy_contract.LEGACY_COLUMNS:

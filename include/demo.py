@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-import sqlalchemy as sa
 
 from include import cli, db, embedded_db, migration_driver, settings
 
@@ -58,7 +57,8 @@ def db_summary(uri: str) -> None:
 
 
 def schema_walk(admin_uri: str, env: dict[str, str], seed: int) -> None:
-    from include import backfill, seed as seeder
+    from include import backfill
+    from include import seed as seeder
 
     banner("1. Schema walk: the seed runbook's commands on a small legacy database")
     uri = reset_database(admin_uri, "genascope_schema_walk")

@@ -77,9 +77,25 @@ def finish_run(conn: sa.Connection, run_id: str, status: str) -> None:
 
 
 def record_checksums(conn: sa.Connection, run_id: str, phase: str) -> dict[str, checksums.TableChecksum]:
-    """Take and store the legacy checksums (idempotent per run and phase: a retry keeps the first)."""
+    """Take and store the legacy checksums (idempotent per run and phase: a retry keeps the first).
+
+    For phase 'before' also the per-row hashes of invites and chat_sessions and the time they were
+    taken, in one REPEATABLE READ snapshot, so the gate can separate the application's writes.
+    """
     pipeline_schema.ensure(conn)
+    if phase == "before" and stored_checksums(conn, run_id, phase):
+        return stored_checksums(conn, run_id, phase)
+    conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     taken = checksums.legacy_checksums(conn)
+    if phase == "before":
+        for table in checksums.LINKED_TABLES:
+            conn.execute(sa.text(
+                f"INSERT INTO patient_pipeline.legacy_row_hashes (run_id, table_name, id, row_hash) "
+                f"SELECT :r, :t, t.id, {checksums.row_hash_expr(table)} FROM {table} t "
+                "ON CONFLICT DO NOTHING"), {"r": run_id, "t": table})
+        conn.execute(sa.text(
+            "UPDATE patient_pipeline.pipeline_runs SET checksums_taken_at = now() AT TIME ZONE 'utc' "
+            "WHERE run_id = :r"), {"r": run_id})
     revision = migration_driver.current_revision(conn)
     for c in taken.values():
         conn.execute(sa.text(
@@ -109,6 +125,65 @@ def original_checksums(conn: sa.Connection) -> tuple[str, dict[str, checksums.Ta
     if row is None:
         return None
     return row[0], stored_checksums(conn, row[0], "before")
+
+
+@dataclass(frozen=True)
+class ChangeAudit:
+    """Legacy rows that differ from this run's preflight, split by who changed them."""
+
+    pipeline_changed: dict[str, list[str]]   # table -> ids changed although updated_at did not move
+    application_changed: dict[str, int]      # table -> rows the application wrote since preflight
+    unexplained_tables: list[str]            # tables without per-row hashes whose checksum moved silently
+
+
+def audit_legacy_changes(conn: sa.Connection, run_id: str) -> ChangeAudit:
+    """Compare the live legacy tables with this run's preflight.
+
+    invites/chat_sessions: per row. A row whose original columns changed while its updated_at stayed
+    at or before the preflight time can only have been changed by something that does not maintain
+    updated_at, i.e. not the application: a pipeline violation. Rows created or updated after
+    preflight, and rows deleted, are the application's. Other legacy tables (the pipeline never writes
+    them): a changed table checksum is the application's if any row's created_at/updated_at moved past
+    preflight, else unexplained (a violation).
+    """
+    taken_at = conn.execute(sa.text(
+        "SELECT checksums_taken_at FROM patient_pipeline.pipeline_runs WHERE run_id = :r"), {"r": run_id}).scalar()
+    before = stored_checksums(conn, run_id, "before")
+    live = checksums.legacy_checksums(conn)
+    pipeline_changed: dict[str, list[str]] = {}
+    application_changed: dict[str, int] = {}
+    unexplained: list[str] = []
+    for table in checksums.LINKED_TABLES:
+        rows = conn.execute(sa.text(
+            f"""
+            SELECT t.id, (t.updated_at > :t0 OR t.created_at > :t0 OR h.id IS NULL) AS by_application
+            FROM {table} t
+            LEFT JOIN patient_pipeline.legacy_row_hashes h
+              ON h.run_id = :r AND h.table_name = :tn AND h.id = t.id
+            WHERE h.id IS NULL OR h.row_hash <> {checksums.row_hash_expr(table)}
+            """), {"r": run_id, "tn": table, "t0": taken_at}).all()
+        deleted = conn.execute(sa.text(
+            f"SELECT count(*) FROM patient_pipeline.legacy_row_hashes h WHERE h.run_id = :r AND h.table_name = :tn "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = h.id)"), {"r": run_id, "tn": table}).scalar()
+        bad = sorted(r.id for r in rows if not r.by_application)
+        if bad:
+            pipeline_changed[table] = bad
+        app = sum(1 for r in rows if r.by_application) + int(deleted or 0)
+        if app:
+            application_changed[table] = app
+    for table, expected in before.items():
+        if table in checksums.LINKED_TABLES or live.get(table) == expected:
+            continue
+        moved = conn.execute(sa.text(
+            f"SELECT count(*) FROM {table} WHERE greatest(created_at, updated_at) > :t0"), {"t0": taken_at}).scalar() \
+            if table != "chat_messages" else conn.execute(sa.text(
+                "SELECT count(*) FROM chat_messages WHERE created_at > :t0"), {"t0": taken_at}).scalar()
+        if moved:
+            application_changed[table] = int(moved)
+        else:
+            unexplained.append(table)
+    conn.commit()
+    return ChangeAudit(pipeline_changed, application_changed, unexplained)
 
 
 def verify_checksums_unchanged(conn: sa.Connection, expected: dict[str, checksums.TableChecksum]) -> list[str]:

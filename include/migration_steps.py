@@ -104,15 +104,26 @@ def raise_if_failed(result: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- finalize
-def finalize(run_id: str, *, lock_timeout_ms: int) -> dict[str, Any]:
+def finalize(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One last catch-up (invites the application wrote after the gates), then 20250530 (NOT NULL).
+
+    The revision itself refuses, without changing anything, if an invite is still unlinked.
+    """
+    from include import backfill
+
     with _engine().connect() as conn:
         pipeline_lock.check(conn, DAG_ID, run_id)
         started = time.monotonic()
-        result = migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES, lock_timeout_ms=lock_timeout_ms)
+        stragglers: dict[str, Any] = {}
+        if migration_driver.current_revision(conn) != settings.REV_FINALIZE_INVITES:
+            stragglers = _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
+        result = migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES,
+                                          lock_timeout_ms=int(params.get("lock_timeout_ms",
+                                                                         settings.DEFAULT_LOCK_TIMEOUT_MS)))
         if result.applied:
             migration_run.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
         return {"revision": settings.REV_FINALIZE_INVITES, "applied": result.applied,
-                "seconds": round(time.monotonic() - started, 3)}
+                "catch_up_rows": stragglers.get("rows", {}), "seconds": round(time.monotonic() - started, 3)}
 
 
 def post_check_finalized() -> dict[str, Any]:

@@ -30,14 +30,26 @@ def run_sql_gate(conn: sa.Connection, rule: str) -> GateResult:
 
 
 def legacy_checksums_gate(conn: sa.Connection, run_id: str) -> GateResult:
-    """Legacy tables unchanged since this run's preflight, and since the original pre-migration snapshot."""
-    expected = migration_run.stored_checksums(conn, run_id, "before")
-    problems = migration_run.verify_checksums_unchanged(conn, expected) if expected else ["no preflight checksums"]
-    original = migration_run.original_checksums(conn)
-    if original is not None and original[0] != run_id:
-        problems += [f"vs original ({original[0]}): {p}" for p in migration_run.verify_checksums_unchanged(conn, original[1])]
-    return GateResult("legacy_checksums_unchanged", not problems, len(problems), [],
-                      "; ".join(problems) + (" — legacy columns must never change; stop and investigate." if problems else ""))
+    """The run changed no legacy column (DATA-MODEL §4 rule 9), even with the application writing.
+
+    Compared with this run's own preflight (per-row hashes of invites and chat_sessions, table
+    checksums of the rest; see migration_run.audit_legacy_changes). Rows the application wrote since
+    preflight are reported, not failed; any other change fails the gate with the row ids.
+    """
+    if not migration_run.stored_checksums(conn, run_id, "before"):
+        return GateResult("legacy_checksums_unchanged", False, 1, [],
+                          "no preflight checksums for this run: re-run the DAG from preflight")
+    audit = migration_run.audit_legacy_changes(conn, run_id)
+    ids = [i for found in audit.pipeline_changed.values() for i in found]
+    violations = len(ids) + len(audit.unexplained_tables)
+    app = ", ".join(f"{t} {n}" for t, n in audit.application_changed.items()) or "none"
+    detail = f"rows written by the application since preflight (not failures): {app}"
+    if violations:
+        detail = (f"legacy rows changed without the application touching them: "
+                  f"{', '.join(f'{t} {len(v)}' for t, v in audit.pipeline_changed.items())}"
+                  f"{'; tables changed silently: ' + ', '.join(audit.unexplained_tables) if audit.unexplained_tables else ''}"
+                  f" — legacy columns must never change; stop and investigate. ({detail})")
+    return GateResult("legacy_checksums_unchanged", violations == 0, violations, ids[:50], detail)
 
 
 def counts_reconcile_gate(conn: sa.Connection, quarantined_invite_ids: list[str]) -> GateResult:

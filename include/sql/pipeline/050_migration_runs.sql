@@ -26,3 +26,17 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.legacy_checksums (
     taken_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
     PRIMARY KEY (run_id, phase, table_name)
 );
+
+-- Per-row hashes of the original columns of the two legacy tables the migration writes link columns
+-- into (invites, chat_sessions), taken by preflight. With them the checksum gate tells a change made
+-- by the pipeline (a row whose updated_at did not move) from one made by the application meanwhile.
+-- UNLOGGED: a server crash loses them and the gate then says to re-run preflight.
+CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.legacy_row_hashes (
+    run_id text NOT NULL,
+    table_name text NOT NULL,
+    id varchar(36) NOT NULL,
+    row_hash text NOT NULL,
+    PRIMARY KEY (run_id, table_name, id)
+);
+
+ALTER TABLE patient_pipeline.pipeline_runs ADD COLUMN IF NOT EXISTS checksums_taken_at timestamp without time zone;
