@@ -1,0 +1,144 @@
+"""
+# Nightly clinic patient import (`clinic_patient_import`)
+
+**What it does.** Imports the patient files that clinics drop into their landing folders (CSV exports,
+FHIR R4 Bulk Data NDJSON, HL7 v2 ADT) into `patients`, so invites can be sent to patients that already
+exist. Sources are configuration: `include/config/clinic_sources.yaml`.
+
+**When.** Every night at 02:00 UTC (`0 2 * * *`), no catch-up, one run at a time. Trigger it by hand after
+a clinic re-sends a file, or with `dry_run` to see what a file would do.
+
+**Steps.**
+1. `acquire_pipeline_lease`: the lease shared with the migration and rollback DAGs (waits up to 10 min,
+   then fails naming the holder).
+2. `discover_files`: the files in each source's `incoming/` (source id + path only).
+3. `import_file` (one mapped task per file, pool `genascope_db`): ledger (SHA-256: the same bytes are never
+   imported twice) → streaming parse + normalize → `COPY` into staging → set-based validation
+   (in-file duplicates, identity conflicts) → quarantine → reject-ratio hold → Great Expectations gate →
+   merge (same external id, else same e-mail + first name → update; else new `pending` patient; name + DOB
+   look-alikes go to the review queue) → reconciliation (`rows read = inserted + updated + unchanged +
+   duplicates + quarantined`, else the task fails and nothing is merged) → file moved to `processed/` or,
+   held back / rejected, to `rejected/` with a `<name>.reason.json`.
+4. `night_summary`: per source files, rows, inserted, updated, unchanged, duplicates, quarantined by reason;
+   validates `patients` with GX; writes `runs/<run_id>/night_summary.{json,md}`. Updates the asset
+   `genascope_patients_clinic_import`.
+5. `release_pipeline_lease` (teardown: runs whatever happened before).
+
+Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
+in `runs/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
+
+**Params.**
+- `source_ids`: clinic source ids to import (empty = all configured sources).
+- `landing_root`: a folder or object-storage URI that replaces the parent of every source's landing folder
+  (`<landing_root>/<clinic folder>/incoming`). Empty = the Airflow Variable `genascope_landing_root` if set,
+  else each source's configured `landing` (the demo's `include/sample_data/clinics/...`).
+- `dry_run`: stage, validate and count, then roll the merge back; nothing is merged and no file is moved.
+
+**How to recover.**
+- A failed `import_file` task: clear it. The ledger (`patient_pipeline.import_file`) resumes the file where
+  it stopped (re-staging an unfinished attempt, never merging twice).
+- A file held back (`reject_ratio_exceeded`, `dq_gate_failed`) or rejected (`empty_file`,
+  `unreadable_encoding`, ...): see `rejected/<name>.reason.json` and the quarantine CSV in the run folder;
+  have the clinic fix and re-send it, or move it back to `incoming/` after raising the source's
+  `max_reject_ratio` deliberately.
+- `acquire_pipeline_lease` failed: another pipeline DAG holds the lease; let it finish, then re-trigger.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+from include import settings
+
+DAG_ID = "clinic_patient_import"
+PATIENTS_IMPORTED = Asset(name="genascope_patients_clinic_import", uri="genascope://app-db/patients/clinic-import")
+LANDING_ROOT_VARIABLE = "genascope_landing_root"
+LEASE_WAIT_S = 600
+
+
+def _run_ids() -> tuple[str, str]:
+    from airflow.sdk import get_current_context
+
+    ctx = get_current_context()
+    return ctx["dag"].dag_id, ctx["run_id"]
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["genascope", "imports", "patients"],
+    doc_md=__doc__,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    params={
+        "source_ids": Param([], type="array", items={"type": "string"}, title="Clinic sources",
+                            description="Source ids from clinic_sources.yaml; empty imports all of them.",
+                            section="What to import"),
+        "landing_root": Param("", type="string", title="Landing root override",
+                              description="Folder or URI replacing the parent of each source's landing folder; "
+                                          "empty = Variable genascope_landing_root, else the configured landing.",
+                              section="What to import"),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Stage, validate and count only: nothing is merged, no file is moved.",
+                         section="Safety"),
+    },
+)
+def clinic_patient_import():
+    @task(pool=settings.APP_DB_POOL, retries=0)
+    def acquire_pipeline_lease() -> None:
+        from include.db import app_engine
+        from include.imports import pipeline
+
+        dag_id, run_id = _run_ids()
+        pipeline.acquire_lease(app_engine(), dag_id, run_id, wait_s=LEASE_WAIT_S)
+
+    @task
+    def discover_files(params: dict | None = None) -> list[dict[str, str]]:
+        from airflow.sdk import Variable
+
+        from include.imports import pipeline
+
+        root = params["landing_root"] or Variable.get(LANDING_ROOT_VARIABLE, default=None)
+        return pipeline.discover_files(params["source_ids"] or None, root or None)
+
+    @task(pool=settings.APP_DB_POOL, max_active_tis_per_dagrun=1)
+    def import_file(file: dict[str, str], params: dict | None = None) -> dict:
+        from include.db import app_engine
+        from include.imports import pipeline
+
+        dag_id, run_id = _run_ids()
+        pipeline.check_lease(app_engine(), dag_id, run_id)
+        return pipeline.import_file_task(app_engine(), file["source_id"], file["path"], run_id=run_id,
+                                         dry_run=bool(params["dry_run"]))
+
+    @task(pool=settings.APP_DB_POOL, trigger_rule="none_failed", outlets=[PATIENTS_IMPORTED])
+    def night_summary(results: list[dict], params: dict | None = None) -> dict:
+        from include.db import app_engine
+        from include.imports import pipeline
+
+        _, run_id = _run_ids()
+        return pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+
+    @task(pool=settings.APP_DB_POOL)
+    def release_pipeline_lease() -> None:
+        from include.db import app_engine
+        from include.imports import pipeline
+
+        _, run_id = _run_ids()
+        pipeline.release_lease(app_engine(), run_id)
+
+    lease = acquire_pipeline_lease()
+    files = discover_files()
+    imported = import_file.expand(file=files)
+    summary = night_summary(imported)
+    release = release_pipeline_lease()
+    lease >> files
+    summary >> release.as_teardown(setups=lease)
+
+
+dag = clinic_patient_import()

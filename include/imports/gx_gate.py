@@ -1,0 +1,175 @@
+"""Great Expectations gates: the staged batch of a file before merge, the patients table after it.
+
+GX (1.x, ephemeral context) is imported inside the functions only: importing it takes seconds. Each gate is
+a list of rules; one SQL query on the app database counts the rows breaking each rule (a scan with FILTERed
+counts, hash aggregates for uniqueness) and GX validates that one-row aggregate through a pandas data
+source (every count must be 0). GX's own SQL expectations issue many queries per expectation (uniqueness
+ones are quadratic): minutes at a million rows. The results are kept in the run folder as
+JSON + markdown with rule names and counts only (never values: they would be PHI).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+STATUSES = ["pending", "active", "inactive", "archived"]
+
+
+class GateFailed(RuntimeError):
+    """A data-quality gate did not pass; its report in the run folder names the failed expectations."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    success: bool
+    evaluated: int
+    failed: list[str] = field(default_factory=list)
+    row_count: int = 0
+    json_path: str = ""
+    md_path: str = ""
+
+
+#: Rules of each gate: (violation column, SQL expression counting the rows that break it, or
+#: ``dup:<key columns>[|<column that must be non-null>]`` for "rows whose key is not unique").
+STAGED_RULES = (
+    ("first_name_missing", "count(*) FILTER (WHERE first_name IS NULL OR btrim(first_name) = '')"),
+    ("last_name_missing", "count(*) FILTER (WHERE last_name IS NULL OR btrim(last_name) = '')"),
+    ("name_too_long", "count(*) FILTER (WHERE length(first_name) > 100 OR length(last_name) > 100)"),
+    ("email_too_long", "count(*) FILTER (WHERE length(email) > 255)"),
+    ("external_id_too_long", "count(*) FILTER (WHERE length(external_id) > 255)"),
+    ("no_identifier", "count(*) FILTER (WHERE external_id IS NULL AND email IS NULL)"),
+    ("phone_not_e164", f"count(*) FILTER (WHERE phone IS NOT NULL AND phone !~ '{E164}')"),
+    ("dob_out_of_range", "count(*) FILTER (WHERE date_of_birth < DATE '1900-01-01' OR date_of_birth > CAST(:today AS date))"),
+    ("patient_id_missing", "count(*) FILTER (WHERE patient_id IS NULL)"),
+    ("duplicate_record_nos", "dup:record_no"),
+    ("duplicate_patient_ids", "dup:patient_id"),
+    ("duplicate_external_ids", "dup:external_id"),
+    ("duplicate_identity_keys", "dup:lower(btrim(email)), lower(btrim(first_name))|email"),
+)
+PATIENT_RULES = (
+    ("first_name_missing", "count(*) FILTER (WHERE first_name IS NULL OR btrim(first_name) = '')"),
+    ("last_name_missing", "count(*) FILTER (WHERE last_name IS NULL OR btrim(last_name) = '')"),
+    ("status_unknown", "count(*) FILTER (WHERE status NOT IN ('pending', 'active', 'inactive', 'archived'))"),
+    ("dob_out_of_range", "count(*) FILTER (WHERE date_of_birth < DATE '1900-01-01' OR date_of_birth > CAST(:today AS date))"),
+    ("duplicate_ids", "dup:id"),
+    ("duplicate_external_ids", "dup:account_id, external_id|external_id"),
+    ("duplicate_identity_keys", "dup:account_id, lower(btrim(email)), lower(btrim(first_name))|email"),
+)
+
+
+def _aggregate_query(rules: tuple[tuple[str, str], ...], scope: str, today: date) -> str:
+    """One query: row rules as FILTERed counts over one scan; ``dup:<key>[|<not-null column>]`` rules as
+    hash-aggregated counts of rows whose key occurs more than once."""
+    row_cols = [f"{expr} AS {name}" for name, expr in rules if not expr.startswith("dup:")]
+    dup_cols = []
+    for name, expr in rules:
+        if expr.startswith("dup:"):
+            key, _, not_null = expr[4:].partition("|")
+            where = f" AND {not_null or key} IS NOT NULL"
+            dup_cols.append(f"(SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n {scope}{where} "
+                            f"GROUP BY {key} HAVING count(*) > 1) d) AS {name}")
+    cols = ",\n       ".join(["count(*) AS row_count", *row_cols, *dup_cols])
+    return f"SELECT {cols}\n{scope}".replace(":today", f"'{today.isoformat()}'")
+
+
+def _summarize(result: Any) -> list[dict[str, Any]]:
+    """Expectation type, columns, success and counts; never the unexpected values GX samples."""
+    out = []
+    for r in result.results:
+        cfg = r.expectation_config
+        kwargs = cfg.kwargs
+        out.append({
+            "expectation": cfg.type,
+            "rule": kwargs.get("column"),
+            "success": bool(r.success),
+            "raised_exception": bool((r.exception_info or {}).get("raised_exception")),
+        })
+    return out
+
+
+def _write_report(out_dir: Path, name: str, success: bool, rows: int, items: list[dict[str, Any]],
+                  meta: dict[str, Any]) -> tuple[str, str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    jpath.write_text(json.dumps({"gate": name, "success": success, "row_count": rows, **meta,
+                                 "expectations": items}, indent=2, default=str))
+    lines = [f"# Data-quality gate `{name}`", "", f"- result: **{'PASSED' if success else 'FAILED'}**",
+             f"- rows validated: {rows}", *[f"- {k}: {v}" for k, v in meta.items()], "",
+             "| rule | rows breaking it | GX expectation | passed |", "|---|---|---|---|"]
+    for i in items:
+        lines.append(f"| {i['rule']} | {i.get('violations', '')} | {i['expectation']} (0..0) | "
+                     f"{'yes' if i['success'] else '**no**'} |")
+    mpath.write_text("\n".join(lines) + "\n")
+    return str(jpath), str(mpath)
+
+
+def _validate(engine_url: str, name: str, rules: tuple[tuple[str, str], ...], scope: str, today: date,
+              out_dir: Path, meta: dict[str, Any]) -> GateResult:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(engine_url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            counts = {k: int(v) for k, v in conn.execute(sa.text(_aggregate_query(rules, scope, today))).mappings().one().items()}
+    finally:
+        engine.dispose()
+
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_def = (ctx.data_sources.add_pandas(name="gate_counts").add_dataframe_asset(name=name)
+                 .add_batch_definition_whole_dataframe("whole"))
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
+    for rule, _ in rules:
+        suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(column=rule, min_value=0, max_value=0))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_validation", data=batch_def,
+                                                                suite=suite))
+    frame = pd.DataFrame([counts])
+    items = _summarize(vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY"))
+    for i in items:
+        i["violations"] = counts.get(i["rule"], 0)
+    rows = counts["row_count"]
+    success = (all(i["success"] for i in items) and len(items) == len(rules)
+               and all(counts[r] == 0 for r, _ in rules))
+    failed = [r for r, _ in rules if counts[r] != 0]
+    jpath, mpath = _write_report(out_dir, name, success, rows, items, meta)
+    log.info("gate %s: %s, %d rules, %d failed, %d rows", name, "passed" if success else "FAILED",
+             len(items), len(failed), rows)
+    return GateResult(name, success, len(items), failed, rows, jpath, mpath)
+
+
+def skipped(name: str, out_dir: Path, why: str) -> GateResult:
+    """A gate with nothing to validate (e.g. no row of the file would be merged): recorded, passes."""
+    jpath, mpath = _write_report(out_dir, name, True, 0, [], {"skipped": why})
+    return GateResult(name, True, 0, [], 0, jpath, mpath)
+
+
+def staged_batch(sqlalchemy_url: str, file_id: int, today: date, out_dir: Path) -> GateResult:
+    """Validate the rows of ``file_id`` that the merge would write (decisions 'insert' and 'match')."""
+    scope = (f"FROM patient_pipeline.import_decision WHERE file_id = {int(file_id)} "
+             "AND disposition IN ('insert', 'match')")
+    return _validate(sqlalchemy_url, f"staged_file_{int(file_id)}", STAGED_RULES, scope, today, out_dir,
+                     {"file_id": int(file_id)})
+
+
+def patients_table(sqlalchemy_url: str, account_ids: list[str], today: date, out_dir: Path,
+                   name: str = "patients_after_import") -> GateResult:
+    """Validate the patients of ``account_ids`` after the night's merges."""
+    quoted = ", ".join("'" + a.replace("'", "''") + "'" for a in sorted(set(account_ids))) or "NULL"
+    return _validate(sqlalchemy_url, name, PATIENT_RULES, f"FROM patients WHERE account_id IN ({quoted})", today,
+                     out_dir, {"accounts": sorted(set(account_ids))})

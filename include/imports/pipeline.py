@@ -1,0 +1,512 @@
+"""One clinic file, end to end, and the night around it (what the ``clinic_patient_import`` DAG calls).
+
+Per file (IMPORTS.md): fingerprint -> ledger (skip content already done) -> stream-parse + normalize ->
+COPY into staging -> set-based decisions -> quarantine -> reject-ratio hold -> GX gate -> merge (one
+transaction, reconciled) -> report -> ledger ``done`` -> move to ``processed/`` (or ``rejected/``).
+Each step is re-entrant through the ledger's status, so a killed task converges when re-run: a file found
+``registered``/``staged`` is re-staged (staging rows of the old attempt are replaced by file_id) or
+re-decided, a ``merged`` file is only reported and moved, a ``done`` file is a duplicate.
+
+Everything logged, raised or returned here is PHI-free: ids, counts and reason codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+from include import migration_driver, pipeline_schema, settings
+from include.imports import gx_gate, landing, ledger, merge, quarantine, staging
+from include.imports.records import FileRejected
+from include.imports.sources import SourceConfig, load_sources
+
+log = logging.getLogger(__name__)
+
+#: Imports need patients.user_id (20250529) and the lock-safe patients indexes.
+REQUIRED_REVISION = settings.REV_UPDATE_PATIENTS
+#: Steps after which ``stop_after`` interrupts a run (tests simulate a killed task with it).
+STEPS = ("stage", "decide", "merge")
+
+
+class ImportPreconditionFailed(RuntimeError):
+    """The database is not ready for imports (revision, account, clinician); the message says what to do."""
+
+
+class ImportStepFailed(RuntimeError):
+    """A database step failed; the message carries the step, file id and SQLSTATE only (no values)."""
+
+
+class FileVanished(RuntimeError):
+    """A discovered file is gone from incoming/ and the ledger does not know it as finished."""
+
+
+class SimulatedInterruption(RuntimeError):
+    """Raised after the step named by ``stop_after`` (tests of re-entrance)."""
+
+
+@dataclass
+class FileResult:
+    """What one file's import did (ids, counts, reason codes): the import_file task's XCom."""
+
+    source_id: str
+    file_id: int | None
+    status: str
+    reason_code: str | None = None
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    review_items: int = 0
+    held_back: int = 0  # rows of a held file that would have been merged (nothing is merged)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    notes_by_code: dict[str, int] = field(default_factory=dict)
+    reconciled: bool | None = None
+    gx_success: bool | None = None
+    duplicate_of: int | None = None
+    dry_run: bool = False
+    report_path: str | None = None
+
+    def as_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def run_dir(run_id: str) -> Path:
+    """``RUNS_DIR/<run id>`` with characters unsafe for folder names replaced."""
+    return settings.RUNS_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+@contextmanager
+def db_step(step: str, file_id: int | None) -> Iterator[None]:
+    """Re-raise database errors without their message (PostgreSQL's DETAIL can quote row values)."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:
+        orig = getattr(exc, "orig", exc)
+        diag = getattr(orig, "diag", None)
+        sqlstate = getattr(orig, "sqlstate", None) or "unknown"
+        where = getattr(diag, "constraint_name", None) or getattr(diag, "table_name", None) or "-"
+        raise ImportStepFailed(
+            f"import step {step!r} failed for file {file_id}: SQLSTATE {sqlstate} ({type(orig).__name__}, {where}). "
+            "The ledger keeps the file's status; fix the cause and re-run the task (it resumes)."
+        ) from None
+
+
+def resolve_sources(source_ids: list[str] | None = None) -> list[SourceConfig]:
+    """The configured sources, all or the listed ones (unknown ids are an error naming the known ones)."""
+    sources = load_sources()
+    if not source_ids:
+        return list(sources.values())
+    unknown = sorted(set(source_ids) - set(sources))
+    if unknown:
+        raise ImportPreconditionFailed(
+            f"unknown clinic source id(s) {unknown}; configured: {sorted(sources)} (include/config/clinic_sources.yaml)")
+    return [sources[s] for s in source_ids]
+
+
+def preflight(conn: sa.Connection, sources: list[SourceConfig]) -> None:
+    """The schema revision, the sources' accounts and default clinicians must exist (fail clearly)."""
+    rev = migration_driver.current_revision(conn)
+    if migration_driver.revision_index(rev) < migration_driver.revision_index(REQUIRED_REVISION):
+        raise ImportPreconditionFailed(
+            f"clinic imports need alembic revision {REQUIRED_REVISION} or later; the database is at {rev or 'none'}. "
+            "Run the patient_first_migration DAG (or `alembic upgrade`) first.")
+    accounts = sorted({s.account_id for s in sources})
+    found = set(conn.execute(sa.text("SELECT id FROM accounts WHERE id = ANY(:a)"), {"a": accounts}).scalars())
+    missing = [a for a in accounts if a not in found]
+    clinicians = sorted({s.default_clinician_id for s in sources if s.default_clinician_id})
+    found_c = set(conn.execute(sa.text("SELECT id FROM users WHERE id = ANY(:c)"), {"c": clinicians}).scalars())
+    conn.commit()
+    if missing:
+        raise ImportPreconditionFailed(
+            f"account(s) {missing} of the configured clinic sources do not exist; create them in the application "
+            "(or fix account_id in include/config/clinic_sources.yaml) and re-run.")
+    missing_c = [c for c in clinicians if c not in found_c]
+    if missing_c:
+        raise ImportPreconditionFailed(
+            f"default_clinician_id(s) {missing_c} do not exist in users; fix include/config/clinic_sources.yaml.")
+
+
+def discover_files(source_ids: list[str] | None = None, landing_root: str | None = None) -> list[dict[str, str]]:
+    """Files waiting in each source's ``incoming/``: ``[{"source_id", "path"}]`` in source, then name order."""
+    found = []
+    for source in resolve_sources(source_ids):
+        for path in landing.incoming_files(source, landing_root):
+            found.append({"source_id": source.id, "path": path})
+    log.info("discovered %d file(s) for %d source(s)", len(found), len({f["source_id"] for f in found}))
+    return found
+
+
+def _result_from_ledger(row: ledger.LedgerRow, *, dry_run: bool = False) -> FileResult:
+    return FileResult(
+        source_id=row.source_id, file_id=row.file_id, status=row.status, reason_code=row.reason_code,
+        reconciled=row.reconciled, gx_success=row.gx_success, duplicate_of=row.duplicate_of, dry_run=dry_run,
+        **row.counts())
+
+
+def _write_file_report(result: FileResult, run_id: str) -> str:
+    """``<run>/imports/file_<id>.json`` and ``.md``: ids, counts and reason codes only."""
+    out = run_dir(run_id) / "imports"
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / f"file_{result.file_id}"
+    data = result.as_xcom()
+    data.pop("report_path", None)
+    base.with_suffix(".json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    lines = [f"# Import of file {result.file_id} ({result.source_id})", "",
+             f"- status: **{result.status}**" + (f" (reason: `{result.reason_code}`)" if result.reason_code else ""),
+             f"- dry run: {result.dry_run}", f"- reconciled: {result.reconciled}", f"- GX gate passed: {result.gx_success}",
+             "", "| rows read | inserted | updated | unchanged | duplicates | quarantined | review items |",
+             "|---|---|---|---|---|---|---|",
+             f"| {result.rows_read} | {result.inserted} | {result.updated} | {result.unchanged} | {result.duplicates} "
+             f"| {result.quarantined} | {result.review_items} |", ""]
+    if result.quarantined_by_reason:
+        lines += ["## Quarantined by reason", "", "| reason | rows |", "|---|---|",
+                  *[f"| `{k}` | {v} |" for k, v in sorted(result.quarantined_by_reason.items())], ""]
+    if result.notes_by_code:
+        lines += ["## Warnings (rows imported)", "", "| code | rows |", "|---|---|",
+                  *[f"| `{k}` | {v} |" for k, v in sorted(result.notes_by_code.items())], ""]
+    base.with_suffix(".md").write_text("\n".join(lines))
+    return str(base.with_suffix(".json"))
+
+
+def _sidecar(result: FileResult) -> dict[str, object]:
+    return {"file_id": result.file_id, "source_id": result.source_id, "status": result.status,
+            "reason_code": result.reason_code, "rows_read": result.rows_read, "quarantined": result.quarantined,
+            "quarantined_by_reason": result.quarantined_by_reason}
+
+
+# --------------------------------------------------------------------------------------------- one file
+
+
+def import_file(engine: sa.Engine, source: SourceConfig, location: str, *, run_id: str,
+                today: date | None = None, dry_run: bool = False, stop_after: str | None = None) -> FileResult:
+    """Import one delivery of ``source`` found at ``location`` (see the module docstring)."""
+    if stop_after is not None and stop_after not in STEPS:
+        raise ValueError(f"stop_after must be one of {STEPS}")
+    today = today or today_utc()
+    with engine.connect() as conn:
+        pipeline_schema.ensure(conn)
+        preflight(conn, [source])
+        with merge.account_lock(conn, source.account_id):
+            return _import_locked(conn, engine, source, location, run_id, today, dry_run, stop_after)
+
+
+def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str, run_id: str,
+                   today: date, dry_run: bool, stop_after: str | None) -> FileResult:
+    name = landing.as_path(location).name
+    if not landing.exists(location):
+        row = ledger.latest_by_name(conn, source.id, name)
+        conn.commit()
+        if row is not None and row.status in ("done", "duplicate", "rejected", "held"):
+            log.info("file %s was already handled (status %s); nothing to do", row.file_id, row.status)
+            return _result_from_ledger(row)
+        raise FileVanished(
+            f"a discovered file of source {source.id} is no longer in incoming/ and the ledger has no finished "
+            f"record of it (last ledger row: {row.file_id if row else 'none'}); check the landing folder.")
+
+    fp = landing.fingerprint(location)
+    with db_step("register", None):
+        reg = ledger.register(conn, source, name, str(location), fp.sha256, fp.size, run_id, dry_run=dry_run)
+    row = reg.row
+    log.info("file %s of source %s: ledger status %s%s (%d bytes)", row.file_id, source.id, row.status,
+             " (resumed)" if reg.resumed else "", fp.size)
+
+    if reg.extra.get("already_done"):  # dry run of content already imported
+        return FileResult(source.id, None, "duplicate", duplicate_of=row.file_id, dry_run=True)
+    if row.status == "duplicate":
+        result = FileResult(source.id, row.file_id, "duplicate", reason_code="already_imported",
+                            duplicate_of=row.duplicate_of)
+        result.report_path = _write_file_report(result, run_id)
+        landing.move(location, "processed", row.file_id)
+        return result
+
+    file_id = row.file_id
+    if row.status in ("registered", "staged", "dry_run"):
+        outcome = _stage_decide_gate(conn, engine, source, location, row, run_id, today, dry_run, stop_after)
+        if outcome is not None:
+            return outcome
+        row = _ledger_row(conn, file_id)
+        if dry_run:
+            return _finish_dry_run(conn, row, run_id)
+        if stop_after == "merge":
+            raise SimulatedInterruption(f"stopped after merge of file {file_id} (test)")
+    return _finish(conn, source, location, _ledger_row(conn, file_id), run_id)
+
+
+def _ledger_row(conn: sa.Connection, file_id: int) -> ledger.LedgerRow:
+    row = ledger.get(conn, file_id)
+    conn.commit()
+    return row
+
+
+def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str,
+                       row: ledger.LedgerRow, run_id: str, today: date, dry_run: bool,
+                       stop_after: str | None) -> FileResult | None:
+    """Stage (unless already staged), decide, quarantine, hold or gate, merge. Returns a result when the
+    file ends here (rejected or held); None when it was merged (or counted, for a dry run)."""
+    file_id = row.file_id
+    with db_step("check_staging", file_id):
+        have = staging.staged_count(conn, file_id)
+        conn.commit()
+    rows_read = row.rows_read or 0
+    if row.status != "staged" or have != (row.rows_staged or 0):
+        from include.imports.readers import read_records
+
+        try:
+            with db_step("stage", file_id):
+                staged = staging.stage(conn, file_id, read_records(landing.as_path(location), source), source,
+                                       today)
+        except FileRejected as exc:
+            return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run)
+        rows_read = staged.rows_read
+        with db_step("ledger", file_id), conn.begin():
+            ledger.update(conn, file_id, status=None if dry_run else "staged", rows_read=rows_read,
+                          rows_staged=rows_read)
+        log.info("file %s: %d rows staged (%d flagged by the normalizer)", file_id, rows_read,
+                 staged.rows_quarantined_by_normalizer)
+    if stop_after == "stage":
+        raise SimulatedInterruption(f"stopped after staging file {file_id} (test)")
+
+    with db_step("decide", file_id), conn.begin():
+        decided = merge.decide(conn, file_id, source)
+        quarantined = quarantine.write(conn, file_id)
+    log.info("file %s: decisions %s", file_id, decided)
+    if decided.total != rows_read:
+        raise merge.ReconciliationFailed(
+            f"file {file_id}: {rows_read} rows read but {decided.total} rows decided; re-run the task to re-stage.")
+    if stop_after == "decide":
+        raise SimulatedInterruption(f"stopped after deciding file {file_id} (test)")
+
+    ratio = quarantined / rows_read if rows_read else 0.0
+    if ratio > source.max_reject_ratio:
+        log.warning("file %s: reject ratio %.3f above the source's max %.3f; holding the whole file back",
+                    file_id, ratio, source.max_reject_ratio)
+        return _hold(conn, source, location, file_id, run_id, "reject_ratio_exceeded", rows_read, decided, dry_run)
+
+    if decided.insert + decided.match:
+        gate = gx_gate.staged_batch(engine.url.render_as_string(hide_password=False), file_id, today,
+                                    run_dir(run_id) / "gx")
+    else:
+        gate = gx_gate.skipped(f"staged_file_{file_id}", run_dir(run_id) / "gx", "no row of the file would be merged")
+    with conn.begin():
+        ledger.update(conn, file_id, gx_success=gate.success)
+    if not gate.success:
+        log.error("file %s: data-quality gate failed (%s); holding the file back", file_id, ", ".join(gate.failed))
+        return _hold(conn, source, location, file_id, run_id, "dq_gate_failed", rows_read, decided, dry_run)
+
+    with db_step("merge", file_id):
+        try:
+            counts = merge.merge(conn, file_id, source, rows_read, commit=not dry_run)
+        except merge.ReconciliationFailed:
+            with conn.begin():
+                ledger.update(conn, file_id, reconciled=False)
+            raise
+    if dry_run:
+        with conn.begin():
+            ledger.update(conn, file_id, reconciled=counts.balanced, **counts.as_dict())
+    log.info("file %s: %s", file_id, counts.as_dict())
+    return None
+
+
+def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str,
+            reason_code: str, dry_run: bool) -> FileResult:
+    log.warning("file %s of source %s rejected as a whole: %s", file_id, source.id, reason_code)
+    with db_step("reject", file_id), conn.begin():
+        staging.discard(conn, file_id)
+        ledger.update(conn, file_id, status="dry_run" if dry_run else "rejected", reason_code=reason_code,
+                      rows_read=0, finished=True)
+    result = FileResult(source.id, file_id, "rejected", reason_code=reason_code, dry_run=dry_run)
+    result.report_path = _write_file_report(result, run_id)
+    if not dry_run:
+        new_location = landing.move(location, "rejected", file_id, _sidecar(result))
+        with conn.begin():
+            ledger.update(conn, file_id, location=new_location, report_path=result.report_path)
+    return result
+
+
+def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str, reason_code: str,
+          rows_read: int, decided: merge.Decisions, dry_run: bool) -> FileResult:
+    with db_step("hold", file_id), conn.begin():
+        by_reason = quarantine.by_reason(conn, file_id)
+        notes = {r.code: int(r.n) for r in staging.run(conn, "notes_by_code", file_id=file_id)}
+        staging.discard(conn, file_id)
+        ledger.update(conn, file_id, status="dry_run" if dry_run else "held", reason_code=reason_code,
+                      rows_read=rows_read, quarantined=decided.quarantine, duplicates=decided.duplicate,
+                      inserted=0, updated=0, unchanged=0, finished=True)
+    result = FileResult(source.id, file_id, "held", reason_code=reason_code, rows_read=rows_read,
+                        quarantined=decided.quarantine, duplicates=decided.duplicate,
+                        held_back=decided.insert + decided.match, quarantined_by_reason=by_reason, notes_by_code=notes, dry_run=dry_run)
+    _export_quarantine(conn, source, file_id, run_id)
+    result.report_path = _write_file_report(result, run_id)
+    if not dry_run:
+        new_location = landing.move(location, "rejected", file_id, _sidecar(result))
+        with conn.begin():
+            ledger.update(conn, file_id, location=new_location, report_path=result.report_path)
+    return result
+
+
+def _export_quarantine(conn: sa.Connection, source: SourceConfig, file_id: int, run_id: str) -> None:
+    dest = run_dir(run_id) / "imports" / f"file_{file_id}_quarantine.csv"
+    export = quarantine.export_csv(conn, file_id, dest, source.quarantine_formula_prefixes)
+    if export.rows == 0:
+        Path(export.path).unlink(missing_ok=True)
+
+
+def _file_details(conn: sa.Connection, file_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    with conn.begin():
+        by_reason = quarantine.by_reason(conn, file_id)
+        notes = {r.code: int(r.n) for r in staging.run(conn, "notes_by_code", file_id=file_id)}
+    return by_reason, notes
+
+
+def _finish_dry_run(conn: sa.Connection, row: ledger.LedgerRow, run_id: str) -> FileResult:
+    by_reason, notes = _file_details(conn, row.file_id)
+    result = _result_from_ledger(row, dry_run=True)
+    result.quarantined_by_reason, result.notes_by_code = by_reason, notes
+    result.report_path = _write_file_report(result, run_id)
+    with conn.begin():
+        staging.discard(conn, row.file_id)
+        ledger.update(conn, row.file_id, report_path=result.report_path, finished=True)
+    return result
+
+
+def _finish(conn: sa.Connection, source: SourceConfig, location: str, row: ledger.LedgerRow,
+            run_id: str) -> FileResult:
+    """A merged file: report, quarantine export, ledger ``done``, staging cleanup, move to processed/."""
+    if row.status != "merged":
+        raise ImportStepFailed(f"file {row.file_id} is in status {row.status}, expected merged; re-run the task.")
+    by_reason, notes = _file_details(conn, row.file_id)
+    result = _result_from_ledger(row)
+    result.status = "done"
+    result.quarantined_by_reason, result.notes_by_code = by_reason, notes
+    _export_quarantine(conn, source, row.file_id, run_id)
+    result.report_path = _write_file_report(result, run_id)
+    with db_step("finish", row.file_id), conn.begin():
+        staging.discard(conn, row.file_id)
+        ledger.update(conn, row.file_id, status="done", report_path=result.report_path, finished=True)
+    new_location = landing.move(location, "processed", row.file_id)
+    with conn.begin():
+        ledger.update(conn, row.file_id, location=new_location)
+    log.info("file %s done: %s", row.file_id, {k: v for k, v in result.as_xcom().items()
+                                               if k in ledger.COUNT_FIELDS})
+    return result
+
+
+# --------------------------------------------------------------------------------------------- the night
+
+
+@dataclass
+class NightSummary:
+    run_id: str
+    sources: dict[str, dict[str, Any]]
+    gx_success: bool | None
+    held_files: list[int]
+    unreconciled_files: list[int]
+    summary_path: str
+
+    def as_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None = None,
+                  today: date | None = None, validate_patients: bool = True) -> NightSummary:
+    """Per source: files, rows, inserted, updated, unchanged, duplicates, quarantined by reason; then the
+    patients table of the imported accounts through GX. Written to ``<run>/night_summary.json|md``."""
+    today = today or today_utc()
+    sources = resolve_sources(source_ids)
+    per: dict[str, dict[str, Any]] = {
+        s.id: {"account_id": s.account_id, "files": 0, "files_by_status": {}, "rows_read": 0, "inserted": 0,
+               "updated": 0, "unchanged": 0, "duplicates": 0, "quarantined": 0, "review_items": 0,
+               "quarantined_by_reason": {}} for s in sources}
+    with engine.connect() as conn:
+        pipeline_schema.ensure(conn)
+        rows = ledger.rows_for_run(conn, run_id)
+        reasons = staging.run(conn, "night_quarantine_by_reason", run_id=run_id).all()
+        conn.commit()
+    for r in rows:
+        agg = per.setdefault(r.source_id, {"files": 0, "files_by_status": {}, "quarantined_by_reason": {}})
+        agg["files"] += 1
+        agg["files_by_status"][r.status] = agg["files_by_status"].get(r.status, 0) + 1
+        for k, v in r.counts().items():
+            agg[k] = agg.get(k, 0) + v
+    for src, code, n in reasons:
+        per.setdefault(src, {"quarantined_by_reason": {}})["quarantined_by_reason"][code] = int(n)
+    held = [r.file_id for r in rows if r.status == "held"]
+    unreconciled = [r.file_id for r in rows if r.status in ("merged", "done") and not r.reconciled]
+    gate = None
+    if validate_patients:
+        gate = gx_gate.patients_table(engine.url.render_as_string(hide_password=False),
+                                      [s.account_id for s in sources], today, run_dir(run_id) / "gx")
+    out = run_dir(run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = NightSummary(run_id, per, gate.success if gate else None, held, unreconciled,
+                           str(out / "night_summary.json"))
+    Path(summary.summary_path).write_text(json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
+    lines = [f"# Nightly clinic import {run_id}", "",
+             f"- patients table gate: {'passed' if summary.gx_success else ('FAILED' if gate else 'skipped')}",
+             f"- files held back: {held or 'none'}", f"- files not reconciled: {unreconciled or 'none'}", "",
+             "| source | files | rows | inserted | updated | unchanged | duplicates | quarantined | review |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for sid, a in per.items():
+        lines.append(f"| {sid} | {a.get('files', 0)} | {a.get('rows_read', 0)} | {a.get('inserted', 0)} | "
+                     f"{a.get('updated', 0)} | {a.get('unchanged', 0)} | {a.get('duplicates', 0)} | "
+                     f"{a.get('quarantined', 0)} | {a.get('review_items', 0)} |")
+    lines += ["", "## Quarantined by reason", ""]
+    for sid, a in per.items():
+        for code, n in sorted(a.get("quarantined_by_reason", {}).items()):
+            lines.append(f"- {sid}: `{code}` {n}")
+    (out / "night_summary.md").write_text("\n".join(lines) + "\n")
+    log.info("night summary written: %d file(s), held %s, unreconciled %s", len(rows), held, unreconciled)
+    if unreconciled:
+        raise merge.ReconciliationFailed(f"files {unreconciled} are not reconciled; see {summary.summary_path}")
+    if gate is not None and not gate.success:
+        raise gx_gate.GateFailed(f"patients table gate failed ({', '.join(gate.failed)}); see {gate.md_path}")
+    return summary
+
+
+def acquire_lease(engine: sa.Engine, dag_id: str, run_id: str, wait_s: float = 600) -> None:
+    """First task of the DAG: take the pipeline lease shared with the migration and rollback DAGs."""
+    from include import pipeline_lock
+
+    with engine.connect() as conn:
+        pipeline_lock.acquire(conn, dag_id, run_id, wait_s=wait_s)
+
+
+def check_lease(engine: sa.Engine, dag_id: str, run_id: str) -> None:
+    """Every writing task: this run must still hold the lease (raises LeaseLost otherwise)."""
+    from include import pipeline_lock
+
+    with engine.connect() as conn:
+        pipeline_lock.check(conn, dag_id, run_id)
+
+
+def release_lease(engine: sa.Engine, run_id: str) -> bool:
+    from include import pipeline_lock
+
+    with engine.connect() as conn:
+        return pipeline_lock.release(conn, run_id)
+
+
+def import_file_task(engine: sa.Engine, source_id: str, path: str, *, run_id: str, dry_run: bool = False,
+                     today: date | None = None) -> dict[str, Any]:
+    """The DAG's mapped task body: one file by source id; returns the XCom (ids and counts)."""
+    (source,) = resolve_sources([source_id])
+    return import_file(engine, source, path, run_id=run_id, today=today, dry_run=dry_run).as_xcom()

@@ -1,0 +1,126 @@
+-- Decide, set-based, what happens to every staged row of one file (one row per staged row):
+--   quarantine  normalizer/reader reason, a value too wide for its patients column, a later row that
+--               claims the same identity with other values (conflicting_duplicate), or an external id
+--               that points to one patient while e-mail + first name point to another, or to a patient
+--               with another external id (identity_conflict) -- never merged;
+--   duplicate   a copy (all normalized values; e-mail by its key) of an earlier row of the same file, or,
+--               for message feeds (:latest_wins: HL7 ADT, FHIR), a row superseded by a later row with the
+--               same external id (A04 then A08 for one patient: the latest message is merged);
+--   match       same external id, else same e-mail key + first-name key, within the account;
+--   insert      a new patient; its id is generated here (gen_random_uuid), not by a column default.
+-- Keys use the exact expressions of ux_patients_identity_key (lower(btrim(...))) so matching and the
+-- unique index always agree. Reads: import_staging, patients. Writes: import_decision.
+-- Safe to re-run: the caller deletes the file's decisions first, in the same transaction.
+INSERT INTO patient_pipeline.import_decision (
+    file_id, record_no, disposition, reason, reason_field, patient_id, external_id, first_name, last_name,
+    email, phone, date_of_birth, event, event_detail, raw)
+WITH s AS (
+    SELECT st.file_id, st.record_no, st.event,
+           CASE WHEN CAST(:latest_wins AS boolean) THEN -st.record_no ELSE st.record_no END AS ord,
+           st.event_detail, st.raw, st.dob_partial, st.active,
+           nullif(btrim(st.external_id), '') AS external_id,
+           nullif(btrim(st.first_name), '') AS first_name,
+           nullif(btrim(st.last_name), '') AS last_name,
+           nullif(btrim(st.email), '') AS email,
+           nullif(btrim(st.phone), '') AS phone,
+           st.date_of_birth,
+           lower(nullif(btrim(st.email), '')) AS ek,
+           lower(nullif(btrim(st.first_name), '')) AS fk,
+           CASE
+               WHEN st.reason IS NOT NULL THEN st.reason
+               WHEN nullif(btrim(st.first_name), '') IS NULL THEN 'missing_first_name'
+               WHEN nullif(btrim(st.last_name), '') IS NULL THEN 'missing_last_name'
+               WHEN length(btrim(st.first_name)) > 100 OR length(btrim(st.last_name)) > 100
+                    OR length(btrim(st.email)) > 255 OR length(btrim(st.external_id)) > 255 THEN 'field_too_long'
+               WHEN length(btrim(st.phone)) > 20 THEN 'unparseable_phone'
+               WHEN nullif(btrim(st.external_id), '') IS NULL AND nullif(btrim(st.email), '') IS NULL
+                    THEN 'missing_identifier'
+           END AS pre_reason,
+           CASE
+               WHEN st.reason IS NOT NULL THEN st.reason_field
+               WHEN nullif(btrim(st.first_name), '') IS NULL THEN 'first_name'
+               WHEN nullif(btrim(st.last_name), '') IS NULL THEN 'last_name'
+               WHEN length(btrim(st.first_name)) > 100 THEN 'first_name'
+               WHEN length(btrim(st.last_name)) > 100 THEN 'last_name'
+               WHEN length(btrim(st.email)) > 255 THEN 'email'
+               WHEN length(btrim(st.external_id)) > 255 THEN 'external_id'
+               WHEN length(btrim(st.phone)) > 20 THEN 'phone'
+               WHEN nullif(btrim(st.external_id), '') IS NULL AND nullif(btrim(st.email), '') IS NULL
+                    THEN 'external_id'
+           END AS pre_field
+    FROM patient_pipeline.import_staging st
+    WHERE st.file_id = :file_id
+), a AS (
+    -- in-file copies: same normalized values, e-mail compared by its key (NULLs are equal in PARTITION BY)
+    SELECT s.*,
+           row_number() OVER (PARTITION BY pre_reason IS NULL, external_id, ek, first_name, last_name,
+                              phone, date_of_birth, dob_partial, active ORDER BY ord) AS rn_exact
+    FROM s
+), b AS (
+    SELECT a.*, (pre_reason IS NULL AND rn_exact = 1) AS ok FROM a
+), c AS (
+    -- the first row (in ord: file order, or reverse for message feeds) claiming each external id /
+    -- each e-mail + first-name key
+    SELECT b.*,
+           min(ord) OVER (PARTITION BY ok, external_id) AS first_ext,
+           min(ord) OVER (PARTITION BY ok, ek, fk) AS first_ident
+    FROM b
+), d AS (
+    SELECT c.*,
+           ok AND (external_id IS NULL OR first_ext = ord) AND (ek IS NULL OR first_ident = ord) AS candidate,
+           ok AND CAST(:latest_wins AS boolean) AND external_id IS NOT NULL AND first_ext <> ord AS superseded
+    FROM c
+), m AS (
+    SELECT d.*, pe.id AS ext_pid, pi.id AS ident_pid, pi.external_id AS ident_ext
+    FROM d
+    LEFT JOIN patients pe
+           ON d.candidate AND pe.account_id = :account_id AND pe.external_id = d.external_id
+    LEFT JOIN patients pi
+           ON d.candidate AND pi.account_id = :account_id AND pi.email IS NOT NULL
+          AND lower(btrim(pi.email)) = d.ek AND lower(btrim(pi.first_name)) = d.fk
+), t AS (
+    SELECT m.*,
+           candidate AND (
+               (ext_pid IS NOT NULL AND ident_pid IS NOT NULL AND ext_pid <> ident_pid)
+               OR (ext_pid IS NULL AND ident_pid IS NOT NULL AND external_id IS NOT NULL
+                   AND ident_ext IS NOT NULL AND ident_ext <> external_id)
+           ) AS conflict,
+           coalesce(ext_pid, ident_pid) AS target
+    FROM m
+), u AS (
+    -- two rows of one file that reach the same existing patient through different keys
+    SELECT t.*,
+           row_number() OVER (PARTITION BY candidate AND NOT conflict AND target IS NOT NULL, target
+                              ORDER BY ord) AS rn_target
+    FROM t
+)
+SELECT file_id, record_no,
+       CASE
+           WHEN pre_reason IS NOT NULL THEN 'quarantine'
+           WHEN NOT ok OR superseded THEN 'duplicate'
+           WHEN NOT candidate OR conflict OR (target IS NOT NULL AND rn_target > 1) THEN 'quarantine'
+           WHEN target IS NOT NULL THEN 'match'
+           ELSE 'insert'
+       END AS disposition,
+       CASE
+           WHEN pre_reason IS NOT NULL THEN pre_reason
+           WHEN NOT ok OR superseded THEN NULL
+           WHEN NOT candidate THEN 'conflicting_duplicate'
+           WHEN conflict THEN 'identity_conflict'
+           WHEN target IS NOT NULL AND rn_target > 1 THEN 'conflicting_duplicate'
+       END AS reason,
+       CASE
+           WHEN pre_reason IS NOT NULL THEN pre_field
+           WHEN NOT ok OR superseded THEN NULL
+           WHEN NOT candidate AND external_id IS NOT NULL AND first_ext <> ord THEN 'external_id'
+           WHEN NOT candidate THEN 'email'
+           WHEN conflict OR (target IS NOT NULL AND rn_target > 1) THEN 'external_id'
+       END AS reason_field,
+       CASE
+           WHEN pre_reason IS NOT NULL OR NOT ok OR superseded OR NOT candidate OR conflict THEN NULL
+           WHEN target IS NOT NULL THEN target
+           ELSE gen_random_uuid()::text
+       END AS patient_id,
+       external_id, first_name, last_name, email, phone, date_of_birth, event, event_detail,
+       CASE WHEN pre_reason IS NOT NULL THEN raw END AS raw
+FROM u

@@ -1,0 +1,78 @@
+"""Every case of the bad-input corpus through the whole database path (COPY, decisions, quarantine, hold,
+gate, merge, ledger): a file-level rejection imports nothing; anything else reconciles
+(rows read = inserted + updated + unchanged + duplicates + quarantined) or is held back whole.
+Cases with ``db_expect`` (owned by the database side) must also give those outcomes, e.g.::
+
+    db_expect: {status: done, inserted: 2, duplicates: 1, quarantined_by_reason: {identity_conflict: 1}}
+
+Keys: status, reason_code, rows_read, inserted, updated, unchanged, duplicates, quarantined, review_items,
+quarantined_by_reason (exact mapping)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from include import db, migration_driver, pipeline_schema, settings
+from include.imports import pipeline
+from tests.conftest import create_database, drop_database
+from tests.imports.readers.test_corpus import MANIFEST, TODAY, _input, _source
+
+DB_EXPECT_KEYS = {"status", "reason_code", "rows_read", "inserted", "updated", "unchanged", "duplicates",
+                  "quarantined", "review_items", "held_back", "quarantined_by_reason"}
+
+
+@pytest.fixture(scope="module")
+def corpus_engine(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """One database for all corpus cases (each case gets its own account, so cases cannot interact)."""
+    uri = create_database(pg_server, "gs_corpus")
+    engine = sa.create_engine(db.to_sqlalchemy_url(uri))
+    with engine.connect() as conn:
+        migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        pipeline_schema.ensure(conn)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(pg_server, uri)
+
+
+@pytest.mark.parametrize("case", MANIFEST["cases"], ids=[c["id"] for c in MANIFEST["cases"]])
+def test_corpus_case_through_the_database(case: dict[str, Any], corpus_engine: sa.Engine, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "RUNS_DIR", tmp_path / "runs")
+    account = "acct-" + case["id"][:30]
+    landing = tmp_path / "landing" / "corpus"
+    (landing / "incoming").mkdir(parents=True)
+    src_file = _input(case, tmp_path)
+    dest = landing / "incoming" / (Path(src_file).name if "file" in case else f"{case['id']}.dat")
+    shutil.copyfile(src_file, dest)
+    source = _source(case).with_overrides(id=case["id"], account_id=account, landing=str(landing))
+    with corpus_engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:a, :a) ON CONFLICT DO NOTHING"), {"a": account})
+
+    res = pipeline.import_file(corpus_engine, source, str(dest), run_id=f"corpus-{case['id']}", today=TODAY)
+
+    with corpus_engine.connect() as conn:
+        n_patients = conn.execute(sa.text("SELECT count(*) FROM patients WHERE account_id = :a"), {"a": account}).scalar()
+    expect = case["expect"]
+    if "rejected" in expect:
+        assert (res.status, res.reason_code, n_patients) == ("rejected", expect["rejected"], 0)
+    else:
+        assert res.status in ("done", "held"), (res.status, res.reason_code)
+        if res.status == "held":  # nothing merged; the rest of the file is held back, not lost
+            assert res.reason_code == "reject_ratio_exceeded" and n_patients == 0
+            assert res.rows_read == res.held_back + res.duplicates + res.quarantined
+        else:
+            assert res.rows_read == res.inserted + res.updated + res.unchanged + res.duplicates + res.quarantined
+            assert n_patients == res.inserted
+            assert res.reconciled is True
+    want = case.get("db_expect") or {}
+    assert set(want) <= DB_EXPECT_KEYS, case["id"]
+    for key, value in want.items():
+        assert getattr(res, key) == value, f"{case['id']}: {key}"
