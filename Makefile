@@ -50,6 +50,7 @@ lint: venv
 	$(BIN)/python -m include.sql_lint
 
 airflow: airflow-db
+	$(BIN)/python -m include.imports.demo_support
 	@echo "Airflow UI: http://localhost:8080  (user admin; password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 

@@ -20,18 +20,20 @@ a clinic re-sends a file, or with `dry_run` to see what a file would do.
    duplicates + quarantined`, else the task fails and nothing is merged) → file moved to `processed/` or,
    held back / rejected, to `rejected/` with a `<name>.reason.json`.
 4. `night_summary`: per source files, rows, inserted, updated, unchanged, duplicates, quarantined by reason;
-   validates `patients` with GX; writes `runs/<run_id>/night_summary.{json,md}`. Updates the asset
+   validates `patients` with GX; writes `runs/clinic_patient_import/<run_id>/night_summary.{json,md}`. Updates the asset
    `genascope_patients_clinic_import`.
 5. `release_pipeline_lease` (teardown: runs whatever happened before).
 
 Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
-in `runs/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
+in `runs/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
 
 **Params.**
 - `source_ids`: clinic source ids to import (empty = all configured sources).
 - `landing_root`: a folder or object-storage URI that replaces the parent of every source's landing folder
   (`<landing_root>/<clinic folder>/incoming`). Empty = the Airflow Variable `genascope_landing_root` if set,
-  else each source's configured `landing` (the demo's `include/sample_data/clinics/...`).
+  else each source's configured `landing`. `airflow_settings.yaml` sets the Variable to `landing/` (relative
+  paths start at the project root), where `make airflow` and `make demo` lay copies of the sample files:
+  the DAG moves what it imports, so it must never point at the repository's own samples.
 - `dry_run`: stage, validate and count, then roll the merge back; nothing is merged and no file is moved.
 
 **How to recover.**

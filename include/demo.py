@@ -82,10 +82,13 @@ def schema_walk(admin_uri: str, env: dict[str, str], seed: int) -> None:
         db_summary(uri)
 
 
+REPORT_FILES = {"patient_first_migration": "report.json", "clinic_patient_import": "night_summary.json"}
+
+
 def latest_report(dag_id: str, after: float) -> dict | None:
     folders = [p for p in (settings.RUNS_DIR / dag_id).glob("*") if p.is_dir() and p.stat().st_mtime >= after]
     for folder in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
-        report = folder / "report.json"
+        report = folder / REPORT_FILES.get(dag_id, "report.json")
         if report.exists():
             return {"folder": str(folder), **json.loads(report.read_text())}
     return None
@@ -105,6 +108,14 @@ def print_summary(report: dict | None) -> None:
     if not report:
         print("  (no report found)")
         return
+    if "sources" in report:  # the nightly import's summary
+        print(f"  night summary: {report['folder']}/night_summary.md")
+        for source_id, counts in sorted(report["sources"].items()):
+            print(f"  {source_id}: " + ", ".join(f"{k}={v}" for k, v in counts.items()
+                                                 if not isinstance(v, (dict, list)) and k != "account_id"))
+            for reason, n in sorted((counts.get("quarantined_by_reason") or {}).items()):
+                print(f"      quarantined {reason}: {n}")
+        return
     print(f"  status: {report.get('status')}   report: {report['folder']}/report.md")
     for key, value in (report.get("summary") or {}).items():
         print(f"  {key:<28} {value}")
@@ -117,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-walk", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--database", default=embedded_db.APP_DATABASE,
+                        help="database on the embedded server to reset and migrate (default: the app database)")
     args = parser.parse_args(argv)
 
-    if os.environ.get(db.ENV_CONN):
+    if os.environ.get(db.ENV_CONN):  # never reset a configured (possibly production) database
         print(f"{db.ENV_CONN} is set: the demo resets its database, so it only runs on the embedded PostgreSQL. "
               f"Unset {db.ENV_CONN} to run it.", file=sys.stderr)
         return 2
@@ -135,11 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         schema_walk(admin_uri, env, args.seed)
 
     banner(f"2. Migration DAG on {args.invites:,} synthetic legacy invites")
-    uri = reset_database(admin_uri, embedded_db.APP_DATABASE)
+    uri = reset_database(admin_uri, args.database)
+    env[db.ENV_CONN] = uri  # the DAG runs below use exactly this database
     with db.app_engine(uri).connect() as conn:
         migration_driver.upgrade(conn, settings.REV_BASELINE)
     summary = seeder.generate(uri, args.invites, args.seed)
-    print(f"seeded: {summary}")
+    print(f"seeded: {summary.table_counts()}")
     db_summary(uri)
     log_path = log_dir / "airflow-task-logs.log"
     print_summary(dags_test("patient_first_migration", {"dry_run": True}, env, log_path))

