@@ -18,12 +18,20 @@ from include.backfill.transactions import in_short_transaction, start_clean
 log = logging.getLogger(__name__)
 
 #: Plan tables whose statistics are refreshed right after the step that fills them.
+#: Only the columns later steps join or filter on are analyzed (the sample is read once either way;
+#: per-column statistics of the wide attribute columns would be wasted work).
 ANALYZE_AFTER = {
-    "plan_02_invites": ("backfill_plan_invites",),
-    "plan_03_users": ("backfill_plan_users",),
-    "plan_07_persons_from_invites": ("backfill_plan_persons",),
+    "plan_02_invites": ("backfill_plan_invites (invite_id, account_id, email_key, name_key, person_key, "
+                        "inv_user_id, disposition)",),
+    "plan_03_users": ("backfill_plan_users (user_id, email_key, first_key, person_key, disposition)",),
+    "plan_07_persons_from_invites": ("backfill_plan_persons (person_key, account_id, email_key, name_key, "
+                                     "existing_user_id, disposition)",),
     "plan_12_chats": ("backfill_plan_chats",),
 }
+
+#: The plan is one transaction of a few large sorts, hashes and window aggregates over the whole
+#: invite set: enough memory keeps them off temporary files (SET LOCAL: only for the plan's transaction).
+PLAN_WORK_MEM = "256MB"
 
 PLAN_TABLES = ("backfill_plan_invites", "backfill_plan_users", "backfill_plan_persons", "backfill_plan_chats")
 
@@ -50,6 +58,10 @@ def plan(conn: sa.Connection, opts: BackfillOptions, *, search_path: str | None 
 
     def build(c: sa.Connection) -> int:
         c.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # jit off: the plan's statements are few and big, but JIT compiling their wide expressions
+        # costs more than it saves at these sizes.
+        c.execute(sa.text("SELECT set_config('work_mem', :wm, true), set_config('jit', 'off', true)"),
+                  {"wm": PLAN_WORK_MEM})
         if search_path:
             c.exec_driver_sql(f"SET LOCAL search_path = {search_path}")
         plan_id = c.execute(sa.text(

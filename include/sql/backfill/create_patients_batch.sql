@@ -5,6 +5,9 @@
 -- Reads: backfill_plan_persons, patients. Writes: patients, the two ledgers, backfill_checkpoints.
 -- Safe to re-run: ON CONFLICT DO NOTHING on the identity key, the id and the user (rule 8); a
 -- crashed batch rolled back as a whole and its checkpoint with it.
+-- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
+-- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
+-- batch costs the same at any table size.
 WITH batch AS (
     SELECT *
     FROM patient_pipeline.backfill_plan_persons
@@ -16,9 +19,11 @@ WITH batch AS (
                           status, user_id, created_at, updated_at)
     SELECT b.patient_id, b.account_id, b.clinician_id, b.email, b.first_name, b.last_name, b.phone,
            b.date_of_birth, b.status,
-           CASE WHEN NOT EXISTS (SELECT 1 FROM patients x WHERE x.user_id = b.user_id) THEN b.user_id END,
+           CASE WHEN taken.id IS NULL THEN b.user_id END,
            now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
     FROM batch b
+    -- the user got a patient meanwhile: insert the patient without it (a probe of uq_patients_user_id)
+    LEFT JOIN LATERAL (SELECT x.id FROM patients x WHERE x.user_id = b.user_id LIMIT 1) taken ON true
     ORDER BY b.person_key
     ON CONFLICT DO NOTHING
     RETURNING id, user_id

@@ -5,6 +5,9 @@
 -- Reads: backfill_plan_chats, patients, backfill_patient_ledger. Writes: chat_sessions.patient_id,
 -- backfill_link_ledger, backfill_checkpoints.
 -- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
+-- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
+-- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
+-- batch costs the same at any table size.
 WITH batch AS (
     SELECT chat_id, user_id
     FROM patient_pipeline.backfill_plan_chats
@@ -15,15 +18,19 @@ WITH batch AS (
     UPDATE chat_sessions cs
     SET patient_id = p.id
     FROM batch b
-    JOIN patients p ON p.user_id = b.user_id
+    JOIN LATERAL (SELECT x.id FROM patients x WHERE x.user_id = b.user_id LIMIT 1) p ON true
     WHERE cs.id = b.chat_id AND cs.patient_id IS NULL
     RETURNING cs.id, cs.patient_id
 ), link_ledger AS (
     INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
     SELECT CAST(:run_id AS varchar), 'chat_session', u.id, u.patient_id,
-           EXISTS (SELECT 1 FROM patient_pipeline.backfill_patient_ledger pl
-                   WHERE pl.run_id = CAST(:run_id AS varchar) AND pl.patient_id = u.patient_id)
+           coalesce(pl.created, false)
     FROM upd u
+    -- created by this run: one probe of the patient ledger's primary key per link
+    LEFT JOIN LATERAL (
+        SELECT true AS created FROM patient_pipeline.backfill_patient_ledger x
+        WHERE x.run_id = CAST(:run_id AS varchar) AND x.patient_id = u.patient_id LIMIT 1
+    ) pl ON true
     ON CONFLICT (run_id, entity, entity_id) DO UPDATE
     SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
         recorded_at = EXCLUDED.recorded_at

@@ -7,6 +7,9 @@
 -- Reads: plan tables, patients, backfill_patient_ledger. Writes: patients.user_id,
 -- backfill_link_ledger, backfill_checkpoints.
 -- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
+-- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
+-- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
+-- batch costs the same at any table size.
 WITH batch AS (
     SELECT u.user_id, pp.account_id, pp.email_key, pp.name_key, pp.patient_id AS planned_patient_id
     FROM patient_pipeline.backfill_plan_users u
@@ -19,7 +22,7 @@ WITH batch AS (
     -- person's patient first, rule 8), the identity key, probed through ux_patients_identity_key
     SELECT b.user_id, coalesce(p.id, q.id) AS patient_id
     FROM batch b
-    LEFT JOIN patients p ON p.id = b.planned_patient_id
+    LEFT JOIN LATERAL (SELECT x.id FROM patients x WHERE x.id = b.planned_patient_id LIMIT 1) p ON true
     LEFT JOIN LATERAL (
         SELECT x.id FROM patients x
         WHERE p.id IS NULL AND x.email IS NOT NULL
@@ -38,9 +41,13 @@ WITH batch AS (
 ), link_ledger AS (
     INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
     SELECT CAST(:run_id AS varchar), 'user', u.user_id, u.id,
-           EXISTS (SELECT 1 FROM patient_pipeline.backfill_patient_ledger pl
-                   WHERE pl.run_id = CAST(:run_id AS varchar) AND pl.patient_id = u.id)
+           coalesce(pl.created, false)
     FROM upd u
+    -- created by this run: one probe of the patient ledger's primary key per link
+    LEFT JOIN LATERAL (
+        SELECT true AS created FROM patient_pipeline.backfill_patient_ledger x
+        WHERE x.run_id = CAST(:run_id AS varchar) AND x.patient_id = u.id LIMIT 1
+    ) pl ON true
     ON CONFLICT (run_id, entity, entity_id) DO UPDATE
     SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
         recorded_at = EXCLUDED.recorded_at

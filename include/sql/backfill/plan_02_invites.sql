@@ -28,10 +28,15 @@ SELECT i.id,
        CASE WHEN k.email_key = '' THEN 'quarantine' ELSE 'link' END,
        CASE WHEN k.email_key = '' THEN 'missing_email' END
 FROM invites i
+-- OFFSET 0 keeps the lateral from being flattened, so each key is computed once per invite (not once
+-- per use below)
 CROSS JOIN LATERAL (
     SELECT lower(btrim(i.email)) AS email_key, patient_pipeline.bf_usable_name(i.first_name) AS first_name
+    OFFSET 0
 ) k
 LEFT JOIN users c ON c.id = i.clinician_id
 LEFT JOIN accounts a ON a.id = c.account_id
 LEFT JOIN users pu ON pu.id = i.user_id AND lower(btrim(pu.role)) = 'patient'
 WHERE i.patient_id IS NULL
+-- in primary-key order: the index grows at its right edge and the batches read the table in order
+ORDER BY i.id

@@ -30,3 +30,5 @@ LEFT JOIN patient_profiles pp ON pp.user_id = u.id
 WHERE lower(btrim(u.role)) = 'patient'
   AND btrim(u.email) <> ''
   AND NOT EXISTS (SELECT 1 FROM patients p WHERE p.user_id = u.id)
+-- in primary-key order: the index grows at its right edge and the batches read the table in order
+ORDER BY u.id

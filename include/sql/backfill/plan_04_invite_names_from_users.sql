@@ -8,16 +8,21 @@ WITH nameless AS (
     SELECT invite_id, email_key, inv_user_id
     FROM patient_pipeline.backfill_plan_invites
     WHERE name_key IS NULL AND disposition = 'link'
-), by_email AS (
-    SELECT DISTINCT ON (lower(btrim(u.email)))
-           lower(btrim(u.email)) AS email_key,
-           patient_pipeline.bf_split_first(patient_pipeline.bf_strip_titles(u.name)) AS first_name,
-           patient_pipeline.bf_split_last(patient_pipeline.bf_strip_titles(u.name)) AS last_name
+), candidates AS MATERIALIZED (
+    -- the role-patient users of the nameless invites' e-mails, found before any name is parsed (the
+    -- title strip is the expensive part: it runs for these few users only, once each)
+    SELECT lower(btrim(u.email)) AS email_key, u.id, patient_pipeline.bf_strip_titles(u.name) AS stripped
     FROM users u
     WHERE lower(btrim(u.role)) = 'patient'
       AND lower(btrim(u.email)) IN (SELECT email_key FROM nameless)
-      AND patient_pipeline.bf_split_first(patient_pipeline.bf_strip_titles(u.name)) IS NOT NULL
-    ORDER BY lower(btrim(u.email)), u.id
+), by_email AS (
+    SELECT DISTINCT ON (c.email_key)
+           c.email_key,
+           patient_pipeline.bf_split_first(c.stripped) AS first_name,
+           patient_pipeline.bf_split_last(c.stripped) AS last_name
+    FROM candidates c
+    WHERE patient_pipeline.bf_split_first(c.stripped) IS NOT NULL
+    ORDER BY c.email_key, c.id
 ), src AS (
     SELECT n.invite_id,
            coalesce(uf.first_name, be.first_name) AS first_name,

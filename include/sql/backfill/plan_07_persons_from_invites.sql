@@ -13,6 +13,8 @@ SELECT person_key, account_id, email_key, name_key, 'invite',
 FROM patient_pipeline.backfill_plan_invites
 WHERE person_key IS NOT NULL AND disposition = 'link'
 GROUP BY person_key, account_id, email_key, name_key
+-- in primary-key order: the index grows at its right edge and the batches read the table in order
+ORDER BY person_key
 ON CONFLICT (person_key) DO UPDATE
 SET source = 'invite',
     has_accepted = pp.has_accepted OR EXCLUDED.has_accepted,

@@ -7,25 +7,30 @@
 -- first or last name gets no placeholder: disposition 'quarantine' (rule 7, see plan_11).
 -- Reads: plan tables. Writes: backfill_plan_persons only.
 -- Safe to re-run: the plan is rebuilt per run; nothing outside the plan is written.
-WITH ordered AS (
-    SELECT pi.*, row_number() OVER (PARTITION BY pi.person_key
-                                    ORDER BY pi.revoked, pi.created_at DESC, pi.invite_id DESC) AS rn
-    FROM patient_pipeline.backfill_plan_invites pi
-    JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = pi.person_key
-    WHERE pi.disposition = 'link' AND pp.disposition = 'create'
-), agg AS (
-    SELECT person_key,
-           (array_agg(name_display ORDER BY rn) FILTER (WHERE name_display IS NOT NULL))[1] AS first_name,
-           (array_agg(last_name ORDER BY rn) FILTER (WHERE last_name IS NOT NULL))[1] AS last_name,
-           (array_agg(name_src_last ORDER BY rn) FILTER (WHERE name_src_last IS NOT NULL))[1] AS src_last,
-           (array_agg(phone ORDER BY rn) FILTER (WHERE phone IS NOT NULL))[1] AS phone,
-           (array_agg(email_trimmed ORDER BY rn))[1] AS email,
-           (array_agg(clinician_id ORDER BY rn) FILTER (WHERE clinician_id IS NOT NULL))[1] AS clinician_id,
-           bool_or(status_norm IN ('accepted', 'completed')) AS accepted,
-           bool_or(status_norm = 'pending'
-                   AND (expires_at IS NULL OR expires_at > (now() AT TIME ZONE 'utc'))) AS pending
-    FROM ordered
-    GROUP BY person_key
+WITH agg AS (
+    -- One sort of the person's invites (non-revoked first, then most recent (created_at, id)); each
+    -- attribute is the first non-NULL value in that order. Window aggregates over the whole
+    -- partition see the rows in the window's ORDER BY, so the order is guaranteed without a sort per
+    -- person and attribute; the first row of each partition carries the results.
+    SELECT * FROM (
+        SELECT pi.person_key,
+               (array_agg(pi.name_display) FILTER (WHERE pi.name_display IS NOT NULL) OVER w)[1] AS first_name,
+               (array_agg(pi.last_name) FILTER (WHERE pi.last_name IS NOT NULL) OVER w)[1] AS last_name,
+               (array_agg(pi.name_src_last) FILTER (WHERE pi.name_src_last IS NOT NULL) OVER w)[1] AS src_last,
+               (array_agg(pi.phone) FILTER (WHERE pi.phone IS NOT NULL) OVER w)[1] AS phone,
+               first_value(pi.email_trimmed) OVER w AS email,
+               (array_agg(pi.clinician_id) FILTER (WHERE pi.clinician_id IS NOT NULL) OVER w)[1] AS clinician_id,
+               bool_or(pi.status_norm IN ('accepted', 'completed')) OVER w AS accepted,
+               bool_or(pi.status_norm = 'pending'
+                       AND (pi.expires_at IS NULL OR pi.expires_at > (now() AT TIME ZONE 'utc'))) OVER w AS pending,
+               row_number() OVER w AS rn
+        FROM patient_pipeline.backfill_plan_invites pi
+        JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = pi.person_key
+        WHERE pi.disposition = 'link' AND pp.disposition = 'create'
+        WINDOW w AS (PARTITION BY pi.person_key ORDER BY pi.revoked, pi.created_at DESC, pi.invite_id DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ) ranked
+    WHERE rn = 1
 ), attrs AS (
     SELECT pp.person_key,
            left(coalesce(a.first_name, u.first_name), 100) AS first_name,

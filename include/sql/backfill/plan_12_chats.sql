@@ -9,3 +9,5 @@ WHERE cs.patient_id IS NULL
   AND (cs.user_id IN (SELECT user_id FROM patient_pipeline.backfill_plan_users
                       WHERE disposition = 'link' AND person_key IS NOT NULL)
        OR EXISTS (SELECT 1 FROM patients p WHERE p.user_id = cs.user_id))
+-- in primary-key order: the index grows at its right edge and the batches read the table in order
+ORDER BY cs.id

@@ -1,17 +1,19 @@
 -- Counts of the plan just built (PlanSummary; ids are listed by the quarantine/review tables).
--- Reads: plan tables only. Writes: nothing.
-SELECT
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_persons WHERE source <> 'existing') AS persons,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_persons WHERE disposition = 'create') AS patients_to_create,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_persons
-      WHERE disposition = 'matched' OR (disposition = 'context' AND user_id IS NOT NULL)) AS patients_matched,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_invites WHERE disposition = 'link') AS invites_to_link,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_users WHERE disposition = 'link') AS users_to_link,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_chats) AS chats_to_link,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_invites WHERE account_id IS NULL) AS unresolved_account_invites,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_persons
-      WHERE disposition = 'create' AND phone_unparseable) AS unparseable_phones,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_invites) AS plan_invites,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_persons) AS plan_persons,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_users) AS plan_users,
-    (SELECT count(*) FROM patient_pipeline.backfill_plan_chats) AS plan_chats
+-- Reads: plan tables only (one pass over each). Writes: nothing.
+SELECT p.persons, p.patients_to_create, p.patients_matched, i.invites_to_link, u.users_to_link,
+       c.plan_chats AS chats_to_link, i.unresolved_account_invites, p.unparseable_phones,
+       i.plan_invites, p.plan_persons, u.plan_users, c.plan_chats
+FROM (SELECT count(*) FILTER (WHERE source <> 'existing') AS persons,
+             count(*) FILTER (WHERE disposition = 'create') AS patients_to_create,
+             count(*) FILTER (WHERE disposition = 'matched'
+                                 OR (disposition = 'context' AND user_id IS NOT NULL)) AS patients_matched,
+             count(*) FILTER (WHERE disposition = 'create' AND phone_unparseable) AS unparseable_phones,
+             count(*) AS plan_persons
+      FROM patient_pipeline.backfill_plan_persons) p,
+     (SELECT count(*) FILTER (WHERE disposition = 'link') AS invites_to_link,
+             count(*) FILTER (WHERE account_id IS NULL) AS unresolved_account_invites,
+             count(*) AS plan_invites
+      FROM patient_pipeline.backfill_plan_invites) i,
+     (SELECT count(*) FILTER (WHERE disposition = 'link') AS users_to_link, count(*) AS plan_users
+      FROM patient_pipeline.backfill_plan_users) u,
+     (SELECT count(*) AS plan_chats FROM patient_pipeline.backfill_plan_chats) c

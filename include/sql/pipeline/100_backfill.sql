@@ -58,7 +58,10 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_link_ledger (
     recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
     PRIMARY KEY (run_id, entity, entity_id)
 );
-CREATE INDEX IF NOT EXISTS ix_backfill_link_ledger_patient ON patient_pipeline.backfill_link_ledger (patient_id);
+-- No secondary index: every reader (undo, rollback, reports) selects by run_id, the primary key's
+-- prefix, and each extra index would cost every one of the backfill's link writes. (An earlier
+-- version had one on patient_id; it is dropped here, a no-op once gone.)
+DROP INDEX IF EXISTS patient_pipeline.ix_backfill_link_ledger_patient;
 
 -- Rows the backfill refused to link (rule 7): ids and reason codes only. Current state per run.
 CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_quarantine (
