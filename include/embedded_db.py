@@ -23,6 +23,26 @@ class EmbeddedDatabaseError(RuntimeError):
 
 APP_DATABASE = "genascope"
 
+#: Server settings for the embedded default (a developer machine, not production): room for the
+#: benchmark sizes without a checkpoint every few seconds. shared_buffers applies from the next start.
+SERVER_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
+
+def _tune(admin_uri: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        changed = False
+        for name, value in SERVER_SETTINGS.items():
+            current = conn.execute(
+                "SELECT setting FROM pg_file_settings WHERE name = %s ORDER BY seqno DESC LIMIT 1",
+                (name,)).fetchone()
+            if current is None or current[0] != value:
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
+
 
 def start(pgdata: Path | None = None) -> str:
     """Start (or attach to) the embedded server; return the URI of its ``genascope`` database (created once)."""
@@ -54,7 +74,9 @@ def start_server(pgdata: Path | None = None) -> str:
             f"the embedded PostgreSQL under {pgdata} did not start; see {pgdata / 'log'} "
             "and run `make db-stop` before trying again"
         ) from exc
-    return server.get_uri()
+    uri = server.get_uri()
+    _tune(uri)
+    return uri
 
 
 def is_running(pgdata: Path | None = None) -> bool:
