@@ -28,51 +28,25 @@ and trigger the DAG again: it picks up where it stopped. Reports: `runs/patient_
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
 
-POOL = "genascope_db"
-RUN_SECTION = "Run"
-SAFETY_SECTION = "Safety"
-
-DEFAULT_ARGS = {
-    "owner": "data-platform",
-    "pool": POOL,
-    "retries": 2,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": True,
-}
-
-
-def _params() -> dict:
-    return dict(get_current_context()["params"])
+from include.dag_support import (
+    DEFAULT_ARGS,
+    RUN_SECTION,
+    SAFETY_SECTION,
+    enforce_gate,
+    fail_run_if_any_step_failed,
+    params,
+    run_id,
+    skip_if_dry,
+)
 
 
-def _run_id() -> str:
-    return get_current_context()["run_id"]
-
-
-def _skip_if_dry(what: str) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    if _params()["dry_run"]:
-        raise AirflowSkipException(f"dry run: {what} not executed (see plan_backfill and the report)")
-
-
-def _enforce_gate(result: dict) -> dict:
-    """Push the gate result for the report, then fail without retries if it did not pass."""
-    from airflow.sdk.exceptions import AirflowFailException
-
+def _gate(result: dict) -> dict:
     from include import migration_steps
 
-    get_current_context()["ti"].xcom_push(key="gate", value=result)
-    try:
-        migration_steps.raise_if_failed(result)
-    except Exception as exc:  # GateFailed: turn into a no-retry failure with the same message
-        raise AirflowFailException(str(exc)) from exc
-    return result
+    return enforce_gate(result, migration_steps.raise_if_failed)
 
 
 @dag(
@@ -121,13 +95,13 @@ def patient_first_migration():
             from include import migration_steps
 
             wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
-            return migration_steps.acquire_lease(_run_id(), _params(), wait_s=wait)
+            return migration_steps.acquire_lease(run_id(), params(), wait_s=wait)
 
         @task(retries=3)
         def record_legacy_checksums() -> dict:
             from include import migration_steps
 
-            return migration_steps.record_legacy_checksums(_run_id())
+            return migration_steps.record_legacy_checksums(run_id())
 
         checked, leased, recorded = check_app_db(), acquire_pipeline_lease(), record_legacy_checksums()
         checked >> leased >> recorded
@@ -143,8 +117,8 @@ def patient_first_migration():
             def upgrade(rev: str = revision) -> dict:
                 from include import migration_steps
 
-                p = _params()
-                return migration_steps.upgrade_step(_run_id(), rev, dry_run=p["dry_run"],
+                p = params()
+                return migration_steps.upgrade_step(run_id(), rev, dry_run=p["dry_run"],
                                                     lock_timeout_ms=p["lock_timeout_ms"])
 
             step = upgrade()
@@ -160,10 +134,10 @@ def patient_first_migration():
 
             from include.rollback import steps as rollback_steps
 
-            p = _params()
+            p = params()
             if not p["restore_archived_patients"]:
                 raise AirflowSkipException("restore_archived_patients is off: archives stay pending")
-            return rollback_steps.restore_for_migration(_run_id(), dry_run=p["dry_run"])
+            return rollback_steps.restore_for_migration(run_id(), dry_run=p["dry_run"])
 
         restore = restore_archived_patients()
         previous >> restore
@@ -175,15 +149,15 @@ def patient_first_migration():
         def plan_backfill() -> dict:
             from include import migration_steps
 
-            return migration_steps.plan_backfill(_run_id(), _params())
+            return migration_steps.plan_backfill(run_id(), params())
 
         def phase_task(phase: str):
             @task(task_id=phase, retries=3)
             def run_phase() -> dict:
                 from include import migration_steps
 
-                _skip_if_dry(phase)
-                return migration_steps.backfill_phase(_run_id(), phase, _params())
+                skip_if_dry(phase)
+                return migration_steps.backfill_phase(run_id(), phase, params())
 
             return run_phase()
 
@@ -191,8 +165,8 @@ def patient_first_migration():
         def catch_up() -> dict:
             from include import migration_steps
 
-            _skip_if_dry("catch_up")
-            return migration_steps.catch_up(_run_id(), _params())
+            skip_if_dry("catch_up")
+            return migration_steps.catch_up(run_id(), params())
 
         plan = plan_backfill()
         chain = [plan] + [phase_task(p) for p in ("create_patients", "link_invites", "link_users",
@@ -211,7 +185,7 @@ def patient_first_migration():
             def sql_gate(rule_name: str = rule) -> dict:
                 from include import migration_steps
 
-                return _enforce_gate(migration_steps.sql_gate(rule_name))
+                return _gate(migration_steps.sql_gate(rule_name))
 
             tasks.append(sql_gate())
 
@@ -219,7 +193,7 @@ def patient_first_migration():
         def gate_legacy_checksums_unchanged() -> dict:
             from include import migration_steps
 
-            return _enforce_gate(migration_steps.checksum_gate(_run_id()))
+            return _gate(migration_steps.checksum_gate(run_id()))
 
         @task(retries=0)
         def gate_counts_reconcile() -> dict:
@@ -227,13 +201,13 @@ def patient_first_migration():
 
             ti = get_current_context()["ti"]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
-            return _enforce_gate(migration_steps.counts_gate(plan.get("quarantined_invite_ids", [])))
+            return _gate(migration_steps.counts_gate(plan.get("quarantined_invite_ids", [])))
 
         @task(retries=0)
         def gate_great_expectations() -> dict:
             from include import migration_steps
 
-            return _enforce_gate(migration_steps.gx_gate(_run_id()))
+            return _gate(migration_steps.gx_gate(run_id()))
 
         tasks += [gate_legacy_checksums_unchanged(), gate_counts_reconcile(), gate_great_expectations()]
         return tasks
@@ -246,17 +220,17 @@ def patient_first_migration():
 
             from include import migration_steps
 
-            p = _params()
-            _skip_if_dry("finalize")
+            p = params()
+            skip_if_dry("finalize")
             if p["stop_before_finalize"]:
                 raise AirflowSkipException("stop_before_finalize is set: 20250530_finalize_invites not applied")
-            return migration_steps.finalize(_run_id(), p)
+            return migration_steps.finalize(run_id(), p)
 
         @task(retries=0)
         def post_check_finalized() -> dict:
             from include import migration_steps
 
-            return _enforce_gate(migration_steps.post_check_finalized())
+            return _gate(migration_steps.post_check_finalized())
 
         first = finalize_invites_not_null()
         last = post_check_finalized()
@@ -269,28 +243,21 @@ def patient_first_migration():
 
         from include import migration_steps
 
-        if not _params()["auto_rollback_on_failure"]:
+        if not params()["auto_rollback_on_failure"]:
             raise AirflowSkipException("auto_rollback_on_failure is off: nothing undone")
-        return migration_steps.auto_rollback(_run_id())
+        return migration_steps.auto_rollback(run_id())
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
         from include import migration_steps
 
-        return migration_steps.report_from_xcom(_run_id(), _params(), get_current_context()["ti"])
+        return migration_steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
     def release_pipeline_lease() -> bool:
         from include import migration_steps
 
-        return migration_steps.release(_run_id())
-
-    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0, pool="default_pool")
-    def fail_run_if_any_step_failed() -> None:
-        """Keeps the DAG run red when a step failed (the report and lease tasks always succeed)."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException("a step of this run failed: see its log and the run report")
+        return migration_steps.release(run_id())
 
     pre_first, pre = preflight()
     schema_first, schema_last = schema()
@@ -300,7 +267,7 @@ def patient_first_migration():
     rollback = auto_rollback_on_failure()
     report = write_run_report()
     lease = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed()
+    watcher = fail_run_if_any_step_failed("migration")
 
     pre >> schema_first
     schema_last >> plan

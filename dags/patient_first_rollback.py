@@ -50,57 +50,27 @@ restores the archive after the schema upgrades and before the backfill. Reports:
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
 
+from include.dag_support import (
+    DEFAULT_ARGS,
+    RUN_SECTION,
+    SAFETY_SECTION,
+    enforce_gate,
+    fail_run_if_any_step_failed,
+    fail_without_retry,
+    params,
+    run_id,
+    skip_if_dry,
+)
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
 
-POOL = "genascope_db"
-RUN_SECTION = "Run"
-SAFETY_SECTION = "Safety"
 
-DEFAULT_ARGS = {
-    "owner": "data-platform",
-    "pool": POOL,
-    "retries": 2,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": True,
-}
-
-
-def _params() -> dict:
-    return dict(get_current_context()["params"])
-
-
-def _run_id() -> str:
-    return get_current_context()["run_id"]
-
-
-def _skip_if_dry(what: str) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    if _params()["dry_run"]:
-        raise AirflowSkipException(f"dry run: {what} not executed (the report lists what it would do)")
-
-
-def _fail_without_retry(exc: Exception) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    raise AirflowFailException(str(exc)) from exc
-
-
-def _enforce_gate(result: dict) -> dict:
-    """Push the gate result for the report, then fail without retries if it did not pass."""
+def _gate(result: dict) -> dict:
     from include.rollback import steps
 
-    get_current_context()["ti"].xcom_push(key="gate", value=result)
-    try:
-        steps.raise_if_failed(result)
-    except Exception as exc:  # RollbackVerificationFailed: a no-retry failure with the same message
-        _fail_without_retry(exc)
-    return result
+    return enforce_gate(result, steps.raise_if_failed)
 
 
 @dag(
@@ -138,9 +108,9 @@ def patient_first_rollback():
             from include.rollback.errors import RollbackError
 
             try:
-                return steps.validate_confirm(_params())
+                return steps.validate_confirm(params())
             except RollbackError as exc:
-                _fail_without_retry(exc)
+                fail_without_retry(exc)
 
         @task(retries=2)
         def acquire_pipeline_lease() -> dict:
@@ -152,9 +122,9 @@ def patient_first_rollback():
 
             wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
             try:
-                return steps.acquire_lease(_run_id(), wait_s=wait)
+                return steps.acquire_lease(run_id(), wait_s=wait)
             except PipelineBusy as exc:
-                _fail_without_retry(exc)
+                fail_without_retry(exc)
 
         @task(retries=2)
         def inspect_database() -> dict:
@@ -163,15 +133,15 @@ def patient_first_rollback():
             from include.rollback.errors import RollbackError
 
             try:
-                return steps.preflight(_run_id(), _params())
+                return steps.preflight(run_id(), params())
             except RollbackError as exc:
-                _fail_without_retry(exc)
+                fail_without_retry(exc)
 
         @task(retries=3)
         def record_legacy_checksums() -> dict:
             from include.rollback import steps
 
-            return steps.record_legacy_checksums(_run_id())
+            return steps.record_legacy_checksums(run_id())
 
         chain = [validate_confirm(), acquire_pipeline_lease(), inspect_database(), record_legacy_checksums()]
         for up, down in zip(chain, chain[1:], strict=False):
@@ -184,23 +154,23 @@ def patient_first_rollback():
         def archive_patients_and_links() -> dict:
             from include.rollback import steps
 
-            _skip_if_dry("archive")
-            return steps.archive_patients_and_links(_run_id())
+            skip_if_dry("archive")
+            return steps.archive_patients_and_links(run_id())
 
         @task(retries=0)
         def verify_archive() -> dict:
             from include.rollback import steps
 
-            _skip_if_dry("verify_archive")
-            return _enforce_gate(steps.verify_archive(_run_id()))
+            skip_if_dry("verify_archive")
+            return _gate(steps.verify_archive(run_id()))
 
         @task(retries=2)
         def export_archive_file() -> dict:
             """Writes the archive to the run folder with mode 0600 (PHI)."""
             from include.rollback import steps
 
-            _skip_if_dry("export")
-            return steps.export_archive(_run_id())
+            skip_if_dry("export")
+            return steps.export_archive(run_id())
 
         first, gate, export = archive_patients_and_links(), verify_archive(), export_archive_file()
         first >> gate >> export
@@ -218,14 +188,14 @@ def patient_first_rollback():
                 from include.rollback import steps
                 from include.rollback.errors import RollbackError
 
-                p = _params()
-                _skip_if_dry(f"removing {rev}")
+                p = params()
+                skip_if_dry(f"removing {rev}")
                 if not rollback_downgrade.is_needed(rev, p["target_revision"]):
                     raise AirflowSkipException(f"{rev} is kept: target is {p['target_revision']}")
                 try:
-                    return steps.downgrade_step(_run_id(), rev, lock_timeout_ms=p["lock_timeout_ms"])
+                    return steps.downgrade_step(run_id(), rev, lock_timeout_ms=p["lock_timeout_ms"])
                 except RollbackError as exc:  # archive incomplete / out of order: retrying will not help
-                    _fail_without_retry(exc)
+                    fail_without_retry(exc)
 
             step = remove_revision()
             if previous is not None:
@@ -240,22 +210,22 @@ def patient_first_rollback():
         def verify_schema_shape() -> dict:
             from include.rollback import steps
 
-            _skip_if_dry("verify")
-            return _enforce_gate(steps.verify_schema(_params()["target_revision"]))
+            skip_if_dry("verify")
+            return _gate(steps.verify_schema(params()["target_revision"]))
 
         @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
         def verify_legacy_checksums() -> dict:
             from include.rollback import steps
 
-            _skip_if_dry("verify")
-            return _enforce_gate(steps.verify_legacy_checksums(_run_id()))
+            skip_if_dry("verify")
+            return _gate(steps.verify_legacy_checksums(run_id()))
 
         @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
         def verify_archive_counts() -> dict:
             from include.rollback import steps
 
-            _skip_if_dry("verify")
-            return _enforce_gate(steps.verify_archive_counts(_run_id()))
+            skip_if_dry("verify")
+            return _gate(steps.verify_archive_counts(run_id()))
 
         return [verify_schema_shape(), verify_legacy_checksums(), verify_archive_counts()]
 
@@ -263,20 +233,13 @@ def patient_first_rollback():
     def write_run_report() -> dict:
         from include.rollback import steps
 
-        return steps.report_from_xcom(_run_id(), _params(), get_current_context()["ti"])
+        return steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
     def release_pipeline_lease() -> bool:
         from include.rollback import steps
 
-        return steps.release(_run_id())
-
-    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0, pool="default_pool")
-    def fail_run_if_any_step_failed() -> None:
-        """Keeps the DAG run red when a step failed (the report and lease tasks always succeed)."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException("a step of this rollback failed: see its log and the run report")
+        return steps.release(run_id())
 
     pre_first, pre_last = preflight()
     archive_first, archive_last = archive()
@@ -284,7 +247,7 @@ def patient_first_rollback():
     checks = verify()
     report = write_run_report()
     lease = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed()
+    watcher = fail_run_if_any_step_failed("rollback")
 
     pre_last >> archive_first
     archive_last >> down_first

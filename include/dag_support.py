@@ -1,0 +1,70 @@
+"""What the migration and rollback DAG files share: default args, the run's params and id, the dry-run
+skip, the no-retry gate, and the watcher task that keeps a run red. Light imports only (DAG parsing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import TriggerRule, get_current_context, task
+
+from include import settings
+
+RUN_SECTION = "Run"
+SAFETY_SECTION = "Safety"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "data-platform",
+    "pool": settings.APP_DB_POOL,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+}
+
+
+def params() -> dict:
+    return dict(get_current_context()["params"])
+
+
+def run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+def skip_if_dry(what: str) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if params()["dry_run"]:
+        raise AirflowSkipException(f"dry run: {what} not executed (the report says what it would do)")
+
+
+def fail_without_retry(exc: Exception) -> None:
+    """Re-raise ``exc`` as a failure Airflow does not retry (a refusal that a retry cannot fix)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(str(exc)) from exc
+
+
+def enforce_gate(result: dict, check: Callable[[dict], None]) -> dict:
+    """Push the gate result (key ``gate``) for the report, then fail WITHOUT retries if ``check`` raises:
+    a failed data-quality rule does not get better by retrying."""
+    get_current_context()["ti"].xcom_push(key="gate", value=result)
+    try:
+        check(result)
+    except Exception as exc:  # the gate's own failure type; re-raised as a no-retry failure, same message
+        fail_without_retry(exc)
+    return result
+
+
+def fail_run_if_any_step_failed(what: str):
+    """A leaf task (ONE_FAILED) that keeps the DAG run red when a step failed, since the report and
+    lease tasks (ALL_DONE) succeed either way. Touches no database, so it uses the default pool."""
+
+    @task(task_id="fail_run_if_any_step_failed", trigger_rule=TriggerRule.ONE_FAILED, retries=0,
+          pool="default_pool")
+    def watcher() -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"a step of this {what} failed: see its log and the run report")
+
+    return watcher()
