@@ -179,3 +179,24 @@ def test_concurrent_writer_while_the_dag_runs_ends_with_every_invite_linked(migr
             "lower(btrim(first_name)) HAVING count(*) > 1) d")).scalar()
     assert dupes == 0
     assert len(written) > 10  # the writer really ran during the backfill
+
+
+def test_auto_rollback_undoes_exactly_what_the_failed_run_applied(migration_dag, app_env, engine):
+    from include import checksums
+
+    with engine.connect() as conn:
+        migration_driver.upgrade(conn, settings.REV_BASELINE)
+    seeder.generate(app_env, 300, 13, missing_names=1)
+    with engine.connect() as conn:
+        before = checksums.legacy_checksums(conn)
+
+    run = run_dag(migration_dag, dry_run=False, auto_rollback_on_failure=True)
+    assert run.state == "failed"  # the missing_name gate failed, and the run stays red
+    report = report_of(run)
+    assert report["auto_rollback"]["downgraded"] == [settings.REV_UPDATE_PATIENTS, settings.REV_UPDATE_INVITES,
+                                                      settings.REV_CREATE_PATIENTS]
+    assert report["auto_rollback"]["undone"]["invites_unlinked"] > 0
+    assert revision(engine) == settings.REV_BASELINE
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('public.patients')")).scalar() is None
+        assert checksums.legacy_checksums(conn) == before
