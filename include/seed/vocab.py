@@ -1,7 +1,7 @@
 """Fictional word lists for the synthetic legacy data: names, titles, phrases, phone shapes.
 
 Nothing here is real: names come from small generic lists, e-mails live under reserved example
-domains (RFC 2606: example.org / example.net / example.com / .test) and phone numbers use the
+domains (RFC 2606: example.org / example.net / example.com; not .test, which e-mail checks reject) and phone numbers use the
 fictional 555-01xx block (and Ofcom's drama range for the UK). No value contains a tab, newline
 or backslash, so the rows can go through COPY text format without escaping.
 """
@@ -26,7 +26,7 @@ LAST_NAMES = (
 #: Prefixes that appear in legacy ``users.name`` (the backfill strips them before splitting).
 TITLES = ("Dr. ", "Mrs. ", "Mr. ", "Ms. ", "Miss ", "Prof. ")
 
-PATIENT_DOMAINS = ("example.org", "example.net", "example.com", "mail.test")
+PATIENT_DOMAINS = ("example.org", "example.net", "example.com", "mail.example.org")
 CLINIC_WORDS = ("Harbor", "Valley", "Summit", "Lakeside", "Riverside", "Cedar", "Maple", "Northgate",
                 "Westfield", "Oakridge", "Pinecrest", "Brookside")
 CLINIC_KINDS = ("Genetics", "Oncology Clinic", "Health Partners", "Medical Group", "Family Practice")

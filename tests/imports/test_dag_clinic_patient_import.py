@@ -76,7 +76,7 @@ def test_a_nightly_run_over_the_sample_clinics(airflow_env, fresh_db, tmp_path, 
             lease = conn.execute(sa.text("SELECT count(*) FROM patient_pipeline.pipeline_lease")).scalar()
         assert n_patients > 50 and lease == 0
         assert [tuple(f) for f in files] == [("done", True, True)] * 3
-        summary = json.loads(next((tmp_path / "runs").glob("*/night_summary.json")).read_text())
+        summary = json.loads(next((tmp_path / "runs").glob("clinic_patient_import/*/night_summary.json")).read_text())
         assert summary["gx_success"] is True
 
         # the same night again: the same bytes delivered again are recognised, nothing changes
