@@ -1,0 +1,199 @@
+"""The backfill benchmark of BENCHMARKS.md: B0, C1 and P side by side on copies of one seeded template.
+
+* a template per size: legacy data seeded at the baseline, upgraded to ``20250529_update_patients``;
+* per repeat, C1 and P each on a fresh copy, alternating which runs first; before P, the writer probe's
+  idle latency on the same copy, then the probe runs concurrently with P;
+* B0 on a limited number of invites at the small sizes (its rows/s does not depend on the table size
+  much: one indexed look-up per invite).
+
+Returns :class:`BackfillBench` (timings, probe stats, bars). Counts and seconds only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from include import migration_driver, settings
+from include import seed as seeder
+from include.backfill import BackfillOptions
+from include.bench import backfill_paths
+from include.bench.harness import (
+    SIZES,
+    Bar,
+    Server,
+    Stopwatch,
+    Timing,
+    create_database,
+    database_copy,
+    drop_database,
+    engine_for,
+    median,
+    ratio,
+    say,
+    unique_name,
+    vacuum_analyze,
+)
+from include.bench.writer_probe import ProbeStats, WriterProbe
+
+#: The backfill's own defaults: P runs exactly as the DAG runs it.
+P_BATCH_SIZE: int = BackfillOptions.__dataclass_fields__["batch_size"].default  # type: ignore[assignment]
+LOCK_TIMEOUT_MS: int = BackfillOptions.__dataclass_fields__["lock_timeout_ms"].default  # type: ignore[assignment]
+
+
+@dataclass
+class BackfillConfig:
+    sizes: dict[str, int]  # label -> invites of the template(s) C1/P run on
+    b0_sizes: dict[str, int]  # label -> invites of the template(s) B0 runs on
+    repeats: int = 3
+    b0_limit: int = 3_000
+    seed: int = 42
+    writer_rate: float = 20.0
+    idle_seconds: float = 5.0
+
+
+@dataclass
+class BackfillBench:
+    postgres: str
+    c1: dict[str, Timing] = field(default_factory=dict)
+    p: dict[str, Timing] = field(default_factory=dict)
+    b0: dict[str, Timing] = field(default_factory=dict)
+    idle: dict[str, list[ProbeStats]] = field(default_factory=dict)
+    busy: dict[str, list[ProbeStats]] = field(default_factory=dict)
+    seed_seconds: dict[str, float] = field(default_factory=dict)
+    lock_timeout_ms: int = LOCK_TIMEOUT_MS
+    batch_size: int = P_BATCH_SIZE
+    bars: list[Bar] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "c1": {k: v.as_dict() for k, v in self.c1.items()}, "p": {k: v.as_dict() for k, v in self.p.items()},
+            "b0": {k: v.as_dict() for k, v in self.b0.items()},
+            "writer_idle": {k: [s.as_dict() for s in v] for k, v in self.idle.items()},
+            "writer_during_p": {k: [s.as_dict() for s in v] for k, v in self.busy.items()},
+            "seed_seconds": self.seed_seconds, "lock_timeout_ms": self.lock_timeout_ms,
+            "batch_size": self.batch_size, "bars": [b.__dict__ for b in self.bars],
+        }
+
+
+def build_template(server: Server, label: str, invites: int, seed: int) -> tuple[str, float]:
+    """A database at 20250529_update_patients with ``invites`` seeded legacy invites; (name, seconds)."""
+    name = unique_name(f"tpl_backfill_{label}")
+    uri = create_database(server, name)
+    watch = Stopwatch()
+    engine = engine_for(uri)
+    try:
+        with engine.connect() as conn:
+            migration_driver.upgrade(conn, settings.REV_BASELINE)
+        seeder.generate(uri, invites, seed)
+        with engine.connect() as conn:
+            migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+    finally:
+        engine.dispose()
+    vacuum_analyze(uri)
+    say(f"backfill template {label}: {invites} invites seeded and upgraded in {watch.seconds:.1f}s")
+    return name, watch.seconds
+
+
+def _run_c1(server: Server, template: str, label: str) -> tuple[int, float]:
+    with database_copy(server, template, f"c1_{label}") as uri:
+        engine = engine_for(uri)
+        try:
+            with engine.connect() as conn:
+                return backfill_paths.ceiling_c1(conn)
+        finally:
+            engine.dispose()
+
+
+def _run_p(server: Server, template: str, label: str, cfg: BackfillConfig) -> tuple[int, float, ProbeStats, ProbeStats]:
+    with database_copy(server, template, f"p_{label}") as uri:
+        engine = engine_for(uri)
+        try:
+            with WriterProbe(uri, cfg.writer_rate, LOCK_TIMEOUT_MS) as probe:
+                idle = probe.run_for(cfg.idle_seconds)
+                probe.start()
+                try:
+                    with engine.connect() as conn:
+                        rows, seconds = backfill_paths.project_p(conn, P_BATCH_SIZE)
+                finally:
+                    busy = probe.stop()
+            return rows, seconds, idle, busy
+        finally:
+            engine.dispose()
+
+
+def _run_b0(server: Server, template: str, label: str, limit: int) -> tuple[int, float]:
+    with database_copy(server, template, f"b0_{label}") as uri:
+        engine = engine_for(uri)
+        try:
+            with engine.connect() as conn:
+                return backfill_paths.per_row_b0(conn, limit)
+        finally:
+            engine.dispose()
+
+
+def run(server: Server, cfg: BackfillConfig) -> BackfillBench:
+    out = BackfillBench(postgres=server.version)
+    templates: dict[str, str] = {}
+    try:
+        for label, invites in sorted({**cfg.b0_sizes, **cfg.sizes}.items(), key=lambda kv: kv[1]):
+            templates[label], out.seed_seconds[label] = build_template(server, label, invites, cfg.seed)
+
+        for label in cfg.b0_sizes:
+            timing = out.b0.setdefault(label, Timing("B0", label))
+            for r in range(cfg.repeats):
+                rows, seconds = _run_b0(server, templates[label], label, cfg.b0_limit)
+                timing.add(rows, seconds)
+                say(f"backfill B0 {label} repeat {r + 1}/{cfg.repeats}: {rows} invites in {seconds:.2f}s "
+                    f"({rows / seconds:.0f}/s)")
+
+        for label in cfg.sizes:
+            c1, p = out.c1.setdefault(label, Timing("C1", label)), out.p.setdefault(label, Timing("P", label))
+            idle, busy = out.idle.setdefault(label, []), out.busy.setdefault(label, [])
+            for r in range(cfg.repeats):
+                order = ("C1", "P") if r % 2 == 0 else ("P", "C1")
+                for path in order:
+                    if path == "C1":
+                        rows, seconds = _run_c1(server, templates[label], label)
+                        c1.add(rows, seconds)
+                    else:
+                        rows, seconds, idle_stats, busy_stats = _run_p(server, templates[label], label, cfg)
+                        p.add(rows, seconds)
+                        idle.append(idle_stats)
+                        busy.append(busy_stats)
+                        say(f"backfill writer {label}: idle p99 {idle_stats.p99_ms:.1f}ms, during P p99 "
+                            f"{busy_stats.p99_ms:.1f}ms max {busy_stats.max_ms:.1f}ms over {busy_stats.ops} ops "
+                            f"({busy_stats.lock_timeouts} lock timeouts)")
+                    say(f"backfill {path} {label} repeat {r + 1}/{cfg.repeats}: {rows} invites in {seconds:.2f}s "
+                        f"({rows / seconds:.0f}/s)")
+    finally:
+        for name in templates.values():
+            drop_database(server, name)
+    out.bars = bars(out)
+    return out
+
+
+def bars(out: BackfillBench) -> list[Bar]:
+    """The BENCHMARKS.md backfill bars at the largest size C1/P ran at."""
+    result: list[Bar] = []
+    if not out.p:
+        return result
+    label = max(out.p, key=lambda k: SIZES.get(k, 0) or out.p[k].median_rows)
+    p = out.p[label].rows_per_s
+    if label in out.c1:
+        r = ratio(p, out.c1[label].rows_per_s)
+        result.append(Bar(f"backfill P / C1 rows/s ({label})", f"{r:.2f}×", "≥ 0.5×", r >= 0.5))
+    if out.b0:
+        b0_label = max(out.b0, key=lambda k: SIZES.get(k, 0))
+        r = ratio(p, out.b0[b0_label].rows_per_s)
+        result.append(Bar(f"backfill P ({label}) / B0 ({b0_label}) rows/s", f"{r:.0f}×", "≥ 100×", r >= 100))
+    idle = median([s.p99_ms for s in out.idle.get(label, [])])
+    busy = median([s.p99_ms for s in out.busy.get(label, [])])
+    r = ratio(busy, idle)
+    result.append(Bar(f"writer p99 during P / idle p99 ({label})", f"{busy:.1f} / {idle:.1f} ms = {r:.1f}×",
+                      "≤ 3×", r <= 3))
+    worst = max((s.max_ms for s in out.busy.get(label, [])), default=0.0)
+    timeouts = sum(s.lock_timeouts for s in out.busy.get(label, []))
+    result.append(Bar(f"writer max wait during P ({label})", f"{worst:.0f} ms, {timeouts} lock timeouts",
+                      f"< lock_timeout {out.lock_timeout_ms} ms, 0 timeouts",
+                      worst < out.lock_timeout_ms and timeouts == 0))
+    return result

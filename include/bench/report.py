@@ -1,0 +1,92 @@
+"""BENCHMARKS.md: the markdown results table of one benchmark run (medians, rows/s, ratios, bars, RSS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from include.bench.backfill_bench import BackfillBench
+from include.bench.harness import Bar, Timing, median
+from include.bench.import_bench import ImportBench, peak_rss
+
+
+def _timing_rows(timings: list[Timing], extra_cols: int = 0) -> list[str]:
+    rows = []
+    for t in timings:
+        secs = ", ".join(f"{s:.2f}" for s in t.seconds)
+        rows.append(f"| {t.path} | {t.size} | {t.median_rows:,} | {t.median_seconds:.2f} | {t.rows_per_s:,.0f} | "
+                    f"{secs} |" + " |" * extra_cols)
+    return rows
+
+
+def _bars(bars: list[Bar]) -> list[str]:
+    lines = ["| bar | measured | target | result |", "|---|---|---|---|"]
+    lines += [f"| {b.name} | {b.measured} | {b.threshold} | {'PASS' if b.passed else '**FAIL**'} |" for b in bars]
+    return lines
+
+
+def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: ImportBench | None) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Produced by `make bench` (`python -m include.bench`); what is measured and the bars are in the spec "
+        "(BENCHMARKS.md of the shared spec). Times are medians of the repeats; only ratios between paths measured "
+        "in the same run on copies of the same database are meaningful on this shared machine.",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- run: {meta['started']} → {meta['finished']} (wall {meta['wall_minutes']:.1f} min)",
+        f"- sizes run: {meta['sizes_note']}",
+        f"- repeats: {meta['repeats']} (median reported; each trial on its own `CREATE DATABASE … TEMPLATE` copy)",
+        f"- PostgreSQL {meta['postgres']} ({meta['server_kind']} server)",
+        f"- machine: {meta['cores']} cores, {meta['memory_gib']} GiB RAM, Python {meta['python']}, {meta['platform']}",
+        f"- code: git {meta['git']} (working tree at the time of the run{', with uncommitted changes' if meta['dirty'] else ''})",
+        "",
+    ]
+    all_bars = (backfill.bars if backfill else []) + (imports.bars if imports else [])
+    if all_bars:
+        lines += ["## Bars", "", *_bars(all_bars), ""]
+    if backfill is not None:
+        lines += ["## Backfill (invites → patients, links, chat sessions)", "",
+                  f"P = `include.backfill.run_all` with its defaults (batch size {backfill.batch_size}, "
+                  f"lock_timeout {backfill.lock_timeout_ms} ms). C1 = one INSERT…SELECT + one UPDATE…FROM. "
+                  "B0 = per-row loop on a limited number of invites. rows = invites processed.", "",
+                  "| path | size | rows | median s | rows/s | seconds per repeat |", "|---|---|---|---|---|---|"]
+        lines += _timing_rows([*backfill.b0.values(), *backfill.c1.values(), *backfill.p.values()])
+        lines += ["", "Concurrent application writer (one insert or status update of an invite per transaction, "
+                  "fixed rate, `lock_timeout` = the backfill's), idle on the same copy just before P, then during P:",
+                  "", "| size | idle p50 / p99 ms | during P p50 / p99 / max ms | ops during P | lock timeouts |",
+                  "|---|---|---|---|---|"]
+        for label, busy in backfill.busy.items():
+            idle = backfill.idle.get(label, [])
+            lines.append(
+                f"| {label} | {median([s.p50_ms for s in idle]):.1f} / {median([s.p99_ms for s in idle]):.1f} | "
+                f"{median([s.p50_ms for s in busy]):.1f} / {median([s.p99_ms for s in busy]):.1f} / "
+                f"{max((s.max_ms for s in busy), default=0):.0f} | {sum(s.ops for s in busy)} | "
+                f"{sum(s.lock_timeouts for s in busy)} |")
+        seeds = ", ".join(f"{k} {v:.0f}s" for k, v in backfill.seed_seconds.items())
+        lines += ["", f"Template preparation (seed + upgrade to 20250529): {seeds}.", ""]
+    if imports is not None:
+        lines += ["## Import (one clinic CSV → patients)", "",
+                  f"Template: legacy set migrated to finalize; the bench account has {imports.account_rows:,} patients. "
+                  "rows = data rows of the file. P = `include.imports.pipeline.import_file` in a spawned child "
+                  "process (peak RSS = its `ru_maxrss`).", "",
+                  "| path | size | rows | median s | rows/s | seconds per repeat |", "|---|---|---|---|---|---|"]
+        lines += _timing_rows([*imports.b2.values(), *imports.c0.values(), *imports.c1.values(), *imports.p.values()])
+        lines += ["", "| P at | peak RSS MB (max of repeats) | peak RSS before the file MB | counts (last repeat) |",
+                  "|---|---|---|---|"]
+        for label, t in imports.p.items():
+            before = max(t.extra.get("rss_before_import_mb", [0.0]))  # type: ignore[arg-type]
+            counts = t.extra.get("counts", {})
+            lines.append(f"| {label} | {peak_rss(t):.0f} | {before:.0f} | "
+                         + ", ".join(f"{k} {v}" for k, v in counts.items()) + " |")  # type: ignore[union-attr]
+        csvs = "; ".join(f"{k}: {v['rows']:,} rows, {v['matching']:,} matching, {v['duplicates']:,} duplicates, "
+                         f"{v['defective']:,} defective" for k, v in imports.csv.items())
+        lines += ["", f"Clinic CSVs: {csvs}.", ""]
+    lines += ["## End to end", "", meta.get("e2e_note", ""), ""]
+    if meta.get("notes"):
+        lines += ["## Notes", "", *[f"- {n}" for n in meta["notes"]], ""]
+    return "\n".join(lines)
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
