@@ -7,6 +7,8 @@ N ?= 50000
 SEED ?= 42
 
 export PYTHONPATH := $(CURDIR)
+# airflow standalone starts its components as `airflow …` subprocesses: they must find the venv's.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
