@@ -1,6 +1,8 @@
 """Great Expectations gates: the staged batch of a file before merge, the patients table after it.
 
-GX (1.x, ephemeral context) is imported inside the functions only: importing it takes seconds. Each gate is
+GX (1.x, ephemeral context) is imported inside the functions only: importing it takes seconds. ``prewarm``
+starts that import in a background thread (once per process) so that it overlaps database work that
+keeps the Python side idle (the import pipeline calls it before its SQL decisions). Each gate is
 a list of rules; one SQL query on the app database counts the rows breaking each rule (a scan with FILTERed
 counts, hash aggregates for uniqueness) and GX validates that one-row aggregate through a pandas data
 source (every count must be 0). GX's own SQL expectations issue many queries per expectation (uniqueness
@@ -13,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -65,6 +69,39 @@ PATIENT_RULES = (
     ("duplicate_external_ids", "dup:account_id, external_id|external_id"),
     ("duplicate_identity_keys", "dup:account_id, lower(btrim(email)), lower(btrim(first_name))|email"),
 )
+
+
+_loader_lock = threading.Lock()
+_loader: threading.Thread | None = None
+
+
+def _import_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations  # noqa: F401
+    import pandas  # noqa: F401
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: F401
+
+
+def _import_gx_quietly() -> None:
+    try:
+        _import_gx()
+    except Exception:  # noqa: BLE001 - the gate's own import raises the real error in the caller's thread
+        log.debug("background import of great_expectations failed; the gate imports it again")
+
+
+def prewarm() -> None:
+    """Start importing Great Expectations in a background thread, once per process (no-op if imported)."""
+    global _loader
+    with _loader_lock:
+        if _loader is None and "great_expectations" not in sys.modules:
+            _loader = threading.Thread(target=_import_gx_quietly, name="gx-import", daemon=True)
+            _loader.start()
+
+
+def _wait_for_prewarm() -> None:
+    loader = _loader
+    if loader is not None:
+        loader.join()
 
 
 def _aggregate_query(rules: tuple[tuple[str, str], ...], scope: str, today: date) -> str:
@@ -122,10 +159,12 @@ def _validate(engine_url: str, name: str, rules: tuple[tuple[str, str], ...], sc
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            conn.exec_driver_sql("SET LOCAL jit = off")
             counts = {k: int(v) for k, v in conn.execute(sa.text(_aggregate_query(rules, scope, today))).mappings().one().items()}
     finally:
         engine.dispose()
 
+    _wait_for_prewarm()
     import great_expectations as gx
     import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig

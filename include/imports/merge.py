@@ -2,7 +2,9 @@
 
 ``decide`` classifies every staged row (quarantine / duplicate / match / insert; see
 ``include/sql/imports/decide.sql``). ``merge`` applies the decisions in one transaction: review items,
-updates that never blank a value, inserts of new ``pending`` patients, the change log, the reconciliation
+updates that never blank a value, inserts of new ``pending`` patients, the change log (one row per
+updated patient in ``import_change_log``; inserts in blocks in ``import_insert_log``; both per patient in
+the view ``import_changes``), the reconciliation
 ``rows read = inserted + updated + unchanged + duplicates + quarantined`` and the ledger's move to
 ``merged``. If the equation does not hold, nothing is committed and ``ReconciliationFailed`` is raised.
 """
@@ -80,9 +82,21 @@ def decision_counts(conn: sa.Connection, file_id: int) -> Decisions:
     return Decisions(**{k: counts.get(k, 0) for k in Decisions.__dataclass_fields__})
 
 
+#: Settings of the decision and merge transactions: big sorts and hashes in memory; no JIT (compiling the
+#: large expressions of decide.sql costs seconds and the plans run once); for decide.sql, hash joins against
+#: the account's patients (a merge join would sort the whole file once more).
+BULK_SETTINGS = ("SET LOCAL work_mem = '256MB'", "SET LOCAL jit = off")
+DECIDE_SETTINGS = (*BULK_SETTINGS, "SET LOCAL enable_mergejoin = off")
+
+
+def _set_local(conn: sa.Connection, settings: tuple[str, ...]) -> None:
+    for statement in settings:
+        conn.exec_driver_sql(statement)
+
+
 def decide(conn: sa.Connection, file_id: int, source: SourceConfig) -> Decisions:
     """Recompute the decisions of ``file_id`` (caller's transaction); returns counts per disposition."""
-    conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    _set_local(conn, DECIDE_SETTINGS)
     run(conn, "discard_decisions", file_id=file_id)
     run(conn, "decide", file_id=file_id, account_id=source.account_id, latest_wins=source.format in MESSAGE_FEEDS)
     conn.exec_driver_sql("ANALYZE patient_pipeline.import_decision")
@@ -97,7 +111,7 @@ def merge(conn: sa.Connection, file_id: int, source: SourceConfig, rows_read: in
     """
     tx = conn.begin()
     try:
-        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        _set_local(conn, BULK_SETTINGS)
         params = {"file_id": file_id, "account_id": source.account_id, "clinician_id": source.default_clinician_id}
         decided = decision_counts(conn, file_id)
         review = run(conn, "review_name_dob", **params).rowcount
@@ -109,8 +123,8 @@ def merge(conn: sa.Connection, file_id: int, source: SourceConfig, rows_read: in
         counts = MergeCounts(rows_read=rows_read, inserted=int(ins.inserted), updated=int(upd.updated),
                              unchanged=int(upd.unchanged), duplicates=decided.duplicate, quarantined=quarantined,
                              review_items=review)
-        consistent = (counts.balanced and counts.inserted == decided.insert
-                      and counts.updated + counts.unchanged == decided.match)
+        consistent = (counts.balanced and counts.inserted == decided.insert and int(ins.logged) == counts.inserted
+                      and counts.updated + counts.unchanged == decided.match and int(upd.logged) == counts.updated)
         if not consistent:
             raise ReconciliationFailed(
                 f"file {file_id}: rows read {rows_read} != inserted {counts.inserted} + updated {counts.updated} + "

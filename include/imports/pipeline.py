@@ -286,6 +286,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
     if stop_after == "stage":
         raise SimulatedInterruption(f"stopped after staging file {file_id} (test)")
 
+    gx_gate.prewarm()  # import GX in the background while the server decides (Python is idle meanwhile)
     with db_step("decide", file_id), conn.begin():
         decided = merge.decide(conn, file_id, source)
         quarantined = quarantine.write(conn, file_id)

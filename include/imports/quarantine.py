@@ -42,26 +42,33 @@ def neutralize(value: str | None, prefixes: tuple[str, ...] = DEFAULT_FORMULA_PR
     return "'" + value if value.startswith(prefixes) else value
 
 
+def _export_sql() -> str:
+    """The export query: canonical fields extracted as text in SQL, the other raw keys as one jsonb."""
+    fields = ", ".join(f"raw_values ->> '{k}'" for k in CANONICAL_FIELDS)
+    names = ", ".join(f"'{k}'" for k in CANONICAL_FIELDS)
+    return (f"SELECT record_no, reason_code, field, {fields}, raw_values - ARRAY[{names}] "
+            "FROM patient_pipeline.import_quarantine WHERE file_id = %s ORDER BY record_no")
+
+
 def export_csv(conn: sa.Connection, file_id: int, dest: Path,
                prefixes: tuple[str, ...] = DEFAULT_FORMULA_PREFIXES) -> QuarantineExport:
-    """Write ``dest`` (CSV: record_no, reason_code, field, then the record's values), streaming rows."""
+    """Write ``dest`` (CSV: record_no, reason_code, field, then the record's values), streaming rows
+    through a server-side cursor (a quarantine can hold a quarter of a million-row file)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     n = 0
+    width = len(CANONICAL_FIELDS)
     with conn.begin():
-        stmt = sa.text("SELECT record_no, reason_code, field, raw_values FROM patient_pipeline.import_quarantine "
-                       "WHERE file_id = :f ORDER BY record_no").execution_options(stream_results=True, yield_per=2000)
-        result = conn.execute(stmt, {"f": file_id})
-        with open(dest, "w", newline="", encoding="utf-8") as fh:
+        raw = conn.connection.dbapi_connection
+        with raw.cursor(name=f"quarantine_export_{int(file_id)}") as cur, \
+                open(dest, "w", newline="", encoding="utf-8") as fh:
+            cur.itersize = 5000
+            cur.execute(_export_sql(), (file_id,))
             out = csv.writer(fh)
             out.writerow(["record_no", "reason_code", "field", *CANONICAL_FIELDS, "other_values"])
-            for rec in result:
-                values = dict(rec.raw_values or {})
-                cells = [neutralize(_text(values.pop(k, None)), prefixes) for k in CANONICAL_FIELDS]
-                other = neutralize(json.dumps(values, ensure_ascii=False), prefixes) if values else ""
-                out.writerow([rec.record_no, rec.reason_code, rec.field or "", *cells, other])
+            for rec in cur:
+                cells = [neutralize(v, prefixes) for v in rec[3:3 + width]]
+                other_values = rec[3 + width]
+                other = neutralize(json.dumps(other_values, ensure_ascii=False), prefixes) if other_values else ""
+                out.writerow([rec[0], rec[1], rec[2] or "", *cells, other])
                 n += 1
     return QuarantineExport(str(dest), n)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -1,8 +1,11 @@
 """Load one file's records into the index-free staging table with PostgreSQL COPY (streaming).
 
-The reader yields ``RawRecord``s one at a time; each is normalized and written to a single
-``COPY ... FROM STDIN``; psycopg sends the data in bounded blocks, so memory does not grow with the file.
+The reader yields ``RawRecord``s one at a time; each is normalized, formatted as one line of COPY's text
+format (our own escaping: much cheaper than a per-row ``write_row``) and sent to a single
+``COPY ... FROM STDIN`` in blocks of ``COPY_BLOCK_ROWS`` lines, so memory does not grow with the file.
 Raw values are kept (as jsonb) only for rows the normalizer rejects: they go to the quarantine as read.
+The load runs with ``synchronous_commit = off`` (the staging table is UNLOGGED; a lost commit of it is
+detected by the row-count check and re-staged).
 """
 
 from __future__ import annotations
@@ -49,6 +52,39 @@ class StageResult:
     rows_quarantined_by_normalizer: int
 
 
+#: Lines per ``copy.write`` (about 100-200 bytes each).
+COPY_BLOCK_ROWS = 2000
+#: COPY text format: backslash, tab, newline and carriage return are escaped; ``\N`` is NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def copy_text(value: str | None) -> str:
+    """One text value as a COPY text-format field (``\\N`` for NULL)."""
+    if value is None:
+        return _NULL
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:  # rare: translate is slow
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def copy_line(file_id: int, rec: NormalizedRecord, raw: RawRecord) -> str:
+    """The staging row of one normalized record as one COPY text-format line (columns of STAGING_COLUMNS)."""
+    t = copy_text
+    notes = t(",".join(rec.notes)) if rec.notes else _NULL
+    if rec.reason is None:
+        dob = rec.date_of_birth
+        active = rec.active
+        return (f"{file_id}\t{rec.record_no}\t{t(rec.external_id)}\t{t(rec.first_name)}\t{t(rec.last_name)}\t"
+                f"{t(rec.email)}\t{t(rec.phone)}\t{_NULL if dob is None else dob.isoformat()}\t"
+                f"{t(rec.dob_partial)}\t{_NULL if active is None else ('t' if active else 'f')}\t{_NULL}\t{_NULL}\t"
+                f"{notes}\t{t(rec.event)}\t{t(rec.event_detail)}\t{_NULL}\n")
+    # quarantined: only the raw record is kept (normalized values may be garbage)
+    return (f"{file_id}\t{rec.record_no}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t"
+            f"{t(rec.reason)}\t{t(rec.reason_field)}\t{notes}\t{t(rec.event)}\t{t(rec.event_detail)}\t"
+            f"{t(raw_json(raw.values))}\n")
+
+
 def normalized_rows(records: Iterable[RawRecord], source: SourceConfig, today: date,
                     counter: list[int]) -> Iterator[tuple[NormalizedRecord, RawRecord]]:
     """Normalize records lazily; ``counter[0]`` counts rows read, ``counter[1]`` rows with a reason."""
@@ -85,23 +121,18 @@ def stage(conn: sa.Connection, file_id: int, records: Iterable[RawRecord], sourc
     """
     counter = [0, 0]
     with conn.begin():
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         discard(conn, file_id)
         raw_conn = conn.connection.dbapi_connection
         with raw_conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
-            write = copy.write_row
+            block: list[str] = []
             for rec, raw in normalized_rows(records, source, today, counter):
-                if rec.reason is None:
-                    write((
-                        file_id, rec.record_no, rec.external_id, rec.first_name, rec.last_name, rec.email,
-                        rec.phone, rec.date_of_birth, rec.dob_partial, rec.active, None, None,
-                        ",".join(rec.notes) if rec.notes else None, rec.event, rec.event_detail, None,
-                    ))
-                else:  # quarantined: only the raw record is kept (normalized values may be garbage)
-                    write((
-                        file_id, rec.record_no, None, None, None, None, None, None, None, None, rec.reason,
-                        rec.reason_field, ",".join(rec.notes) if rec.notes else None, rec.event,
-                        rec.event_detail, raw_json(raw.values),
-                    ))
+                block.append(copy_line(file_id, rec, raw))
+                if len(block) >= COPY_BLOCK_ROWS:
+                    copy.write("".join(block))
+                    block.clear()
+            if block:
+                copy.write("".join(block))
     analyze(conn)
     return StageResult(file_id, counter[0], counter[1])
 

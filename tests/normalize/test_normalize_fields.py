@@ -86,3 +86,15 @@ US = ("%m/%d/%Y",)
 )
 def test_dates_parse_only_with_declared_formats(raw, formats, partial, expected):
     assert parse_dob(raw, formats, TODAY, partial) == expected
+
+
+def test_fast_email_path_agrees_with_the_library_on_special_use_and_common_shapes():
+    from include.normalize.emails import _library_ok, is_valid_email
+
+    locals_ = ["a", "john.doe", "x+y", "A.B", "o'neil", "a..b", "-x", "x" * 64, "x" * 65]
+    domains = ["example.com", "mail.test", "MAIL.TEST", "x.invalid", "a.b.localhost", "sub.Example.ORG", "test",
+               "x.local", "home.arpa", "x.home.arpa", "foo.onion", "example", "e.x-y.co", "a.6.arpa", "x.INVALID"]
+    for local in locals_:
+        for domain in domains:
+            address = f"{local}@{domain}"
+            assert is_valid_email(address) == _library_ok(address), address

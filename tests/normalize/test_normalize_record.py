@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 from include.imports.records import RawRecord
@@ -66,16 +65,14 @@ def test_active_values():
     assert rec.active is None and rec.notes == ["unrecognised_active"]
 
 
-def test_normalize_record_throughput_smoke():
-    """Wide-margin smoke check of the >= 100k records/s target (measured ~150-170k/s on the 2-core box)."""
+def test_typical_records_all_normalize_without_a_reason():
+    """Common shapes take the fast paths and pass (speed itself is measured by `make bench`, not here)."""
     records = [
         RawRecord(i, {"external_id": f"M-{i}", "first_name": ("Jane", "John", "Ana")[i % 3], "last_name": "Doe",
                       "email": f"p{i}@example.com", "phone": f"(202) 555-{i % 10000:04d}",
                       "date_of_birth": f"19{50 + i % 50}-0{1 + i % 9}-1{i % 9}"})
         for i in range(50_000)
     ]
-    start = time.perf_counter()
     out = [normalize_record(r, CSV, TODAY) for r in records]
-    rate = len(records) / (time.perf_counter() - start)
-    assert all(r.reason is None for r in out)
-    assert rate > 30_000, f"{rate:.0f} records/s"
+    assert [r.record_no for r in out if r.reason is not None] == []
+    assert all(r.phone and r.phone.startswith("+1202555") for r in out)

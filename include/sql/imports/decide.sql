@@ -1,5 +1,7 @@
 -- Decide, set-based, what happens to every staged row of one file (one row per staged row):
---   quarantine  normalizer/reader reason, a value too wide for its patients column, a later row that
+--   quarantine  normalizer/reader reason (staged with its raw values; such rows take no part in the
+--               in-file comparisons below, so they are decided in a branch of their own that skips the
+--               window sorts), a value too wide for its patients column, a later row that
 --               claims the same identity with other values (conflicting_duplicate), or an external id
 --               that points to one patient while e-mail + first name point to another, or to a patient
 --               with another external id (identity_conflict) -- never merged;
@@ -9,7 +11,10 @@
 --   match       same external id, else same e-mail key + first-name key, within the account;
 --   insert      a new patient; its id is generated here (gen_random_uuid), not by a column default.
 -- Keys use the exact expressions of ux_patients_identity_key (lower(btrim(...))) so matching and the
--- unique index always agree. Reads: import_staging, patients. Writes: import_decision.
+-- unique index always agree. The in-file keys are compared in the "C" collation: only equality matters
+-- here (the same under every deterministic collation), and the four window sorts over the whole file are
+-- several times faster with byte comparisons than with the database's linguistic collation.
+-- Reads: import_staging, patients. Writes: import_decision.
 -- Safe to re-run: the caller deletes the file's decisions first, in the same transaction.
 INSERT INTO patient_pipeline.import_decision (
     file_id, record_no, disposition, reason, reason_field, patient_id, external_id, first_name, last_name,
@@ -17,17 +22,16 @@ INSERT INTO patient_pipeline.import_decision (
 WITH s AS (
     SELECT st.file_id, st.record_no, st.event,
            CASE WHEN CAST(:latest_wins AS boolean) THEN -st.record_no ELSE st.record_no END AS ord,
-           st.event_detail, st.raw, st.dob_partial, st.active,
-           nullif(btrim(st.external_id), '') AS external_id,
-           nullif(btrim(st.first_name), '') AS first_name,
-           nullif(btrim(st.last_name), '') AS last_name,
+           st.event_detail, st.dob_partial COLLATE "C" AS dob_partial, st.active,
+           nullif(btrim(st.external_id), '') COLLATE "C" AS external_id,
+           nullif(btrim(st.first_name), '') COLLATE "C" AS first_name,
+           nullif(btrim(st.last_name), '') COLLATE "C" AS last_name,
            nullif(btrim(st.email), '') AS email,
-           nullif(btrim(st.phone), '') AS phone,
+           nullif(btrim(st.phone), '') COLLATE "C" AS phone,
            st.date_of_birth,
-           lower(nullif(btrim(st.email), '')) AS ek,
-           lower(nullif(btrim(st.first_name), '')) AS fk,
+           lower(nullif(btrim(st.email), '')) COLLATE "C" AS ek,
+           lower(nullif(btrim(st.first_name), '')) COLLATE "C" AS fk,
            CASE
-               WHEN st.reason IS NOT NULL THEN st.reason
                WHEN nullif(btrim(st.first_name), '') IS NULL THEN 'missing_first_name'
                WHEN nullif(btrim(st.last_name), '') IS NULL THEN 'missing_last_name'
                WHEN length(btrim(st.first_name)) > 100 OR length(btrim(st.last_name)) > 100
@@ -37,7 +41,6 @@ WITH s AS (
                     THEN 'missing_identifier'
            END AS pre_reason,
            CASE
-               WHEN st.reason IS NOT NULL THEN st.reason_field
                WHEN nullif(btrim(st.first_name), '') IS NULL THEN 'first_name'
                WHEN nullif(btrim(st.last_name), '') IS NULL THEN 'last_name'
                WHEN length(btrim(st.first_name)) > 100 THEN 'first_name'
@@ -49,7 +52,7 @@ WITH s AS (
                     THEN 'external_id'
            END AS pre_field
     FROM patient_pipeline.import_staging st
-    WHERE st.file_id = :file_id
+    WHERE st.file_id = :file_id AND st.reason IS NULL
 ), a AS (
     -- in-file copies: same normalized values, e-mail compared by its key (NULLs are equal in PARTITION BY)
     SELECT s.*,
@@ -85,7 +88,7 @@ WITH s AS (
                OR (ext_pid IS NULL AND ident_pid IS NOT NULL AND external_id IS NOT NULL
                    AND ident_ext IS NOT NULL AND ident_ext <> external_id)
            ) AS conflict,
-           coalesce(ext_pid, ident_pid) AS target
+           coalesce(ext_pid, ident_pid) COLLATE "C" AS target
     FROM m
 ), u AS (
     -- two rows of one file that reach the same existing patient through different keys
@@ -122,5 +125,13 @@ SELECT file_id, record_no,
            ELSE gen_random_uuid()::text
        END AS patient_id,
        external_id, first_name, last_name, email, phone, date_of_birth, event, event_detail,
-       CASE WHEN pre_reason IS NOT NULL THEN raw END AS raw
+       NULL::jsonb AS raw
 FROM u
+UNION ALL
+-- rows the reader or normalizer already rejected: quarantined as staged (with their raw values)
+SELECT st.file_id, st.record_no, 'quarantine', st.reason, st.reason_field, NULL,
+       nullif(btrim(st.external_id), ''), nullif(btrim(st.first_name), ''), nullif(btrim(st.last_name), ''),
+       nullif(btrim(st.email), ''), nullif(btrim(st.phone), ''), st.date_of_birth, st.event, st.event_detail,
+       st.raw
+FROM patient_pipeline.import_staging st
+WHERE st.file_id = :file_id AND st.reason IS NOT NULL

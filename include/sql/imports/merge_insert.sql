@@ -1,6 +1,7 @@
 -- Insert the new patients of one file (status 'pending', ids generated in decide.sql), set-based, and
--- log each insert with the names of the fields it set (no values).
--- Reads: import_decision. Writes: patients, import_change_log.
+-- record them in the compact insert log: one row per set of fields it set (names, no values) and block
+-- of up to 10,000 patients, holding their ids (the view import_changes unnests them per patient).
+-- Reads: import_decision. Writes: patients, import_insert_log.
 -- Safe to re-run: runs in the merge transaction that moves the ledger to 'merged' (a merged file is not
 -- merged again); an id collision or identity-key collision aborts the whole transaction.
 WITH ins AS (
@@ -11,16 +12,21 @@ WITH ins AS (
     FROM patient_pipeline.import_decision d
     WHERE d.file_id = :file_id AND d.disposition = 'insert'
     RETURNING id, external_id, email, phone, date_of_birth, clinician_id
-), logged AS (
-    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields)
-    SELECT :file_id, ins.id, 'insert', array_remove(ARRAY[
+), fields AS (
+    SELECT ins.id, (row_number() OVER () - 1) / 10000 AS block,
+           array_remove(ARRAY[
                'first_name', 'last_name',
                CASE WHEN ins.external_id IS NOT NULL THEN 'external_id' END,
                CASE WHEN ins.email IS NOT NULL THEN 'email' END,
                CASE WHEN ins.phone IS NOT NULL THEN 'phone' END,
                CASE WHEN ins.date_of_birth IS NOT NULL THEN 'date_of_birth' END,
-               CASE WHEN ins.clinician_id IS NOT NULL THEN 'clinician_id' END], NULL)
+               CASE WHEN ins.clinician_id IS NOT NULL THEN 'clinician_id' END], NULL) AS changed_fields
     FROM ins
-    RETURNING 1
+), logged AS (
+    INSERT INTO patient_pipeline.import_insert_log (file_id, changed_fields, patient_ids)
+    SELECT :file_id, f.changed_fields, array_agg(f.id)
+    FROM fields f
+    GROUP BY f.block, f.changed_fields
+    RETURNING cardinality(patient_ids) AS n
 )
-SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM logged) AS logged
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT coalesce(sum(n), 0) FROM logged) AS logged

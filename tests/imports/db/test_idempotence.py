@@ -48,7 +48,7 @@ def test_the_same_file_twice_imports_nothing_new(import_db, csv_source, drop_csv
     renamed = run(import_db, csv_source, back_to_incoming(csv_source, str(processed), "a_copy.csv"), run_id="run-3")
     assert renamed.status == "duplicate"
     assert snapshot(import_db) == before
-    assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_change_log") == 3
+    assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_changes") == 3
     assert sorted(p.name for p in Path(csv_source.processed()).iterdir()) == ["a.2.csv", "a.csv", "a_copy.csv"]
 
 
@@ -117,7 +117,7 @@ def test_a_run_interrupted_after_each_step_converges_when_rerun(import_db, csv_s
     assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_file") == 1
     assert scalar(import_db, "SELECT attempts FROM patient_pipeline.import_file") == 2
     assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_staging") == 0
-    assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_change_log") == 3
+    assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_changes") == 3
 
 
 def test_staged_rows_lost_after_a_crash_are_restaged(import_db, csv_source, drop_csv):

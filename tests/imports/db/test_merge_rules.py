@@ -34,7 +34,15 @@ def test_new_rows_become_pending_patients_with_generated_ids(import_db, csv_sour
     assert {r.status for r in rows} == {"pending"}
     assert all(len(r.id) == 36 for r in rows)
     assert rows[0].phone == "+12025550100"
-    assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_change_log WHERE change_kind = 'insert'") == 2
+    assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_changes WHERE change_kind = 'insert'") == 2
+    with import_db.connect() as conn:  # inserts are logged in blocks: which patient, which fields, which file
+        changes = {r.patient_id: (r.file_id, sorted(r.changed_fields)) for r in conn.execute(sa.text(
+            "SELECT file_id, patient_id, changed_fields FROM patient_pipeline.import_changes"))}
+        blocks = conn.execute(sa.text("SELECT count(*) FROM patient_pipeline.import_insert_log")).scalar_one()
+    assert changes == {
+        rows[0].id: (res.file_id, ["date_of_birth", "email", "external_id", "first_name", "last_name", "phone"]),
+        rows[1].id: (res.file_id, ["email", "external_id", "first_name", "last_name"])}
+    assert blocks == 2  # one block per set of fields
 
 
 def test_same_external_id_updates_and_never_blanks_a_value(import_db, csv_source, drop_csv):
@@ -143,3 +151,23 @@ def test_message_feeds_merge_the_latest_message_of_a_patient(import_db, csv_sour
     assert (decided.insert, decided.duplicate, decided.quarantine) == (1, 1, 0)
     last = scalar(import_db, "SELECT last_name FROM patient_pipeline.import_decision WHERE disposition = 'insert'")
     assert last == "Arbor-Smith"
+
+
+def test_staging_copy_keeps_tabs_newlines_backslashes_and_null_markers_verbatim(import_db, csv_source):
+    # the staging COPY is written as pre-escaped text lines: values with COPY's special characters survive
+    tricky = "O\\Brien\t\\N\r\nX"
+    with import_db.connect() as conn:
+        reg = ledger.register(conn, csv_source, "t.csv", "t.csv", "e" * 64, 1, "run-1")
+        records = [RawRecord(1, {"email": "ann@example.com", "first_name": "Ann", "last_name": "A\\N",
+                                 "external_id": "MRN\\1"}),
+                   RawRecord(2, {"email": "bad-email", "first_name": tricky, "last_name": "B", "external_id": "\\N"}),
+                   RawRecord(3, {"email": "cy@example.com", "first_name": "Cy", "last_name": "", "external_id": None})]
+        staging.stage(conn, reg.row.file_id, records, csv_source, TODAY)
+        rows = conn.execute(sa.text(
+            "SELECT record_no, external_id, first_name, last_name, email, reason, raw FROM patient_pipeline.import_staging "
+            "ORDER BY record_no")).all()
+        conn.commit()
+    assert (rows[0].external_id, rows[0].first_name, rows[0].last_name, rows[0].raw) == ("MRN\\1", "Ann", "A\\N", None)
+    assert (rows[1].reason, rows[1].first_name) == ("invalid_email", None)
+    assert rows[1].raw == {"email": "bad-email", "first_name": tricky, "last_name": "B", "external_id": "\\N"}
+    assert (rows[2].reason, rows[2].raw["last_name"], rows[2].raw["external_id"]) == ("missing_last_name", "", None)
