@@ -21,7 +21,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Airflow for tests: its own SQLite metadata DB per xdist worker, this project's DAGs, no examples.
 # Set before anything imports airflow.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow" / f"test-{_worker}"))
+# Always our own home (the Makefile exports AIRFLOW_HOME for `make airflow`; tests must not share it,
+# and two xdist workers must not share one SQLite metadata DB).
+os.environ["AIRFLOW_HOME"] = str(PROJECT_ROOT / ".airflow" / f"test-{_worker}")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{PROJECT_ROOT / '.airflow' / f'test-{_worker}' / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
