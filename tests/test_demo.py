@@ -13,18 +13,9 @@ import pytest
 
 from include import db, embedded_db, settings
 from tests.imports.conftest import find_phi, sample_phi_tokens
+from tests.phi import seeded_phi
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
-
-
-def seeded_phi(uri: str) -> set[str]:
-    with psycopg.connect(uri) as conn:
-        rows = conn.execute(
-            "SELECT btrim(email) FROM invites UNION SELECT email FROM users WHERE lower(role) = 'patient' "
-            "UNION SELECT first_name || ' ' || last_name FROM invites WHERE first_name IS NOT NULL "
-            "AND last_name IS NOT NULL UNION SELECT name FROM users WHERE lower(role) = 'patient' "
-            "UNION SELECT phone FROM invites WHERE length(phone) >= 7").fetchall()
-    return {r[0] for r in rows if r[0] and len(r[0]) >= 7}
 
 
 def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from include import migration_driver, run_report, settings
 from include import seed as seeder
+from tests.phi import seeded_phi
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
 
@@ -53,18 +54,8 @@ def revision(engine) -> str | None:
         return migration_driver.current_revision(conn)
 
 
-def phi_strings(engine) -> set[str]:
-    """Seeded e-mails, full names and phones: none may appear in any task log line."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT btrim(email) FROM invites UNION SELECT email FROM users WHERE lower(role) = 'patient' "
-            "UNION SELECT first_name || ' ' || last_name FROM invites WHERE first_name IS NOT NULL "
-            "AND last_name IS NOT NULL UNION SELECT name FROM users WHERE lower(role) = 'patient' "
-            "UNION SELECT phone FROM invites WHERE length(phone) >= 7")).scalars()
-        return {r for r in rows if r and len(r) >= 7}
-
-
-def test_dry_run_changes_nothing_then_real_run_migrates_and_rerun_changes_nothing(migration_dag, seeded, capfd):
+def test_dry_run_changes_nothing_then_real_run_migrates_and_rerun_changes_nothing(migration_dag, seeded, app_env,
+                                                                                 capfd):
     engine = seeded
     dry = run_dag(migration_dag, dry_run=True)
     assert dry.state == "success"
@@ -99,7 +90,7 @@ def test_dry_run_changes_nothing_then_real_run_migrates_and_rerun_changes_nothin
     out, err = capfd.readouterr()
     logs = out + err
     assert "patient_first_migration" in logs  # we really captured the task logs
-    leaked = [s for s in phi_strings(engine) if s in logs]
+    leaked = [s for s in seeded_phi(app_env) if s in logs]
     assert leaked == [], f"{len(leaked)} seeded PHI strings found in task logs"
 
 

@@ -1,0 +1,21 @@
+"""The seeded PHI a test must never find in logs or output (e-mails, full names, phones)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from include import db
+
+SEEDED_PHI_SQL = (
+    "SELECT btrim(email) FROM invites UNION SELECT email FROM users WHERE lower(role) = 'patient' "
+    "UNION SELECT first_name || ' ' || last_name FROM invites WHERE first_name IS NOT NULL "
+    "AND last_name IS NOT NULL UNION SELECT name FROM users WHERE lower(role) = 'patient' "
+    "UNION SELECT phone FROM invites WHERE length(phone) >= 7"
+)
+
+
+def seeded_phi(uri: str) -> set[str]:
+    """Every seeded e-mail, full name and phone of at least 7 characters in the database at ``uri``."""
+    with psycopg.connect(db.to_libpq_uri(uri)) as conn:
+        rows = conn.execute(SEEDED_PHI_SQL).fetchall()
+    return {r[0] for r in rows if r[0] and len(r[0]) >= 7}
