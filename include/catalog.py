@@ -78,6 +78,11 @@ def table_names(conn: sa.Connection) -> list[str]:
     return list(conn.execute(sa.text(TABLES_SQL)).scalars())
 
 
+def row_counts(conn: sa.Connection, tables: list[str] | tuple[str, ...]) -> dict[str, int]:
+    """Exact row counts (count(*), no estimates) of ``tables``."""
+    return {t: int(conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar()) for t in tables}
+
+
 def snapshot(conn: sa.Connection, tables: list[str] | tuple[str, ...] | None = None) -> CatalogSnapshot:
     names = list(tables) if tables is not None else table_names(conn)
     params = {"tables": names}

@@ -18,7 +18,7 @@ from include import catalog, db, embedded_db, legacy_contract, migration_driver,
 
 def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:
     """(table, row count) for every application table (estimates are not used: counts are exact)."""
-    return [(t, int(conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar())) for t in catalog.table_names(conn)]
+    return list(catalog.row_counts(conn, catalog.table_names(conn)).items())
 
 
 def print_db_info(conn: sa.Connection) -> None:
