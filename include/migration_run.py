@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import checksums, db, legacy_contract, migration_driver, pipeline_schema, settings
+from include import catalog, checksums, db, legacy_contract, migration_driver, pipeline_schema, settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def check_database(conn: sa.Connection) -> PreflightInfo:
             "`python -m include.cli stamp-baseline` (an existing production database)"
         )
     legacy_contract.verify(conn)
-    counts = {t: c.rows for t, c in checksums.legacy_checksums(conn).items()}
+    # Counts only: the checksums (md5 of every row) are taken once, by record_checksums.
+    counts = catalog.row_counts(conn, list(legacy_contract.LEGACY_COLUMNS))
     conn.commit()
     return PreflightInfo(db.resolve_app_database().describe(), version, revision, counts)
 
@@ -83,9 +84,18 @@ def record_checksums(conn: sa.Connection, run_id: str, phase: str) -> dict[str, 
     taken, in one REPEATABLE READ snapshot, so the gate can separate the application's writes.
     """
     pipeline_schema.ensure(conn)
-    if phase == "before" and stored_checksums(conn, run_id, phase):
-        return stored_checksums(conn, run_id, phase)
+    if phase == "before":
+        already = stored_checksums(conn, run_id, phase)
+        if already:
+            return already
     conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    # The first statement fixes the snapshot. Its time stamp is not our own start but the start of the
+    # oldest transaction running at that moment: an application transaction that began before the
+    # snapshot and commits after it stamps its rows with its own (earlier) now(), and those rows must
+    # still count as the application's. (A role that cannot see other sessions' xact_start gets ours.)
+    taken_at = conn.execute(sa.text(
+        "SELECT min(xact_start) AT TIME ZONE 'utc' FROM pg_stat_activity "
+        "WHERE datname = current_database() AND xact_start IS NOT NULL")).scalar()
     taken = checksums.legacy_checksums(conn)
     if phase == "before":
         for table in checksums.LINKED_TABLES:
@@ -94,8 +104,8 @@ def record_checksums(conn: sa.Connection, run_id: str, phase: str) -> dict[str, 
                 f"SELECT :r, :t, t.id, {checksums.row_hash_expr(table)} FROM {table} t "
                 "ON CONFLICT DO NOTHING"), {"r": run_id, "t": table})
         conn.execute(sa.text(
-            "UPDATE patient_pipeline.pipeline_runs SET checksums_taken_at = now() AT TIME ZONE 'utc' "
-            "WHERE run_id = :r"), {"r": run_id})
+            "UPDATE patient_pipeline.pipeline_runs SET checksums_taken_at = :t0 WHERE run_id = :r"),
+            {"r": run_id, "t0": taken_at})
     revision = migration_driver.current_revision(conn)
     for c in taken.values():
         conn.execute(sa.text(
@@ -140,7 +150,7 @@ def audit_legacy_changes(conn: sa.Connection, run_id: str) -> ChangeAudit:
     """Compare the live legacy tables with this run's preflight.
 
     invites/chat_sessions: per row. A row whose original columns changed while its updated_at stayed
-    at or before the preflight time can only have been changed by something that does not maintain
+    before the preflight snapshot's time stamp can only have been changed by something that does not maintain
     updated_at, i.e. not the application: a pipeline violation. Rows created or updated after
     preflight, and rows deleted, are the application's. Other legacy tables (the pipeline never writes
     them): a changed table checksum is the application's if any row's created_at/updated_at moved past
@@ -156,7 +166,7 @@ def audit_legacy_changes(conn: sa.Connection, run_id: str) -> ChangeAudit:
     for table in checksums.LINKED_TABLES:
         rows = conn.execute(sa.text(
             f"""
-            SELECT t.id, (t.updated_at > :t0 OR t.created_at > :t0 OR h.id IS NULL) AS by_application
+            SELECT t.id, (t.updated_at >= :t0 OR t.created_at >= :t0 OR h.id IS NULL) AS by_application
             FROM {table} t
             LEFT JOIN patient_pipeline.legacy_row_hashes h
               ON h.run_id = :r AND h.table_name = :tn AND h.id = t.id
@@ -175,9 +185,9 @@ def audit_legacy_changes(conn: sa.Connection, run_id: str) -> ChangeAudit:
         if table in checksums.LINKED_TABLES or live.get(table) == expected:
             continue
         moved = conn.execute(sa.text(
-            f"SELECT count(*) FROM {table} WHERE greatest(created_at, updated_at) > :t0"), {"t0": taken_at}).scalar() \
+            f"SELECT count(*) FROM {table} WHERE greatest(created_at, updated_at) >= :t0"), {"t0": taken_at}).scalar() \
             if table != "chat_messages" else conn.execute(sa.text(
-                "SELECT count(*) FROM chat_messages WHERE created_at > :t0"), {"t0": taken_at}).scalar()
+                "SELECT count(*) FROM chat_messages WHERE created_at >= :t0"), {"t0": taken_at}).scalar()
         if moved:
             application_changed[table] = int(moved)
         else:
