@@ -34,6 +34,8 @@ _BATCH_SQL = {
 #: * Every join of a batch statement is driven by the batch's own rows (at most batch_size keys), so
 #:   nested-loop index probes are right at any table size; hash and merge joins would scan the whole
 #:   (growing) patients/invites/chat_sessions tables once per batch, which is quadratic over a run.
+#:   Sequential scans likewise: right after the upgrade the statistics say ``patients`` is empty, and
+#:   the first batch would otherwise scan the table once per batch row instead of probing an index.
 #: * jit off: a batch is short; JIT compilation costs tens of ms per batch and buys nothing.
 #: * work_mem 64MB: the batch's CTE rows (up to batch_size wide plan rows) stay in memory instead of
 #:   spilling to temporary files.
@@ -45,6 +47,7 @@ _BATCH_SQL = {
 #:   returned complete is durable before the next phase or task starts.
 _BATCH_SETTINGS = sa.text(
     "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), "
+    "set_config('enable_seqscan', 'off', true), "
     "set_config('jit', 'off', true), set_config('work_mem', '64MB', true), "
     "set_config('synchronous_commit', 'off', true)")
 

@@ -1,8 +1,8 @@
 -- One batch of create_patients: inserts the next :batch_size planned persons (keyset on person_key
 -- after :last_key) into patients, with the user the plan gave them (unless that user got a patient
--- meanwhile), records each inserted patient in backfill_patient_ledger and each user link in
--- backfill_link_ledger (rule 10), and advances the checkpoint, all in this one statement/transaction.
--- Reads: backfill_plan_persons, patients. Writes: patients, the two ledgers, backfill_checkpoints.
+-- meanwhile), records the inserted patients and the user links in the batch ledgers (rule 10, one
+-- ledger row per batch), and advances the checkpoint, all in this one statement/transaction.
+-- Reads: backfill_plan_persons, patients. Writes: patients, the two ledger batch tables, backfill_checkpoints.
 -- Safe to re-run: ON CONFLICT DO NOTHING on the identity key, the id and the user (rule 8); a
 -- crashed batch rolled back as a whole and its checkpoint with it.
 -- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
@@ -28,15 +28,13 @@ WITH batch AS (
     ON CONFLICT DO NOTHING
     RETURNING id, user_id
 ), patient_ledger AS (
-    INSERT INTO patient_pipeline.backfill_patient_ledger (run_id, patient_id, created_by_run)
-    SELECT CAST(:run_id AS varchar), id, true FROM ins
-    ON CONFLICT (run_id, patient_id) DO NOTHING
+    -- one ledger row per batch (ids as arrays, see pipeline/100_backfill.sql)
+    INSERT INTO patient_pipeline.backfill_patient_ledger_batches (run_id, patient_ids)
+    SELECT CAST(:run_id AS varchar), array_agg(id ORDER BY id) FROM ins HAVING count(*) > 0
 ), link_ledger AS (
-    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
-    SELECT CAST(:run_id AS varchar), 'user', user_id, id, true FROM ins WHERE user_id IS NOT NULL
-    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
-    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
-        recorded_at = EXCLUDED.recorded_at
+    INSERT INTO patient_pipeline.backfill_link_ledger_batches (run_id, entity, entity_ids, patient_ids)
+    SELECT CAST(:run_id AS varchar), 'user', array_agg(user_id ORDER BY user_id), array_agg(id ORDER BY user_id)
+    FROM ins WHERE user_id IS NOT NULL HAVING count(*) > 0
 ), stats AS (
     SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(person_key) FROM batch) AS last_key,
            (SELECT count(*) FROM ins) AS written

@@ -1,9 +1,9 @@
 -- One batch of link_chat_sessions: for the next :batch_size planned chat sessions (keyset on session
 -- id after :last_key), sets chat_sessions.patient_id, where still NULL, to the patient of the
--- session's user (patients.user_id); records each link in backfill_link_ledger (rule 10) and
+-- session's user (patients.user_id); records the links in the batch link ledger (rule 10, one row per batch) and
 -- advances the checkpoint, in this one statement.
--- Reads: backfill_plan_chats, patients, backfill_patient_ledger. Writes: chat_sessions.patient_id,
--- backfill_link_ledger, backfill_checkpoints.
+-- Reads: backfill_plan_chats, patients. Writes: chat_sessions.patient_id,
+-- backfill_link_ledger_batches, backfill_checkpoints.
 -- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
 -- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
 -- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
@@ -22,18 +22,10 @@ WITH batch AS (
     WHERE cs.id = b.chat_id AND cs.patient_id IS NULL
     RETURNING cs.id, cs.patient_id
 ), link_ledger AS (
-    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
-    SELECT CAST(:run_id AS varchar), 'chat_session', u.id, u.patient_id,
-           coalesce(pl.created, false)
-    FROM upd u
-    -- created by this run: one probe of the patient ledger's primary key per link
-    LEFT JOIN LATERAL (
-        SELECT true AS created FROM patient_pipeline.backfill_patient_ledger x
-        WHERE x.run_id = CAST(:run_id AS varchar) AND x.patient_id = u.patient_id LIMIT 1
-    ) pl ON true
-    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
-    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
-        recorded_at = EXCLUDED.recorded_at
+    -- one ledger row per batch (ids as arrays, see pipeline/100_backfill.sql)
+    INSERT INTO patient_pipeline.backfill_link_ledger_batches (run_id, entity, entity_ids, patient_ids)
+    SELECT CAST(:run_id AS varchar), 'chat_session', array_agg(id ORDER BY id), array_agg(patient_id ORDER BY id)
+    FROM upd HAVING count(*) > 0
 ), stats AS (
     SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(chat_id) FROM batch) AS last_key,
            (SELECT count(*) FROM upd) AS written

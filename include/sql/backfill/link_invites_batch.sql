@@ -1,10 +1,10 @@
 -- One batch of link_invites: for the next :batch_size planned invites (keyset on invite id after
 -- :last_key), finds the patient in patients by the plan's id, else by the identity key (so a patient
 -- the application wrote meanwhile is matched, rule 8), sets invites.patient_id where it is still NULL (the only legacy
--- column touched, rule 9), records each link in backfill_link_ledger (rule 10) and advances the
+-- column touched, rule 9), records the links in the batch link ledger (rule 10, one row per batch) and advances the
 -- checkpoint, all in this one statement/transaction.
--- Reads: backfill_plan_invites, backfill_plan_persons, patients, backfill_patient_ledger. Writes: invites.patient_id,
--- backfill_link_ledger, backfill_checkpoints.
+-- Reads: backfill_plan_invites, backfill_plan_persons, patients. Writes: invites.patient_id,
+-- backfill_link_ledger_batches, backfill_checkpoints.
 -- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
 -- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
 -- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
@@ -37,18 +37,10 @@ WITH batch AS (
     WHERE i.id = r.invite_id AND i.patient_id IS NULL
     RETURNING i.id, i.patient_id
 ), link_ledger AS (
-    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
-    SELECT CAST(:run_id AS varchar), 'invite', u.id, u.patient_id,
-           coalesce(pl.created, false)
-    FROM upd u
-    -- created by this run: one probe of the patient ledger's primary key per link
-    LEFT JOIN LATERAL (
-        SELECT true AS created FROM patient_pipeline.backfill_patient_ledger x
-        WHERE x.run_id = CAST(:run_id AS varchar) AND x.patient_id = u.patient_id LIMIT 1
-    ) pl ON true
-    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
-    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
-        recorded_at = EXCLUDED.recorded_at
+    -- one ledger row per batch (ids as arrays, see pipeline/100_backfill.sql)
+    INSERT INTO patient_pipeline.backfill_link_ledger_batches (run_id, entity, entity_ids, patient_ids)
+    SELECT CAST(:run_id AS varchar), 'invite', array_agg(id ORDER BY id), array_agg(patient_id ORDER BY id)
+    FROM upd HAVING count(*) > 0
 ), stats AS (
     SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(invite_id) FROM batch) AS last_key,
            (SELECT count(*) FROM upd) AS written

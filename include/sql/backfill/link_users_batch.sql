@@ -1,11 +1,11 @@
 -- One batch of link_users: for the next :batch_size planned users (keyset on user id after
 -- :last_key), finds their person's patient by the plan's id, else by the identity key, and sets patients.user_id where the
--- patient has none and the user is not linked elsewhere (patients.user_id is unique); records each
--- link in backfill_link_ledger (rule 10) and advances the checkpoint, in this one statement.
+-- patient has none and the user is not linked elsewhere (patients.user_id is unique); records the
+-- links in the batch link ledger (rule 10, one row per batch) and advances the checkpoint, in this one statement.
 -- Most users were linked already when create_patients inserted their patient; this covers patients
 -- that existed before (rule 8).
--- Reads: plan tables, patients, backfill_patient_ledger. Writes: patients.user_id,
--- backfill_link_ledger, backfill_checkpoints.
+-- Reads: plan tables, patients. Writes: patients.user_id,
+-- backfill_link_ledger_batches, backfill_checkpoints.
 -- Safe to re-run: only NULL links are written; a crashed batch rolls back with its checkpoint.
 -- Cost: every join is an index probe per batch row (phases.py turns hash/merge joins off per batch),
 -- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
@@ -39,18 +39,10 @@ WITH batch AS (
       AND NOT EXISTS (SELECT 1 FROM patients x WHERE x.user_id = r.user_id)
     RETURNING p.id, p.user_id
 ), link_ledger AS (
-    INSERT INTO patient_pipeline.backfill_link_ledger (run_id, entity, entity_id, patient_id, patient_created_by_run)
-    SELECT CAST(:run_id AS varchar), 'user', u.user_id, u.id,
-           coalesce(pl.created, false)
-    FROM upd u
-    -- created by this run: one probe of the patient ledger's primary key per link
-    LEFT JOIN LATERAL (
-        SELECT true AS created FROM patient_pipeline.backfill_patient_ledger x
-        WHERE x.run_id = CAST(:run_id AS varchar) AND x.patient_id = u.id LIMIT 1
-    ) pl ON true
-    ON CONFLICT (run_id, entity, entity_id) DO UPDATE
-    SET patient_id = EXCLUDED.patient_id, patient_created_by_run = EXCLUDED.patient_created_by_run,
-        recorded_at = EXCLUDED.recorded_at
+    -- one ledger row per batch (ids as arrays, see pipeline/100_backfill.sql)
+    INSERT INTO patient_pipeline.backfill_link_ledger_batches (run_id, entity, entity_ids, patient_ids)
+    SELECT CAST(:run_id AS varchar), 'user', array_agg(user_id ORDER BY user_id), array_agg(id ORDER BY user_id)
+    FROM upd HAVING count(*) > 0
 ), stats AS (
     SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(user_id) FROM batch) AS last_key,
            (SELECT count(*) FROM upd) AS written

@@ -1,5 +1,5 @@
 -- Undo exactly what one backfill run wrote (auto-rollback): the links it recorded and the patients it
--- created. Reads: the run's link and patient ledgers. Writes: chat_sessions.patient_id,
+-- created. Reads: the run's link ledger (view over its batch rows). Writes: chat_sessions.patient_id,
 -- invites.patient_id, patients.user_id (back to NULL, only where they still hold the ledger's value),
 -- deletes the run's created patients that nothing references any more, then the run's ledger rows.
 -- Safe to re-run: a second run finds no ledger rows and changes nothing.

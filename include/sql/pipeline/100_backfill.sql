@@ -38,30 +38,80 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_checkpoints (
     PRIMARY KEY (run_id, plan_id, phase)
 );
 
--- Every patient a backfill run inserted (rule 10): the rollback deletes exactly these.
-CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_patient_ledger (
+-- The ledgers (rule 10): every patient a backfill run inserted (the rollback deletes exactly these)
+-- and every link column it filled (invites.patient_id, patients.user_id, chat_sessions.patient_id;
+-- the rollback nulls exactly these). Stored as one row per batch holding the batch's ids as arrays:
+-- a 10,000-row batch writes one ledger row and one index entry, not 10,000 rows with a 3-column
+-- primary key each (per-row ledgers cost about as much as the batch's own UPDATE). Every reader
+-- reads the per-row views below. An entity appears at most once per run: the batches only fill
+-- NULL links, and undo_run forgets a run's links before a rerun could write them again.
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_patient_ledger_batches (
+    batch_id bigserial PRIMARY KEY,
     run_id varchar(250) NOT NULL,
-    patient_id varchar(36) NOT NULL,
-    created_by_run boolean NOT NULL DEFAULT true,
-    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-    PRIMARY KEY (run_id, patient_id)
+    patient_ids varchar(36)[] NOT NULL,
+    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
 );
+CREATE INDEX IF NOT EXISTS ix_backfill_patient_ledger_batches_run
+    ON patient_pipeline.backfill_patient_ledger_batches (run_id);
 
--- Every link column a backfill run filled (rule 10): invites.patient_id, patients.user_id,
--- chat_sessions.patient_id. The rollback nulls exactly these.
-CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_link_ledger (
+CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_link_ledger_batches (
+    batch_id bigserial PRIMARY KEY,
     run_id varchar(250) NOT NULL,
     entity varchar(16) NOT NULL CHECK (entity IN ('invite', 'user', 'chat_session')),
-    entity_id varchar(36) NOT NULL,
-    patient_id varchar(36) NOT NULL,
-    patient_created_by_run boolean NOT NULL,
+    entity_ids varchar(36)[] NOT NULL,
+    patient_ids varchar(36)[] NOT NULL,  -- patient_ids[n] is the patient entity_ids[n] was linked to
     recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-    PRIMARY KEY (run_id, entity, entity_id)
+    CHECK (cardinality(entity_ids) = cardinality(patient_ids))
 );
--- No secondary index: every reader (undo, rollback, reports) selects by run_id, the primary key's
--- prefix, and each extra index would cost every one of the backfill's link writes. (An earlier
--- version had one on patient_id; it is dropped here, a no-op once gone.)
-DROP INDEX IF EXISTS patient_pipeline.ix_backfill_link_ledger_patient;
+CREATE INDEX IF NOT EXISTS ix_backfill_link_ledger_batches_run
+    ON patient_pipeline.backfill_link_ledger_batches (run_id);
+
+-- Databases written by an earlier version hold per-row ledger tables under the view names: move
+-- their rows into the batch tables (one row per run and entity) and drop them, so nothing recorded
+-- is lost and the views below can take their names.
+DO $$
+BEGIN
+    IF to_regclass('patient_pipeline.backfill_patient_ledger') IS NOT NULL AND EXISTS (
+            SELECT 1 FROM pg_class WHERE oid = to_regclass('patient_pipeline.backfill_patient_ledger')
+                                     AND relkind = 'r') THEN
+        INSERT INTO patient_pipeline.backfill_patient_ledger_batches (run_id, patient_ids, recorded_at)
+        SELECT run_id, array_agg(patient_id ORDER BY patient_id), max(recorded_at)
+        FROM patient_pipeline.backfill_patient_ledger
+        WHERE created_by_run
+        GROUP BY run_id;
+        DROP TABLE patient_pipeline.backfill_patient_ledger;
+    END IF;
+    IF to_regclass('patient_pipeline.backfill_link_ledger') IS NOT NULL AND EXISTS (
+            SELECT 1 FROM pg_class WHERE oid = to_regclass('patient_pipeline.backfill_link_ledger')
+                                     AND relkind = 'r') THEN
+        INSERT INTO patient_pipeline.backfill_link_ledger_batches (run_id, entity, entity_ids, patient_ids,
+                                                                   recorded_at)
+        SELECT run_id, entity, array_agg(entity_id ORDER BY entity_id), array_agg(patient_id ORDER BY entity_id),
+               max(recorded_at)
+        FROM patient_pipeline.backfill_link_ledger
+        GROUP BY run_id, entity;
+        DROP TABLE patient_pipeline.backfill_link_ledger;
+    END IF;
+END
+$$;
+
+-- One row per patient a run created.
+CREATE OR REPLACE VIEW patient_pipeline.backfill_patient_ledger AS
+SELECT b.run_id, p.patient_id, true AS created_by_run, b.recorded_at
+FROM patient_pipeline.backfill_patient_ledger_batches b
+CROSS JOIN LATERAL unnest(b.patient_ids) AS p(patient_id);
+
+-- One row per link a run wrote; patient_created_by_run: the patient is in the run's patient ledger.
+CREATE OR REPLACE VIEW patient_pipeline.backfill_link_ledger AS
+SELECT b.run_id, b.entity, l.entity_id, l.patient_id, (c.patient_id IS NOT NULL) AS patient_created_by_run,
+       b.recorded_at
+FROM patient_pipeline.backfill_link_ledger_batches b
+CROSS JOIN LATERAL unnest(b.entity_ids, b.patient_ids) AS l(entity_id, patient_id)
+LEFT JOIN (
+    SELECT DISTINCT pb.run_id, p.patient_id
+    FROM patient_pipeline.backfill_patient_ledger_batches pb
+    CROSS JOIN LATERAL unnest(pb.patient_ids) AS p(patient_id)
+) c ON c.run_id = b.run_id AND c.patient_id = l.patient_id;
 
 -- Rows the backfill refused to link (rule 7): ids and reason codes only. Current state per run.
 CREATE TABLE IF NOT EXISTS patient_pipeline.backfill_quarantine (
