@@ -56,7 +56,7 @@ airflow: airflow-db
 	@echo "Airflow UI: http://localhost:8080  (user admin; password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
-bench: venv
+bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)
 
 seed: venv

@@ -19,7 +19,10 @@ from include.bench.suite import BenchOptions, run, run_smoke
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m include.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=("backfill", "import"), help="run one part only (default: both)")
+    p.add_argument("--only", choices=("backfill", "import", "e2e"),
+                   help="run one part only (default: backfill, import, then the end-to-end DAG runs)")
+    p.add_argument("--no-e2e", action="store_true",
+                   help="skip the end-to-end runs through `airflow dags test` (they need `make airflow-db`)")
     p.add_argument("--sizes", default="S,M,L",
                    help="comma-separated sizes among S (10k), M (100k), L (1M) (default S,M,L); backfill C1/P run at "
                         "the largest, B0 at S/M; import P at M and L, C0/C1 at the largest, B2 on at most --b2-rows")
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             run_smoke(args.server_url)
             return 0
         command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(argv))}" if argv else "")
-        run(BenchOptions(only=args.only, sizes=args.sizes, repeats=args.repeats, server_url=args.server_url,
+        run(BenchOptions(only=args.only, e2e=not args.no_e2e, sizes=args.sizes, repeats=args.repeats,
+                         server_url=args.server_url,
                          out=Path(args.out), command=command, b0_limit=args.b0_limit, b2_rows=args.b2_rows))
     except BenchSetupError as exc:
         print(f"bench: {exc}", file=sys.stderr)

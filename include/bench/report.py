@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from include.bench.backfill_bench import BackfillBench
+from include.bench.e2e_bench import IMPORT_DAG, MIGRATION_DAG, E2ERun
 from include.bench.harness import Bar, Timing, median
 from include.bench.import_bench import ImportBench, peak_rss
 
@@ -25,7 +26,30 @@ def _bars(bars: list[Bar]) -> list[str]:
     return lines
 
 
-def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: ImportBench | None) -> str:
+def _e2e(runs: list[E2ERun], backfill: BackfillBench | None, imports: ImportBench | None) -> list[str]:
+    """The DAG runs next to their task durations and to the standalone part benchmark of the same size."""
+    parts = {MIGRATION_DAG: ("backfill P", backfill.p if backfill else {}),
+             IMPORT_DAG: ("import P", imports.p if imports else {})}
+    lines = ["Each DAG run once through `airflow dags test` (the whole process: DAG parsing, scheduling, every "
+             "task), its task durations as Airflow recorded them, and the standalone part benchmark of the same "
+             "size from this run (median), so the orchestration overhead and the DAG's extra steps (preflight, "
+             "upgrades, gates with GX, finalize, reports; the import's ledger, GX gate, file moves, night summary) "
+             "are visible.", "",
+             "| DAG | size | rows | `airflow dags test` s | sum of task durations s | overhead s | rows/s (wall) "
+             "| standalone part s | slowest tasks (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        name, timings = parts.get(r.dag_id, ("", {}))
+        part = timings.get(r.size)
+        part_text = f"{name}: {part.median_seconds:.1f}" if part else "not run"
+        slow = ", ".join(f"{t} {s:.1f}" for t, s in r.slowest)
+        lines.append(f"| {r.dag_id} | {r.size} | {r.rows:,} | {r.wall_seconds:.1f} | {r.tasks_seconds:.1f} "
+                     f"({r.tasks} task instances) | {r.overhead_seconds:.1f} | {r.rows_per_s:,.0f} | {part_text} "
+                     f"| {slow} |")
+    return lines
+
+
+def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: ImportBench | None,
+           e2e: list[E2ERun] | None = None) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -82,7 +106,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
         csvs = "; ".join(f"{k}: {v['rows']:,} rows, {v['matching']:,} matching, {v['duplicates']:,} duplicates, "
                          f"{v['defective']:,} defective" for k, v in imports.csv.items())
         lines += ["", f"Clinic CSVs: {csvs}.", ""]
-    lines += ["## End to end", "", meta.get("e2e_note", ""), ""]
+    lines += ["## End to end", "", *(_e2e(e2e, backfill, imports) if e2e else [meta.get("e2e_note", "")]), ""]
     if meta.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in meta["notes"]], ""]
     return "\n".join(lines)

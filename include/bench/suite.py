@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from include import settings
-from include.bench import backfill_bench, import_bench, report
+from include.bench import backfill_bench, e2e_bench, import_bench, report
 from include.bench.harness import SIZES, Machine, Server, Stopwatch, connect_server, now_utc, say
 
-E2E_NOTE = ("Not run: the end-to-end timing through `airflow dags test` at L (migration DAG and a nightly import "
-            "of the L file) is not part of the default `make bench`; at L it would add well over the time budget of "
-            "one run on this 2-core machine. The sum of its parts is the backfill and import tables above.")
+E2E_NOTE = ("Not run in this invocation (`--only backfill|import`, `--no-e2e` or the smoke run); `make bench` "
+            "runs it after the part benchmarks.")
 
 NOTES = (
     "B0 rows/s hardly depends on the table size (indexed look-ups); P/B0 compares P at the largest size with "
@@ -28,7 +27,8 @@ NOTES = (
 
 @dataclass
 class BenchOptions:
-    only: str | None = None  # "backfill" | "import" | None (both)
+    only: str | None = None  # "backfill" | "import" | "e2e" | None (all)
+    e2e: bool = True  # with only=None: also the end-to-end DAG runs
     sizes: list[str] = field(default_factory=lambda: ["S", "M", "L"])
     repeats: int = 3
     server_url: str | None = None
@@ -62,6 +62,13 @@ def import_config(opts: BenchOptions) -> import_bench.ImportConfig:
         b2_rows=opts.b2_rows, repeats=opts.repeats, seed=opts.seed)
 
 
+def e2e_config(opts: BenchOptions) -> e2e_bench.E2EConfig:
+    """The DAGs at the largest selected size: the migration on that many invites, the import of that many rows."""
+    largest = max(opts.sizes, key=lambda k: opts.size_rows[k])
+    return e2e_bench.E2EConfig(invites=opts.size_rows[largest], csv_rows=opts.size_rows[largest], size_label=largest,
+                               import_template_invites=opts.import_template_invites, seed=opts.seed)
+
+
 def _git() -> tuple[str, bool]:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=settings.PROJECT_ROOT, text=True,
@@ -88,6 +95,7 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     }
     bf_cfg = backfill_config(opts) if opts.only in (None, "backfill") else None
     im_cfg = import_config(opts) if opts.only in (None, "import") else None
+    e2e_cfg = e2e_config(opts) if opts.only == "e2e" or (opts.only is None and opts.e2e) else None
     parts = []
     if bf_cfg:
         parts.append("backfill C1/P at " + ", ".join(f"{k} ({v:,} invites)" for k, v in bf_cfg.sizes.items())
@@ -96,23 +104,32 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     if im_cfg:
         parts.append("import CSV " + ", ".join(f"{k} ({v:,} rows)" for k, v in im_cfg.csv_sizes.items())
                      + f"; B2 on at most {im_cfg.b2_rows:,} rows")
+    if e2e_cfg:
+        parts.append(f"end to end: migration DAG on {e2e_cfg.invites:,} invites, nightly import of a "
+                     f"{e2e_cfg.csv_rows:,}-row CSV (one run each)")
     meta["sizes_note"] = "; ".join(parts)
     backfill: backfill_bench.BackfillBench | None = None
     imports: import_bench.ImportBench | None = None
+    e2e: list[e2e_bench.E2ERun] | None = None
 
     def flush() -> None:
         meta["finished"], meta["wall_minutes"] = now_utc(), watch.seconds / 60
         if opts.out is not None:
-            report.write(opts.out, report.render(meta, backfill, imports))
+            report.write(opts.out, report.render(meta, backfill, imports, e2e))
 
     if bf_cfg:
         backfill = backfill_bench.run(server, bf_cfg)
         flush()
     if im_cfg:
         imports = import_bench.run(server, im_cfg)
+        flush()
+    if e2e_cfg:
+        log_dir = settings.RUNS_DIR / "bench" / f"e2e-{meta['started'].replace(' ', '_').replace(':', '')}"
+        e2e = e2e_bench.run(server, e2e_cfg, log_dir)
     flush()
     results = {"meta": meta, "backfill": backfill.as_dict() if backfill else None,
                "import": imports.as_dict() if imports else None,
+               "e2e": [r.as_dict() for r in e2e] if e2e else None,
                "bars": [b.__dict__ for b in (backfill.bars if backfill else []) + (imports.bars if imports else [])]}
     if opts.out is not None:
         json_path = settings.RUNS_DIR / "bench" / f"results-{meta['started'].replace(' ', '_').replace(':', '')}.json"
@@ -128,7 +145,7 @@ def run(opts: BenchOptions) -> dict[str, Any]:
 def run_smoke(server_url: str | None = None, out: Path | None = None) -> dict[str, Any]:
     """Tiny sizes, one repeat (for the test suite: wide margins, not the timed bars); ``out`` optional."""
     opts = BenchOptions(
-        sizes=["M"], repeats=1, server_url=server_url, out=out, command="run_smoke()",
+        sizes=["M"], repeats=1, server_url=server_url, out=out, command="run_smoke()", e2e=False,
         b0_limit=150, b2_rows=1_000, import_template_invites=1_500, idle_seconds=1.0,
         size_rows={"S": 2_000, "M": 10_000, "L": 20_000})
     return run(opts)
