@@ -61,7 +61,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
         f"- run: {meta['started']} → {meta['finished']} (wall {meta['wall_minutes']:.1f} min)",
         f"- sizes run: {meta['sizes_note']}",
         f"- repeats: {meta['repeats']} (median reported; each trial on its own `CREATE DATABASE … TEMPLATE` copy)",
-        f"- PostgreSQL {meta['postgres']} ({meta['server_kind']} server)",
+        f"- PostgreSQL {meta['postgres']} ({meta['server_kind']} server; {meta.get('server_settings', '')})",
         f"- machine: {meta['cores']} cores, {meta['memory_gib']} GiB RAM, Python {meta['python']}, {meta['platform']}",
         f"- code: git {meta['git']} (working tree at the time of the run{', with uncommitted changes' if meta['dirty'] else ''})",
         "",

@@ -69,6 +69,15 @@ def e2e_config(opts: BenchOptions) -> e2e_bench.E2EConfig:
                                import_template_invites=opts.import_template_invites, seed=opts.seed)
 
 
+#: Server settings that change the numbers, recorded with every run.
+SERVER_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "synchronous_commit", "wal_compression")
+
+
+def _server_settings(server: Server) -> str:
+    with server.admin() as conn:
+        return ", ".join(f"{name} {conn.execute(f'SHOW {name}').fetchone()[0]}" for name in SERVER_SETTINGS_SHOWN)
+
+
 def _git() -> tuple[str, bool]:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=settings.PROJECT_ROOT, text=True,
@@ -90,7 +99,8 @@ def run(opts: BenchOptions) -> dict[str, Any]:
         f"repeats {opts.repeats}")
     meta: dict[str, Any] = {
         "command": opts.command, "started": now_utc(), "finished": "(running)", "wall_minutes": 0.0,
-        "repeats": opts.repeats, "postgres": server.version, "server_kind": server.kind, "git": git, "dirty": dirty,
+        "repeats": opts.repeats, "postgres": server.version, "server_kind": server.kind,
+        "server_settings": _server_settings(server), "git": git, "dirty": dirty,
         "e2e_note": E2E_NOTE, **machine.__dict__, "notes": list(NOTES),
     }
     bf_cfg = backfill_config(opts) if opts.only in (None, "backfill") else None
