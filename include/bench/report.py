@@ -26,6 +26,25 @@ def _bars(bars: list[Bar]) -> list[str]:
     return lines
 
 
+def _largest(timings: dict[str, Timing]) -> Timing | None:
+    return max(timings.values(), key=lambda t: t.median_rows, default=None)
+
+
+def _ceilings(backfill: BackfillBench | None, imports: ImportBench | None) -> list[str]:
+    """The ceilings against the baselines of the same run: what any path bounded by its ceiling can reach."""
+    found = []
+    for name, part, base, bar in (("backfill C1", backfill and backfill.c1, backfill and backfill.b0, "×100"),
+                                  ("import C1", imports and imports.c1, imports and imports.b2, "×10")):
+        top, low = _largest(part or {}), _largest(base or {})
+        if top and low and low.rows_per_s:
+            found.append(f"{name} ({top.size}) / {low.path} ({low.size}) = {top.rows_per_s / low.rows_per_s:.1f}× "
+                         f"(bar for P: {bar})")
+    if not found:
+        return []
+    return ["The ceilings against the baselines in this run (P does more than its ceiling, so these bound what P "
+            "can reach here): " + "; ".join(found) + ".", ""]
+
+
 def _e2e(runs: list[E2ERun], backfill: BackfillBench | None, imports: ImportBench | None) -> list[str]:
     """The DAG runs next to their task durations and to the standalone part benchmark of the same size."""
     parts = {MIGRATION_DAG: ("backfill P", backfill.p if backfill else {}),
@@ -68,7 +87,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
     ]
     all_bars = (backfill.bars if backfill else []) + (imports.bars if imports else [])
     if all_bars:
-        lines += ["## Bars", "", *_bars(all_bars), ""]
+        lines += ["## Bars", "", *_bars(all_bars), "", *_ceilings(backfill, imports)]
     if backfill is not None:
         lines += ["## Backfill (invites → patients, links, chat sessions)", "",
                   f"P = `include.backfill.run_all` with its defaults (batch size {backfill.batch_size}, "
@@ -77,7 +96,8 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
                   "| path | size | rows | median s | rows/s | seconds per repeat |", "|---|---|---|---|---|---|"]
         lines += _timing_rows([*backfill.b0.values(), *backfill.c1.values(), *backfill.p.values()])
         lines += ["", "Concurrent application writer (one insert or status update of an invite per transaction, "
-                  "fixed rate, `lock_timeout` = the backfill's), idle on the same copy just before P, then during P:",
+                  f"fixed rate, `lock_timeout` = the backfill's), idle on the same copy for {backfill.idle_seconds:.0f} s just "
+                  "before P, then during P:",
                   "", "| size | idle p50 / p99 ms | during P p50 / p99 / max ms | ops during P | lock timeouts |",
                   "|---|---|---|---|---|"]
         for label, busy in backfill.busy.items():
