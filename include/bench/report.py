@@ -7,7 +7,7 @@ from typing import Any
 
 from include.bench.backfill_bench import BackfillBench
 from include.bench.e2e_bench import IMPORT_DAG, MIGRATION_DAG, E2ERun
-from include.bench.harness import Bar, Timing, median
+from include.bench.harness import SIZES, Bar, Timing, median
 from include.bench.import_bench import ImportBench, peak_rss
 
 
@@ -27,7 +27,8 @@ def _bars(bars: list[Bar]) -> list[str]:
 
 
 def _largest(timings: dict[str, Timing]) -> Timing | None:
-    return max(timings.values(), key=lambda t: t.median_rows, default=None)
+    """The timing at the largest size (as the bars pick it)."""
+    return max(timings.values(), key=lambda t: (SIZES.get(t.size.split(" ")[0], 0), t.median_rows), default=None)
 
 
 def _ceilings(backfill: BackfillBench | None, imports: ImportBench | None) -> list[str]:
