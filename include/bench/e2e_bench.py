@@ -38,6 +38,7 @@ from include.bench.harness import (
     create_database,
     database_copy,
     drop_database,
+    engine_for,
     say,
     unique_name,
     vacuum_analyze,
@@ -159,7 +160,7 @@ def migration_run(server: Server, cfg: E2EConfig, log_path: Path) -> E2ERun:
     uri = create_database(server, name)
     try:
         watch = Stopwatch()
-        engine = db.app_engine(uri)
+        engine = engine_for(uri)  # a private engine: the database is dropped afterwards
         try:
             with engine.connect() as conn:
                 migration_driver.upgrade(conn, settings.REV_BASELINE)
@@ -171,7 +172,6 @@ def migration_run(server: Server, cfg: E2EConfig, log_path: Path) -> E2ERun:
         return _timed_dag_test(MIGRATION_DAG, {"dry_run": False}, _dag_env(uri), log_path, cfg.size_label,
                                cfg.invites)
     finally:
-        db._engine_for.cache_clear()
         drop_database(server, name)
 
 

@@ -71,9 +71,8 @@ CREATE INDEX IF NOT EXISTS ix_backfill_link_ledger_batches_run
 -- is lost and the views below can take their names.
 DO $$
 BEGIN
-    IF to_regclass('patient_pipeline.backfill_patient_ledger') IS NOT NULL AND EXISTS (
-            SELECT 1 FROM pg_class WHERE oid = to_regclass('patient_pipeline.backfill_patient_ledger')
-                                     AND relkind = 'r') THEN
+    IF EXISTS (SELECT 1 FROM pg_class
+               WHERE oid = to_regclass('patient_pipeline.backfill_patient_ledger') AND relkind = 'r') THEN
         INSERT INTO patient_pipeline.backfill_patient_ledger_batches (run_id, patient_ids, recorded_at)
         SELECT run_id, array_agg(patient_id ORDER BY patient_id), max(recorded_at)
         FROM patient_pipeline.backfill_patient_ledger
@@ -81,9 +80,8 @@ BEGIN
         GROUP BY run_id;
         DROP TABLE patient_pipeline.backfill_patient_ledger;
     END IF;
-    IF to_regclass('patient_pipeline.backfill_link_ledger') IS NOT NULL AND EXISTS (
-            SELECT 1 FROM pg_class WHERE oid = to_regclass('patient_pipeline.backfill_link_ledger')
-                                     AND relkind = 'r') THEN
+    IF EXISTS (SELECT 1 FROM pg_class
+               WHERE oid = to_regclass('patient_pipeline.backfill_link_ledger') AND relkind = 'r') THEN
         INSERT INTO patient_pipeline.backfill_link_ledger_batches (run_id, entity, entity_ids, patient_ids,
                                                                    recorded_at)
         SELECT run_id, entity, array_agg(entity_id ORDER BY entity_id), array_agg(patient_id ORDER BY entity_id),
