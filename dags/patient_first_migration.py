@@ -31,6 +31,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
 
+from include import settings
 from include.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
@@ -61,7 +62,7 @@ def _gate(result: dict) -> dict:
     params={
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),
-        "batch_size": Param(10000, type="integer", minimum=100, maximum=1_000_000, title="Backfill batch size",
+        "batch_size": Param(settings.DEFAULT_BATCH_SIZE, type="integer", minimum=100, maximum=1_000_000, title="Backfill batch size",
                             description="Rows per backfill batch (one short transaction each).", section=RUN_SECTION),
         "stop_before_finalize": Param(False, type="boolean", title="Stop before finalize",
                                       description="Skip 20250530_finalize_invites (NOT NULL).", section=RUN_SECTION),

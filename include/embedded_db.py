@@ -35,7 +35,12 @@ APP_DATABASE = "genascope"
 #: from ~13x to ~4x its idle p99 with 16GB instead of 4GB). WAL only grows that large when that much
 #: is written between two checkpoints (checkpoint_timeout); `make db-stop` and deleting `.pgdata/`
 #: frees it.
-SERVER_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "16GB", "checkpoint_timeout": "15min"}
+#: wal_writer_delay 10ms and wal_writer_flush_after 0: the WAL writer flushes the backfill's WAL (its
+#: batches commit asynchronously) every 10 ms instead of every 200 ms or 1MB, so an application commit
+#: finds little unflushed WAL ahead of its own and its fsync stays short (the writer's p99 during
+#: link_invites 14 -> 7 ms, with 2,500-row batches 5 ms). Costs the WAL writer a wake-up per 10 ms.
+SERVER_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "16GB", "checkpoint_timeout": "15min",
+                   "wal_writer_delay": "10ms", "wal_writer_flush_after": "0"}
 
 
 def _tune(admin_uri: str) -> None:

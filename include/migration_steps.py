@@ -166,7 +166,7 @@ BACKFILL_PHASES = ("create_patients", "link_invites", "link_users", "link_chat_s
 def _backfill_options(run_id: str, params: dict[str, Any]):
     from include import backfill
 
-    return backfill.BackfillOptions(run_id=run_id, batch_size=int(params.get("batch_size", 10000)),
+    return backfill.BackfillOptions(run_id=run_id, batch_size=int(params.get("batch_size", settings.DEFAULT_BATCH_SIZE)),
                                     lock_timeout_ms=int(params.get("lock_timeout_ms", settings.DEFAULT_LOCK_TIMEOUT_MS)))
 
 

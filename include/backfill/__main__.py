@@ -11,7 +11,7 @@ import logging
 import sys
 from dataclasses import asdict
 
-from include import db
+from include import db, settings
 from include.backfill import (
     BackfillOptions,
     catch_up,
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("step", nargs="?", default="run", choices=["run", *STEPS])
     p.add_argument("--run-id", required=True, help="names the run in every ledger and checkpoint")
     p.add_argument("--db", default=None, help="database URI (default: the app database resolution of include.db)")
-    p.add_argument("--batch-size", type=int, default=10_000)
+    p.add_argument("--batch-size", type=int, default=settings.DEFAULT_BATCH_SIZE)
     p.add_argument("--lock-timeout-ms", type=int, default=None)
     p.add_argument("--max-batches", type=int, default=None, help="pause each phase after this many batches")
     p.add_argument("-v", "--verbose", action="store_true")

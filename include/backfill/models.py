@@ -24,7 +24,7 @@ class BackfillOptions:
     """How one backfill run behaves. ``run_id`` names the run in every ledger and checkpoint."""
 
     run_id: str
-    batch_size: int = 10_000
+    batch_size: int = settings.DEFAULT_BATCH_SIZE
     lock_timeout_ms: int = settings.DEFAULT_LOCK_TIMEOUT_MS
     statement_timeout_ms: int = settings.DEFAULT_STATEMENT_TIMEOUT_MS
     #: Stop a phase after this many batches in one call (tests, controlled pauses); None = run to the end.

@@ -45,11 +45,15 @@ _BATCH_SQL = {
 #:   in order, so nothing committed later (by the pipeline or the application) can survive without it.
 #:   The last batch of a phase (the one that marks it done) commits synchronously, so a phase that
 #:   returned complete is durable before the next phase or task starts.
+#: * backend_flush_after 256kB: the data pages this session writes out (evicting dirty buffers) are
+#:   handed to the kernel's writeback every 256kB instead of piling up in the page cache until the
+#:   kernel flushes them in one burst; during such a burst every application commit's WAL fsync
+#:   queues behind it (measured: the concurrent writer's p99 during create_patients 9.8 -> 3.9 ms).
 _BATCH_SETTINGS = sa.text(
     "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), "
     "set_config('enable_seqscan', 'off', true), "
     "set_config('jit', 'off', true), set_config('work_mem', '64MB', true), "
-    "set_config('synchronous_commit', 'off', true)")
+    "set_config('synchronous_commit', 'off', true), set_config('backend_flush_after', '256kB', true)")
 
 
 def _run_batch(conn: sa.Connection, stmt: sa.TextClause, params: dict[str, object]) -> tuple[int, str | None, int]:

@@ -71,7 +71,8 @@ def e2e_config(opts: BenchOptions) -> e2e_bench.E2EConfig:
 
 
 #: Server settings that change the numbers, recorded with every run.
-SERVER_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "synchronous_commit", "wal_compression")
+SERVER_SETTINGS_SHOWN = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_writer_delay", "wal_writer_flush_after",
+                         "synchronous_commit", "wal_compression")
 
 
 def _server_settings(server: Server) -> str:

@@ -61,5 +61,5 @@ def test_the_results_file_names_the_server_the_command_and_every_bar(smoke):
         assert bar["name"] in text
     assert "| path | size | rows |" in text
     # the settings that change the numbers, and what the ceilings reach against the baselines
-    assert "max_wal_size" in text and "shared_buffers" in text
+    assert "max_wal_size" in text and "shared_buffers" in text and "wal_writer_delay" in text
     assert "backfill C1 (M) / B0 (M) = " in text and "import C1 (M) / B2 (M" in text
