@@ -22,6 +22,17 @@ LINK_INVITES = "link_invites"
 LINK_USERS = "link_users"
 LINK_CHAT_SESSIONS = "link_chat_sessions"
 
+#: The plan summary's count of the rows each phase walks (its batches' keyset), for progress lines.
+_PLANNED_KEY = {
+    CREATE_PATIENTS: "patients_to_create",
+    LINK_INVITES: "invites_to_link",
+    LINK_USERS: "users_to_link",
+    LINK_CHAT_SESSIONS: "chats_to_link",
+}
+
+#: A running phase logs one progress line (counts, rate, time left; never row contents) this often.
+PROGRESS_EVERY_S = 15.0
+
 _BATCH_SQL = {
     CREATE_PATIENTS: "create_patients_batch",
     LINK_INVITES: "link_invites_batch",
@@ -73,6 +84,37 @@ def _checkpoint(conn: sa.Connection, run_id: str, plan_id: int, phase: str) -> t
     return (None, False) if row is None else (row.last_key, bool(row.done))
 
 
+def _planned_rows(conn: sa.Connection, plan_id: int, phase: str) -> int | None:
+    """How many rows the plan gives ``phase`` to walk (from the plan's summary), None if unknown."""
+    value = conn.execute(sa.text("SELECT summary ->> :k FROM patient_pipeline.backfill_plans WHERE plan_id = :p"),
+                         {"k": _PLANNED_KEY[phase], "p": plan_id}).scalar()
+    conn.commit()
+    return int(value) if value is not None else None
+
+
+class _Progress:
+    """Logs ``phase``'s progress every PROGRESS_EVERY_S: rows walked of the planned rows, rate, time left."""
+
+    def __init__(self, phase: str, planned: int | None, resumed: bool) -> None:
+        self.phase, self.planned, self.resumed = phase, planned, resumed
+        self.started = self.last = time.monotonic()
+
+    def batch_done(self, scanned: int, written: int, batches: int) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        rate = scanned / (now - self.started) if now > self.started else 0.0
+        if self.planned and not self.resumed:
+            left = max(self.planned - scanned, 0)
+            share = f" of {self.planned:,} planned ({100.0 * scanned / self.planned:.0f}%)"
+            eta = f", ~{left / rate:.0f}s left" if rate else ""
+        else:  # resumed: the rows before the checkpoint were walked by an earlier attempt
+            share, eta = (" since the resume" if self.resumed else ""), ""
+        log.info("%s: %s rows walked%s, %s written, %d batches, %.0f rows/s%s", self.phase, f"{scanned:,}", share,
+                 f"{written:,}", batches, rate, eta)
+
+
 def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseResult:
     """Run ``phase`` of the current plan in keyset batches from its checkpoint to the end (or max_batches)."""
     started = time.monotonic()
@@ -86,7 +128,8 @@ def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseRe
     if resumed_from is not None:
         log.info("%s: resuming plan %s after its last committed batch", phase, header.plan_id)
     stmt = sqlfiles.statement(_BATCH_SQL[phase])
-    rows = batches = 0
+    progress = _Progress(phase, _planned_rows(conn, header.plan_id, phase), resumed=resumed_from is not None)
+    rows = batches = walked = 0
     complete = False
     key = last_key or ""
     while True:
@@ -100,7 +143,9 @@ def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseRe
         if scanned:
             batches += 1
             rows += int(written)
+            walked += scanned
             key = new_key
+            progress.batch_done(walked, rows, batches)
         if scanned < opts.batch_size:
             complete = True
             break

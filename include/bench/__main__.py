@@ -26,12 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", default="S,M,L",
                    help="comma-separated sizes among S (10k), M (100k), L (1M) (default S,M,L); backfill C1/P run at "
                         "the largest, B0 at S/M; import P at M and L, C0/C1 at the largest, B2 on at most --b2-rows")
-    p.add_argument("--repeats", type=int, default=3, help="repeats per path; the median is reported (default 3)")
+    p.add_argument("--repeats", type=int, default=BenchOptions.repeats,
+                   help="repeats per path; the median is reported (default %(default)s)")
     p.add_argument("--server-url", help="admin URI of a PostgreSQL server to benchmark on (default: embedded)")
     p.add_argument("--out", default=str(settings.PROJECT_ROOT / "BENCHMARKS.md"), help="results file")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat, no results file (what the tests run)")
-    p.add_argument("--b0-limit", type=int, default=3_000, help="invites B0 processes per trial (default 3000)")
-    p.add_argument("--b2-rows", type=int, default=100_000, help="rows B2 reads at most (default 100000)")
+    p.add_argument("--b0-limit", type=int, default=BenchOptions.b0_limit,
+                   help="invites B0 processes per trial (default %(default)s)")
+    p.add_argument("--b2-rows", type=int, default=BenchOptions.b2_rows, help="rows B2 reads at most (default %(default)s)")
     args = p.parse_args(argv)
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]

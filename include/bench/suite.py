@@ -30,17 +30,17 @@ class BenchOptions:
     only: str | None = None  # "backfill" | "import" | "e2e" | None (all)
     e2e: bool = True  # with only=None: also the end-to-end DAG runs
     sizes: list[str] = field(default_factory=lambda: ["S", "M", "L"])
-    repeats: int = 3
+    # the per-benchmark defaults live in BackfillConfig and ImportConfig (one place each)
+    repeats: int = backfill_bench.BackfillConfig.repeats
     server_url: str | None = None
     out: Path | None = None
     command: str = "python -m include.bench"
-    b0_limit: int = 3_000
-    b2_rows: int = 100_000
-    import_template_invites: int = 20_000
-    writer_rate: float = 20.0
-    # 30 s at 20 ops/s: the idle p99 is the 6th worst of ~600 operations, not the 2nd worst of 100
-    idle_seconds: float = 30.0
-    seed: int = 42
+    b0_limit: int = backfill_bench.BackfillConfig.b0_limit
+    b2_rows: int = import_bench.ImportConfig.b2_rows
+    import_template_invites: int = import_bench.ImportConfig.template_invites
+    writer_rate: float = backfill_bench.BackfillConfig.writer_rate
+    idle_seconds: float = backfill_bench.BackfillConfig.idle_seconds
+    seed: int = backfill_bench.BackfillConfig.seed
     size_rows: dict[str, int] = field(default_factory=lambda: dict(SIZES))
 
 
