@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 import sqlalchemy as sa
@@ -64,6 +64,12 @@ def with_database(uri: str, dbname: str) -> str:
     """The same server, another database."""
     parts = urlsplit(to_libpq_uri(uri))
     return urlunsplit((parts.scheme, parts.netloc, "/" + quote(dbname), parts.query, parts.fragment))
+
+
+def database_name(uri: str) -> str:
+    """The database a URI names (the inverse of :func:`with_database`; a socket folder in the query is
+    not part of it)."""
+    return unquote(urlsplit(to_libpq_uri(uri)).path.lstrip("/"))
 
 
 def _uri_from_airflow_json(raw: str) -> str | None:

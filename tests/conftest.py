@@ -49,7 +49,7 @@ def create_database(admin_uri: str, prefix: str = "gs_test") -> str:
 
 
 def drop_database(admin_uri: str, uri: str) -> None:
-    name = uri.rsplit("/", 1)[1].split("?", 1)[0]
+    name = db.database_name(uri)
     db._engine_for.cache_clear()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -29,7 +29,7 @@ def new_legacy_database(admin_uri: str) -> str:
 
 
 def drop(admin_uri: str, uri: str) -> None:
-    name = uri.rsplit("/", 1)[1].split("?", 1)[0]
+    name = db.database_name(uri)
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
