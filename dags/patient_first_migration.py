@@ -64,9 +64,6 @@ def _gate(result: dict) -> dict:
                          description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),
         "batch_size": Param(settings.DEFAULT_BATCH_SIZE, type="integer", minimum=100, maximum=1_000_000, title="Backfill batch size",
                             description="Rows per backfill batch (one short transaction each).", section=RUN_SECTION),
-        "batch_pause_ms": Param(0, type="integer", minimum=0, maximum=60000, title="Pause between batches (ms)",
-                                description="Throttle for a busy application: sleep this long after each backfill "
-                                            "batch (0 = full speed).", section=RUN_SECTION),
         "stop_before_finalize": Param(False, type="boolean", title="Stop before finalize",
                                       description="Skip 20250530_finalize_invites (NOT NULL).", section=RUN_SECTION),
         "lock_timeout_ms": Param(2000, type="integer", minimum=100, maximum=60000, title="Lock timeout (ms)",

@@ -167,7 +167,6 @@ def _backfill_options(run_id: str, params: dict[str, Any]):
     from include import backfill
 
     return backfill.BackfillOptions(run_id=run_id, batch_size=int(params.get("batch_size", settings.DEFAULT_BATCH_SIZE)),
-                                    batch_pause_ms=int(params.get("batch_pause_ms", 0)),
                                     lock_timeout_ms=int(params.get("lock_timeout_ms", settings.DEFAULT_LOCK_TIMEOUT_MS)))
 
 

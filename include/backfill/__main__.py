@@ -37,8 +37,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=settings.DEFAULT_BATCH_SIZE)
     p.add_argument("--lock-timeout-ms", type=int, default=None)
     p.add_argument("--max-batches", type=int, default=None, help="pause each phase after this many batches")
-    p.add_argument("--batch-pause-ms", type=int, default=0,
-                   help="sleep this long after each batch: the throttle for a busy application (default 0)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -48,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     kwargs: dict[str, object] = {"run_id": args.run_id, "batch_size": args.batch_size,
-                                 "max_batches": args.max_batches, "batch_pause_ms": args.batch_pause_ms}
+                                 "max_batches": args.max_batches}
     if args.lock_timeout_ms is not None:
         kwargs["lock_timeout_ms"] = args.lock_timeout_ms
     opts = BackfillOptions(**kwargs)  # type: ignore[arg-type]

@@ -33,11 +33,6 @@ class BackfillOptions:
     lock_retries: int = settings.DEFAULT_LOCK_RETRIES
     #: catch_up re-plans at most this many times.
     catch_up_rounds: int = 5
-    #: Sleep this long after each committed batch (0 = none): the throttle for a busy application.
-    #: The server then flushes and writes back the batch's WAL and pages while no batch runs, and the
-    #: application's commits meanwhile wait for nothing of the backfill's; the backfill is slower by
-    #: about batches x pause.
-    batch_pause_ms: int = 0
 
     def __post_init__(self) -> None:
         if not self.run_id or len(self.run_id) > 250:
@@ -46,8 +41,6 @@ class BackfillOptions:
             raise ValueError("batch_size must be at least 1")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError("max_batches must be at least 1 (or None for no limit)")
-        if not 0 <= self.batch_pause_ms <= 60_000:
-            raise ValueError("batch_pause_ms must be between 0 and 60000")
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,6 @@ _PLANNED_KEY = {
     LINK_CHAT_SESSIONS: "chats_to_link",
 }
 
-#: How the throttle waits between batches (BackfillOptions.batch_pause_ms).
-_pause = time.sleep
-
 #: A running phase logs one progress line (counts, rate, time left; never row contents) this often.
 PROGRESS_EVERY_S = 15.0
 
@@ -152,8 +149,6 @@ def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseRe
         if scanned < opts.batch_size:
             complete = True
             break
-        if opts.batch_pause_ms:
-            _pause(opts.batch_pause_ms / 1000.0)  # the throttle: between batches, never inside one
     if complete and phase == CREATE_PATIENTS:
         _analyze_patients(conn, opts)
     seconds = time.monotonic() - started

@@ -1,16 +1,13 @@
-"""Operating a running backfill: each phase reports its progress in the task log (rows walked of the
-planned rows, written, batches, rate, time left; counts only, never a name or an e-mail), and the
-throttle (batch_pause_ms) pauses between batches only."""
+"""A running backfill phase reports its progress in the task log: rows walked of the planned rows,
+written, batches, rate and time left; counts only (never a name or an e-mail)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-import pytest
-
-from include.backfill import BackfillOptions, phases
-from tests.backfill.legacy_rows import Legacy, at, backfill, invite_links
+from include.backfill import phases
+from tests.backfill.legacy_rows import Legacy, at, backfill
 
 PROGRESS = re.compile(r"^(\w+): ([\d,]+) rows walked( of ([\d,]+) planned \((\d+)%\)| since the resume)?, "
                       r"([\d,]+) written, (\d+) batches, \d+ rows/s")
@@ -64,24 +61,3 @@ def test_no_progress_line_before_the_interval(conn, legacy: Legacy, caplog):
     caplog.set_level(logging.INFO, logger="include.backfill.phases")
     backfill(conn, batch_size=2)
     assert phases.PROGRESS_EVERY_S >= 5 and progress_lines(caplog) == []
-
-
-def test_the_throttle_pauses_after_each_batch_that_has_a_successor(conn, legacy: Legacy, monkeypatch):
-    pauses: list[float] = []
-    monkeypatch.setattr(phases, "_pause", pauses.append)
-    for n in range(20):
-        legacy.invite(f"i{n:02d}", f"p{n}@x.test", f"P{n}", "Smith", created_at=at(n))
-
-    result = backfill(conn, batch_size=5, batch_pause_ms=40)
-
-    # create_patients and link_invites: 4 full batches each, then an empty one that ends the phase;
-    # link_users and link_chat_sessions have nothing to walk: no pause
-    assert pauses == [0.04] * 8
-    assert result.complete and all(invite_links(conn).values())
-
-
-def test_the_throttle_is_bounded():
-    with pytest.raises(ValueError, match="batch_pause_ms"):
-        BackfillOptions(run_id="r", batch_pause_ms=-1)
-    with pytest.raises(ValueError, match="batch_pause_ms"):
-        BackfillOptions(run_id="r", batch_pause_ms=60_001)
