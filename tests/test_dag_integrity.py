@@ -51,3 +51,4 @@ def test_migration_params_have_safe_defaults(dagbag):
     assert params["dry_run"] is True
     assert params["auto_rollback_on_failure"] is False
     assert params["stop_before_finalize"] is False
+    assert params["batch_size"] == settings.DEFAULT_BATCH_SIZE
