@@ -38,7 +38,8 @@ APP_DATABASE = "genascope"
 #: wal_writer_delay 10ms and wal_writer_flush_after 0: the WAL writer flushes the backfill's WAL (its
 #: batches commit asynchronously) every 10 ms instead of every 200 ms or 1MB, so an application commit
 #: finds little unflushed WAL ahead of its own and its fsync stays short (the writer's p99 during
-#: link_invites 14 -> 7 ms, with 2,500-row batches 5 ms). Costs the WAL writer a wake-up per 10 ms.
+#: link_invites 14 -> 7 ms, with 2,500-row batches 5 ms, in single profiled runs: that p99 varies ~2x
+#: between runs on a shared machine). Costs the WAL writer a wake-up per 10 ms.
 SERVER_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "16GB", "checkpoint_timeout": "15min",
                    "wal_writer_delay": "10ms", "wal_writer_flush_after": "0"}
 

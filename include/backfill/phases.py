@@ -59,7 +59,8 @@ _BATCH_SQL = {
 #: * backend_flush_after 256kB: the data pages this session writes out (evicting dirty buffers) are
 #:   handed to the kernel's writeback every 256kB instead of piling up in the page cache until the
 #:   kernel flushes them in one burst; during such a burst every application commit's WAL fsync
-#:   queues behind it (measured: the concurrent writer's p99 during create_patients 9.8 -> 3.9 ms).
+#:   queues behind it (the concurrent writer's p99 during create_patients 9.8 -> 3.9 ms in one profiled
+#:   run; such single-run p99s vary ~2x on a shared machine).
 _BATCH_SETTINGS = sa.text(
     "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), "
     "set_config('enable_seqscan', 'off', true), "
