@@ -15,7 +15,7 @@ from include import db, embedded_db, settings
 from tests.imports.conftest import find_phi, sample_phi_tokens
 from tests.phi import seeded_phi
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.airflow
 
 
 def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from include.bench import e2e_bench, report
 from include.bench.harness import DB_PREFIX, connect_server
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from include import migration_driver, run_report, settings
 from include import seed as seeder
 from tests.phi import seeded_phi
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.airflow
 
 INVITES = 1500
 

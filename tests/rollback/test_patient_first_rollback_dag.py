@@ -11,7 +11,7 @@ from include import legacy_contract, run_report, settings
 from include.rollback import archive, restore
 from tests.rollback import helpers as h
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+pytestmark = pytest.mark.airflow
 
 
 def test_the_dag_refuses_without_confirmation_then_rolls_back_to_the_baseline_losing_nothing(
