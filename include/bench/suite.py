@@ -120,6 +120,7 @@ def run(opts: BenchOptions) -> dict[str, Any]:
         parts.append(f"end to end: migration DAG on {e2e_cfg.invites:,} invites, nightly import of a "
                      f"{e2e_cfg.csv_rows:,}-row CSV (one run each)")
     meta["sizes_note"] = "; ".join(parts)
+    stamp = meta["started"].replace(" ", "_").replace(":", "")  # names this run's files under runs/bench/
     backfill: backfill_bench.BackfillBench | None = None
     imports: import_bench.ImportBench | None = None
     e2e: list[e2e_bench.E2ERun] | None = None
@@ -136,7 +137,7 @@ def run(opts: BenchOptions) -> dict[str, Any]:
         imports = import_bench.run(server, im_cfg)
         flush()
     if e2e_cfg:
-        log_dir = settings.RUNS_DIR / "bench" / f"e2e-{meta['started'].replace(' ', '_').replace(':', '')}"
+        log_dir = settings.RUNS_DIR / "bench" / f"e2e-{stamp}"
         e2e = e2e_bench.run(server, e2e_cfg, log_dir)
     flush()
     results = {"meta": meta, "backfill": backfill.as_dict() if backfill else None,
@@ -144,7 +145,7 @@ def run(opts: BenchOptions) -> dict[str, Any]:
                "e2e": [r.as_dict() for r in e2e] if e2e else None,
                "bars": [b.__dict__ for b in (backfill.bars if backfill else []) + (imports.bars if imports else [])]}
     if opts.out is not None:
-        json_path = settings.RUNS_DIR / "bench" / f"results-{meta['started'].replace(' ', '_').replace(':', '')}.json"
+        json_path = settings.RUNS_DIR / "bench" / f"results-{stamp}.json"
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=2, default=str))
         say(f"wrote {opts.out} and {json_path}")
