@@ -80,7 +80,7 @@ def app_env(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def engine(fresh_db: str) -> Iterator[sa.Engine]:
-    eng = sa.create_engine(db.to_sqlalchemy_url(fresh_db))
+    eng = db.create_engine(fresh_db)
     try:
         yield eng
     finally:
