@@ -195,6 +195,7 @@ def import_file(engine: sa.Engine, source: SourceConfig, location: str, *, run_i
 def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str, run_id: str,
                    today: date, dry_run: bool, stop_after: str | None) -> FileResult:
     name = landing.as_path(location).name
+    landing.check_delivery(location, source)  # before anything is read: no symlink, inside its landing
     if not landing.exists(location):
         row = ledger.latest_by_name(conn, source.id, name)
         conn.commit()
@@ -205,7 +206,7 @@ def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig,
             f"a discovered file of source {source.id} is no longer in incoming/ and the ledger has no finished "
             f"record of it (last ledger row: {row.file_id if row else 'none'}); check the landing folder.")
 
-    fp = landing.fingerprint(location)
+    fp = landing.fingerprint(location)  # O_NOFOLLOW: a symlink swapped in since the check fails here
     with db_step("register", source=source.id):
         reg = ledger.register(conn, source, name, str(location), fp.sha256, fp.size, run_id, dry_run=dry_run)
     row = reg.row
@@ -255,7 +256,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
 
         try:
             with db_step("stage", file_id=file_id):
-                staged = staging.stage(conn, file_id, read_records(landing.as_path(location), source), source,
+                staged = staging.stage(conn, file_id, read_records(landing.reader_path(location), source), source,
                                        today)
         except FileRejected as exc:
             return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run)
