@@ -57,13 +57,12 @@ lint: venv
 # The API server (UI) listens on 127.0.0.1 only; umask 077: everything Airflow writes under its home
 # (the generated admin password, airflow.cfg with its secret keys, logs, the SQLite DB) is owner-only.
 AIRFLOW_PASSWORDS := $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated
-airflow: export AIRFLOW__API__HOST := 127.0.0.1
 airflow: airflow-db
 	$(BIN)/python -m include.imports.demo_support
 	chmod 700 $(AIRFLOW_HOME)
 	(umask 077; touch $(AIRFLOW_PASSWORDS)); chmod 600 $(AIRFLOW_PASSWORDS)
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(AIRFLOW_PASSWORDS), mode 0600)"
-	umask 077; $(BIN)/airflow standalone
+	umask 077; AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)

@@ -34,7 +34,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.e
 
 # The landing roots tests may point the import at: the project's landing/ and the temp folders pytest's
 # tmp_path lives in (the bundled YAML allows only landing/). Tests of the allow-list set their own.
-os.environ.setdefault("GENASCOPE_LANDING_ROOTS", os.pathsep.join([str(PROJECT_ROOT / "landing"), tempfile.gettempdir()]))
+os.environ.setdefault("GENASCOPE_LANDING_ROOTS", ",".join([str(PROJECT_ROOT / "landing"), tempfile.gettempdir()]))
 
 EXTERNAL_URL = os.environ.get("GENASCOPE_TEST_DATABASE_URL", "").strip()
 SERVERS = ["embedded"] + (["external"] if EXTERNAL_URL else [])

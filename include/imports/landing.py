@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: Files that are still being written, or are not deliveries (sidecars, dotfiles).
 IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", ".reason.json")
 BLOCK = 1 << 20
-#: Replaces the YAML's ``landing_roots`` for a deployment (roots separated by ``os.pathsep``).
+#: Replaces the YAML's ``landing_roots`` for a deployment (roots separated by commas).
 LANDING_ROOTS_ENV = "GENASCOPE_LANDING_ROOTS"
 
 
@@ -90,7 +90,7 @@ def _uri_root(root: str) -> str:
 def allowed_landing_roots() -> tuple[str, ...]:
     """The allow-list, normalized: local roots resolved (symlinks too), URI prefixes without a trailing /."""
     env = os.environ.get(LANDING_ROOTS_ENV, "").strip()
-    roots = [r for r in env.split(os.pathsep) if r.strip()] if env else list(load_landing_roots())
+    roots = [r for r in env.split(",") if r.strip()] if env else list(load_landing_roots())
     return tuple(_uri_root(r.strip()) if _is_uri(r.strip()) else _local_root(r.strip()) for r in roots)
 
 

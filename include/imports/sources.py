@@ -28,7 +28,7 @@ YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format
 
 The landing location holds ``incoming/``, ``processed/`` and ``rejected/`` folders. ``landing_roots``
 (top level) is the allow-list of landing roots a run may be pointed at; the environment variable
-``GENASCOPE_LANDING_ROOTS`` (roots separated by ``os.pathsep``) replaces it for a deployment.
+``GENASCOPE_LANDING_ROOTS`` (roots separated by commas) replaces it for a deployment.
 """
 
 from __future__ import annotations
