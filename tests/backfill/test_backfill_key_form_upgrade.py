@@ -65,6 +65,7 @@ def test_a_rerun_matches_patients_keyed_by_the_earlier_form_and_never_duplicates
         "WHERE entity = 'patient'")).all()
     conn.commit()
     assert [tuple(r) for r in review] == [("p-ann-nbsp", "patients_share_identity_key", "p-ann")]
+    assert summary.plan.review_queue_patient_ids == ["p-ann-nbsp"]
     gate = run_sql_gate(conn, "one_patient_per_identity")
     assert (gate.passed, sorted(gate.sample_ids)) == (False, ["p-ann", "p-ann-nbsp"])
 
