@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 #: Unicode White_Space: tab, LF, VT, FF, CR, space, NEL, NBSP, ogham space, U+2000-U+200A, line and
 #: paragraph separators, narrow NBSP, medium mathematical space, ideographic space.
@@ -37,6 +38,9 @@ NOISE = WHITESPACE + FORMAT
 _DROP_FORMAT = dict.fromkeys(map(ord, FORMAT))
 _DROP_WHITESPACE = dict.fromkeys(map(ord, WHITESPACE))
 _WHITESPACE_RUN = re.compile(f"[{re.escape(WHITESPACE)}]+")
+_ASCII_WHITESPACE = "\t\n\x0b\x0c\r "
+_ASCII_WHITESPACE_RUN = re.compile("[\t\n\x0b\x0c\r ]+")
+_DROP_ASCII_WHITESPACE = dict.fromkeys(map(ord, _ASCII_WHITESPACE))
 _HYPHEN = re.compile(" ?- ?")
 
 
@@ -57,17 +61,26 @@ def trim_noise(s: str | None) -> str | None:
     return None if s is None else s.strip(NOISE)
 
 
-def key_form(s: str | None) -> str | None:
-    """The key form of a name or other identity text (``None`` stays ``None``)."""
-    if s is None:
-        return None
-    if _fast(s):
-        return s.lower()
+@lru_cache(maxsize=65_536)
+def _key_form(s: str) -> str:
+    if s.isascii():  # NFKC leaves ASCII as it is and it holds no format character (as the SQL's 2nd tier)
+        s = _ASCII_WHITESPACE_RUN.sub(" ", s).strip(" ")
+        return _HYPHEN.sub("-", s).lower() if "-" in s else s.lower()
     s = unicodedata.normalize("NFKC", s.translate(_DROP_FORMAT))
     s = _WHITESPACE_RUN.sub(" ", s).strip(" ")
     if "-" in s:
         s = _HYPHEN.sub("-", s)
     return _lower(s)
+
+
+def key_form(s: str | None) -> str | None:
+    """The key form of a name or other identity text (``None`` stays ``None``). Names repeat: the texts
+    that need more than the fast path are cached."""
+    if s is None:
+        return None
+    if _fast(s):
+        return s.lower()
+    return _key_form(s)
 
 
 def email_key(s: str | None) -> str | None:
@@ -76,6 +89,8 @@ def email_key(s: str | None) -> str | None:
         return None
     if _fast(s):
         return s.lower()
+    if s.isascii():
+        return s.translate(_DROP_ASCII_WHITESPACE).lower()
     return _lower(unicodedata.normalize("NFKC", s.translate(_DROP_FORMAT)).translate(_DROP_WHITESPACE))
 
 

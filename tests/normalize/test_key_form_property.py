@@ -45,7 +45,9 @@ def emails(draw) -> str:
     return f"{draw(noise)}{local}{inner}@{domain}{draw(noise)}"
 
 
-batches = st.lists(st.one_of(texts, emails()), min_size=1, max_size=60)
+#: ASCII only (controls, tabs, CR/LF, spaces, hyphens): the tier that skips normalize() in both languages
+ascii_texts = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=20)
+batches = st.lists(st.one_of(texts, emails(), ascii_texts), min_size=1, max_size=60)
 
 SQL = ("SELECT patient_pipeline.key_form(t), patient_pipeline.email_key(t), patient_pipeline.trim_noise(t) "
        "FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n")
@@ -76,7 +78,8 @@ def _py(values: list[str]) -> list[tuple[str, str, str]]:
                                                                     HealthCheck.too_slow])
 @given(values=batches)
 @example(values=["Anne - Marie", "Anne-Marie", "\u00a0anne\u200b@Example.org\t", "E\u0301lodie", "ΣΟΦΙΑΣ", "İlkay",
-                 "\ufeff\u2060Zoë\u00ad", "Ｊｏｈｎ", "ﬁona", "a\u3000\u3000b", "\r\n", ""])
+                 "\ufeff\u2060Zoë\u00ad", "Ｊｏｈｎ", "ﬁona", "a\u3000\u3000b", "\r\n", "", " Mary \t Ann - Lee ",
+                 "a\x1fb", "ANNE@X.ORG \r\n"])
 def test_sql_and_python_give_the_same_key_for_the_same_text(key_conn, values):
     # the texts are never printed: hypothesis shows a failing example, which is synthetic, not PHI
     assert _sql(key_conn, values) == _py(values)

@@ -13,10 +13,10 @@ INSERT INTO patient_pipeline.backfill_plan_invites (
 SELECT i.id,
        a.id,
        k.email_key,
-       patient_pipeline.key_form(k.first_name),
+       kn.name_key,
        k.first_name,
        CASE WHEN k.first_name IS NOT NULL AND k.email_key <> ''
-            THEN patient_pipeline.bf_person_key(a.id, k.email_key, patient_pipeline.key_form(k.first_name)) END,
+            THEN patient_pipeline.bf_person_key(a.id, k.email_key, kn.name_key) END,
        pu.id,
        patient_pipeline.trim_noise(i.email),
        k.first_name,
@@ -37,6 +37,7 @@ CROSS JOIN LATERAL (
            patient_pipeline.key_form(i.status) AS status_key
     OFFSET 0
 ) k
+CROSS JOIN LATERAL (SELECT patient_pipeline.key_form(k.first_name) AS name_key OFFSET 0) kn
 LEFT JOIN users c ON c.id = i.clinician_id
 LEFT JOIN accounts a ON a.id = c.account_id
 LEFT JOIN users pu ON pu.id = i.user_id AND patient_pipeline.key_form(pu.role) = 'patient'

@@ -18,8 +18,11 @@
 --
 -- Cost: all are LANGUAGE sql IMMUTABLE PARALLEL SAFE single expressions, so PostgreSQL inlines them into
 -- the calling statement. The common value (printable ASCII without a space: almost every e-mail and
--- first name) takes the fast path, lower(x) after one regular-expression test; only the others pay for
--- normalize() and the rewrites. lower() follows the database's LC_CTYPE, like the lower(btrim()) key it
+-- first name) takes the fast path, lower(x) after one regular-expression test; other ASCII (spaces, tabs,
+-- CR/LF) skips normalize() and the format characters (NFKC leaves ASCII as it is); only non-ASCII text
+-- pays for normalize() and the regular expressions (regexp_replace, not translate(): with a multibyte
+-- character list translate() costs several times more per row). Measured: include/bench/key_form_ab.py,
+-- BENCHMARKS.md "Key form". lower() follows the database's LC_CTYPE, like the lower(btrim()) key it
 -- replaces; the check at the end refuses a database where it would not fold non-ASCII letters.
 
 -- What was typed, trimmed of white space and invisible format characters at both ends (NULL stays NULL).
@@ -31,9 +34,14 @@ $$;
 -- The key form of a name (or any identity text): see the header. '' for a text of noise only.
 CREATE OR REPLACE FUNCTION patient_pipeline.key_form(x text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN x !~ '[^!-~]' THEN lower(x)
+    SELECT CASE
+        -- printable ASCII without a space: already in key form but for case
+        WHEN x !~ '[^!-~]' THEN lower(x)
+        -- other ASCII (spaces, tab, CR/LF): NFKC changes nothing and there is no format character
+        WHEN octet_length(x) = length(x) THEN
+            lower(regexp_replace(btrim(regexp_replace(x, '[\u0009-\u000D\u0020]+', ' ', 'g'), ' '), ' ?- ?', '-', 'g'))
         ELSE lower(regexp_replace(btrim(regexp_replace(
-                 normalize(translate(x, E'\u00AD\u061C\u180E\u200B\u200C\u200D\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\uFEFF', ''), NFKC),
+                 normalize(regexp_replace(x, '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]+', '', 'g'), NFKC),
                  '[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+', ' ', 'g'),
                  ' '), ' ?- ?', '-', 'g'))
     END
@@ -42,10 +50,12 @@ $$;
 -- The key form of an e-mail address: as key_form, but without any white space at all (not even inside).
 CREATE OR REPLACE FUNCTION patient_pipeline.email_key(x text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN x !~ '[^!-~]' THEN lower(x)
-        ELSE lower(translate(
-                 normalize(translate(x, E'\u00AD\u061C\u180E\u200B\u200C\u200D\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\uFEFF', ''), NFKC),
-                 E'\u0009\u000A\u000B\u000C\u000D\u0020\u0085\u00A0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200A\u2028\u2029\u202F\u205F\u3000', ''))
+    SELECT CASE
+        WHEN x !~ '[^!-~]' THEN lower(x)
+        WHEN octet_length(x) = length(x) THEN lower(translate(x, E'\u0009\u000A\u000B\u000C\u000D\u0020', ''))
+        ELSE lower(regexp_replace(
+                 normalize(regexp_replace(x, '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]+', '', 'g'), NFKC),
+                 '[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+', '', 'g'))
     END
 $$;
 

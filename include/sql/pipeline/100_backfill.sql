@@ -228,11 +228,11 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_chats (
 CREATE OR REPLACE FUNCTION patient_pipeline.bf_usable_name(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN raw IS NULL OR patient_pipeline.trim_noise(raw) = '' THEN NULL
+        -- NULL, blank, white space or invisible characters only, no letter at all
+        WHEN raw !~ '[[:alpha:]]' THEN NULL
         WHEN patient_pipeline.key_form(raw) IN ('unknown', 'n/a', 'na', 'none', 'null', 'nil', '-', '--', '.', '?',
                                                 'tbd', 'x', 'xx', 'xxx', 'patient', 'firstname', 'lastname',
                                                 'first name', 'last name') THEN NULL
-        WHEN raw !~ '[[:alpha:]]' THEN NULL
         ELSE patient_pipeline.trim_noise(raw)
     END
 $$;
