@@ -7,7 +7,10 @@ project_p``) on copies of one seeded backfill template, then their import P (``i
 project_p``) on copies of one import template with one generated clinic CSV. Templates and CSV come from this
 tree's generator (with its web-form noise), so both versions see the same rows. Each path runs in a child
 process whose working tree is that version (``PYTHONPATH``), on the same server, back to back; the report is
-the ratio of the medians (this tree / base), because the machine is shared. Counts and seconds only.
+the ratio of the medians (this tree / base) of the wall time and of the CPU time the path used (server
+backends read from /proc plus the child's own), because on a shared machine the CPU a path needs is far
+steadier than its wall time. Run nothing else on the benchmark server meanwhile (the import's server CPU is
+the whole server's). Counts and seconds only.
 """
 
 from __future__ import annotations
@@ -27,22 +30,67 @@ from include.bench import backfill_bench, import_bench
 from include.bench.harness import SIZES, Stopwatch, connect_server, database_copy, drop_database, say
 from include.seed import write_clinic_csv
 
-BACKFILL_CHILD = """
+#: CPU seconds of the PostgreSQL backends of one database (read from /proc: the server runs on this machine)
+#: plus this process's own: on a shared machine the CPU a path uses is steadier than its wall time.
+CPU_HELPERS = """
+import os, resource
+TICK = os.sysconf("SC_CLK_TCK")
+def backend_cpu(pids):
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+def own_cpu():
+    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+"""
+BACKFILL_CHILD = CPU_HELPERS + """
 import json, sys
 import sqlalchemy as sa
 from include.bench.backfill_paths import project_p
 engine = sa.create_engine(sys.argv[1])
 with engine.connect() as conn:
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    conn.commit()
+    server0, client0 = backend_cpu([pid]), own_cpu()
     rows, seconds = project_p(conn, int(sys.argv[2]))
+    server, client = backend_cpu([pid]) - server0, own_cpu() - client0
 engine.dispose()
-print(json.dumps({"rows": rows, "seconds": seconds}))
+print(json.dumps({"rows": rows, "seconds": seconds, "cpu_s": server + client}))
 """
-IMPORT_CHILD = """
+#: The import uses several connections (COPY, decisions, merge, gates) that may close before the end: its
+#: server CPU is the whole server's while it runs (the postmaster's reaped children plus its live ones;
+#: run nothing else on that server meanwhile) plus the import child's own.
+IMPORT_CHILD = CPU_HELPERS + """
 import json, sys
 from pathlib import Path
+import psycopg
+from include import db
 from include.bench.import_paths import project_p
+def stat(pid):
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+with psycopg.connect(db.to_libpq_uri(sys.argv[1])) as c:
+    postmaster = int(stat(c.execute("SELECT pg_backend_pid()").fetchone()[0])[1])
+def server_cpu():
+    f = stat(postmaster)
+    reaped = (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / TICK
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(stat(entry)[1]) == postmaster:
+                    children.append(entry)
+            except (OSError, IndexError, ValueError):
+                pass
+    return reaped + backend_cpu(children)
+server0, client0 = server_cpu(), own_cpu()
 p = project_p(sys.argv[1], Path(sys.argv[2]), sys.argv[3])
-print(json.dumps({"rows": p.rows, "seconds": p.seconds, "status": p.result.get("status"),
+cpu = server_cpu() - server0 + own_cpu() - client0
+print(json.dumps({"rows": p.rows, "seconds": p.seconds, "cpu_s": cpu, "status": p.result.get("status"),
                   "inserted": p.result.get("inserted"), "updated": p.result.get("updated"),
                   "quarantined": p.result.get("quarantined")}))
 """
@@ -64,7 +112,8 @@ def _child(tree: Path, code: str, *args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run(base: str, size: str, repeats: int, server_url: str | None, head: str | None = None) -> dict:
+def run(base: str, size: str, repeats: int, server_url: str | None, head: str | None = None,
+        only: str | None = None) -> dict:
     from include import db
 
     server = connect_server(server_url)
@@ -73,44 +122,52 @@ def run(base: str, size: str, repeats: int, server_url: str | None, head: str | 
     trees = {"base": export_tree(base, work / "base"),
              "head": export_tree(head, work / "head") if head else settings.PROJECT_ROOT}
     results: dict[str, dict[str, list[float]]] = {p: {v: [] for v in trees} for p in ("backfill", "import")}
+    cpu: dict[str, dict[str, list[float]]] = {p: {v: [] for v in trees} for p in ("backfill", "import")}
     templates: list[str] = []
     try:
-        tpl, _ = backfill_bench.build_template(server, size, rows, 42)
-        templates.append(tpl)
-        for r in range(repeats):
+        tpl, _ = backfill_bench.build_template(server, size, rows, 42) if only != "import" else ("", 0.0)
+        templates += [tpl] if tpl else []
+        for r in range(repeats if only != "import" else 0):
             for version in (("base", "head") if r % 2 == 0 else ("head", "base")):
                 with database_copy(server, tpl, f"kf_bf_{version}") as uri:
                     got = _child(trees[version], BACKFILL_CHILD, db.to_sqlalchemy_url(uri),
                                  str(backfill_bench.P_BATCH_SIZE))
                 results["backfill"][version].append(got["seconds"])
+                cpu["backfill"][version].append(got["cpu_s"])
                 say(f"key form A/B backfill P {size} {version} repeat {r + 1}/{repeats}: {got['rows']} invites "
-                    f"in {got['seconds']:.2f}s")
-        itpl, account, _ = import_bench.build_template(server, import_bench.ImportConfig.template_invites, 42)
-        templates.append(itpl)
-        csv = work / f"clinic_{size}.csv"
-        write_clinic_csv(csv, rows, 42, match_uri=server.uri(itpl), match_account_id=account)
-        for r in range(repeats):
+                    f"in {got['seconds']:.2f}s, {got['cpu_s']:.2f} CPU s")
+        import_repeats = 0 if only == "backfill" else repeats
+        if import_repeats:
+            itpl, account, _ = import_bench.build_template(server, import_bench.ImportConfig.template_invites, 42)
+            templates.append(itpl)
+            csv = work / f"clinic_{size}.csv"
+            write_clinic_csv(csv, rows, 42, match_uri=server.uri(itpl), match_account_id=account)
+        for r in range(import_repeats):
             for version in (("base", "head") if r % 2 == 0 else ("head", "base")):
                 with database_copy(server, itpl, f"kf_im_{version}") as uri:
                     got = _child(trees[version], IMPORT_CHILD, uri, str(csv), account)
                 results["import"][version].append(got["seconds"])
+                cpu["import"][version].append(got["cpu_s"])
                 say(f"key form A/B import P {size} {version} repeat {r + 1}/{repeats}: {got['rows']} rows in "
-                    f"{got['seconds']:.2f}s ({got['status']}, {got['inserted']} inserted, {got['updated']} updated, "
-                    f"{got['quarantined']} quarantined)")
+                    f"{got['seconds']:.2f}s, {got['cpu_s']:.2f} CPU s ({got['status']}, {got['inserted']} inserted, "
+                    f"{got['updated']} updated, {got['quarantined']} quarantined)")
     finally:
         for name in templates:
             drop_database(server, name)
         shutil.rmtree(work, ignore_errors=True)
-    summary = {"base": base, "head": head or "working tree", "size": size, "repeats": repeats, "postgres": server.version, "paths": {}}
+    summary = {"base": base, "head": head or "working tree", "size": size, "repeats": repeats,
+               "postgres": server.version, "paths": {}}
     for path, by_version in results.items():
-        med = {v: statistics.median(s) for v, s in by_version.items()}
-        best = {v: min(s) for v, s in by_version.items()}
-        summary["paths"][path] = {"seconds": by_version, "median_s": med, "min_s": best,
-                                  "head_over_base_median": med["head"] / med["base"],
-                                  "head_over_base_min": best["head"] / best["base"]}
-        say(f"key form A/B {path} P {size}: median base {med['base']:.2f}s head {med['head']:.2f}s "
-            f"(head/base {med['head'] / med['base']:.3f}); fastest base {best['base']:.2f}s head {best['head']:.2f}s "
-            f"(head/base {best['head'] / best['base']:.3f})")
+        if not by_version["base"]:
+            continue
+        med = {v: statistics.median(t) for v, t in by_version.items()}
+        cmed = {v: statistics.median(t) for v, t in cpu[path].items()}
+        summary["paths"][path] = {"seconds": by_version, "cpu_seconds": cpu[path], "median_s": med,
+                                  "median_cpu_s": cmed, "head_over_base_wall": med["head"] / med["base"],
+                                  "head_over_base_cpu": cmed["head"] / cmed["base"]}
+        say(f"key form A/B {path} P {size}: median wall base {med['base']:.2f}s head {med['head']:.2f}s "
+            f"(head/base {med['head'] / med['base']:.3f}); median CPU base {cmed['base']:.2f}s head "
+            f"{cmed['head']:.2f}s (head/base {cmed['head'] / cmed['base']:.3f})")
     return summary
 
 
@@ -138,6 +195,7 @@ def run_micro(size: str, server_url: str | None, rounds: int = 15) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m include.bench.key_form_ab", description=__doc__.splitlines()[0])
     p.add_argument("--base", help="git revision to compare with (e.g. the commit before the key form)")
+    p.add_argument("--only", choices=("backfill", "import"), help="one of the two paths only")
     p.add_argument("--head", help="git revision measured against --base (default: this working tree)")
     p.add_argument("--micro", action="store_true",
                    help="instead: the cost per row of each key expression, earlier vs key form (min of 15 runs)")
@@ -150,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--base is required (or --micro)")
     watch = Stopwatch()
     summary = run_micro(args.size, args.server_url) if args.micro else run(args.base, args.size, args.repeats,
-                                                                             args.server_url, args.head)
+                                                                             args.server_url, args.head, args.only)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     say(f"key form A/B done in {watch.seconds:.0f}s")
