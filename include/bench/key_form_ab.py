@@ -9,8 +9,7 @@ tree's generator (with its web-form noise), so both versions see the same rows. 
 process whose working tree is that version (``PYTHONPATH``), on the same server, back to back; the report is
 the ratio of the medians (this tree / base) of the wall time and of the CPU time the path used (server
 backends read from /proc plus the child's own), because on a shared machine the CPU a path needs is far
-steadier than its wall time. Run nothing else on the benchmark server meanwhile (the import's server CPU is
-the whole server's). Counts and seconds only.
+steadier than its wall time. Counts and seconds only.
 """
 
 from __future__ import annotations
@@ -62,37 +61,37 @@ with engine.connect() as conn:
 engine.dispose()
 print(json.dumps({"rows": rows, "seconds": seconds, "cpu_s": server + client}))
 """
-#: The import uses several connections (COPY, decisions, merge, gates) that may close before the end: its
-#: server CPU is the whole server's while it runs (the postmaster's reaped children plus its live ones;
-#: run nothing else on that server meanwhile) plus the import child's own.
+#: The import uses several connections (COPY, decisions, merge, gates) that open and close while it runs:
+#: a monitor thread samples the backends of its database every 0.1 s and keeps each one's latest CPU time,
+#: so the server CPU is the sum over every backend the import used (a backend that exits between two
+#: samples loses at most 0.1 s), plus the import child's own.
 IMPORT_CHILD = CPU_HELPERS + """
-import json, sys
+import json, sys, threading, time
 from pathlib import Path
 import psycopg
 from include import db
 from include.bench.import_paths import project_p
-def stat(pid):
-    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-with psycopg.connect(db.to_libpq_uri(sys.argv[1])) as c:
-    postmaster = int(stat(c.execute("SELECT pg_backend_pid()").fetchone()[0])[1])
-def server_cpu():
-    f = stat(postmaster)
-    reaped = (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / TICK
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if int(stat(entry)[1]) == postmaster:
-                    children.append(entry)
-            except (OSError, IndexError, ValueError):
-                pass
-    return reaped + backend_cpu(children)
-server0, client0 = server_cpu(), own_cpu()
+seen, stop = {}, threading.Event()
+def monitor(uri):
+    with psycopg.connect(db.to_libpq_uri(uri), autocommit=True) as c:
+        me = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        while not stop.is_set():
+            pids = [r[0] for r in c.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> %s", (me,))]
+            for pid in pids:
+                seen[pid] = backend_cpu([pid])
+            time.sleep(0.1)
+watcher = threading.Thread(target=monitor, args=(sys.argv[1],), daemon=True)
+watcher.start()
+time.sleep(0.3)
+client0 = own_cpu()
 p = project_p(sys.argv[1], Path(sys.argv[2]), sys.argv[3])
-cpu = server_cpu() - server0 + own_cpu() - client0
-print(json.dumps({"rows": p.rows, "seconds": p.seconds, "cpu_s": cpu, "status": p.result.get("status"),
-                  "inserted": p.result.get("inserted"), "updated": p.result.get("updated"),
-                  "quarantined": p.result.get("quarantined")}))
+client = own_cpu() - client0
+stop.set()
+watcher.join()
+print(json.dumps({"rows": p.rows, "seconds": p.seconds, "cpu_s": sum(seen.values()) + client,
+                  "status": p.result.get("status"), "inserted": p.result.get("inserted"),
+                  "updated": p.result.get("updated"), "quarantined": p.result.get("quarantined")}))
 """
 
 
