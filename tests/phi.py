@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from include import db
+from include.normalize.keys import trim_noise
 
 SEEDED_PHI_SQL = (
     "SELECT btrim(email) FROM invites UNION SELECT email FROM users WHERE lower(role) = 'patient' "
@@ -15,7 +16,9 @@ SEEDED_PHI_SQL = (
 
 
 def seeded_phi(uri: str) -> set[str]:
-    """Every seeded e-mail, full name and phone of at least 7 characters in the database at ``uri``."""
+    """Every seeded e-mail, full name and phone of at least 7 characters in the database at ``uri``, as
+    seeded and trimmed of web-form noise (NBSP, zero-width characters: what the pipeline stores)."""
     with psycopg.connect(db.to_libpq_uri(uri)) as conn:
         rows = conn.execute(SEEDED_PHI_SQL).fetchall()
-    return {r[0] for r in rows if r[0] and len(r[0]) >= 7}
+    values = {r[0] for r in rows if r[0]} | {trim_noise(r[0]) for r in rows if r[0]}
+    return {v for v in values if len(v) >= 7}

@@ -60,6 +60,9 @@ class PlanSummary:
     plan_id: int = 0
     quarantined_user_ids: list[str] = field(default_factory=list)
     review_queue_user_ids: list[str] = field(default_factory=list)
+    #: existing patients that share an identity key (key form) with the one the plan matched: an earlier
+    #: version split a person on noise (reason patients_share_identity_key); never merged automatically
+    review_queue_patient_ids: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:

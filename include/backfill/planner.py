@@ -163,6 +163,7 @@ def summarize(conn: sa.Connection, run_id: str) -> PlanSummary:
         plan_id=header.plan_id,
         quarantined_user_ids=ids("backfill_quarantine", "user"),
         review_queue_user_ids=ids("backfill_review_queue", "user"),
+        review_queue_patient_ids=ids("backfill_review_queue", "patient"),
     )
     conn.commit()
     return out

@@ -49,6 +49,7 @@ def _report(rounds: int, totals: dict[str, int], summary, *, bound_hit: bool, co
         "quarantined_user_ids": summary.quarantined_user_ids,
         "review_queue_invite_ids": summary.review_queue_invite_ids,
         "review_queue_user_ids": summary.review_queue_user_ids,
+        "review_queue_patient_ids": summary.review_queue_patient_ids,
     }
 
 

@@ -133,5 +133,21 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
     return "\n".join(lines)
 
 
+#: Sections measured by their own command (``python -m include.bench.key_form_ab``), not by ``make bench``:
+#: a regenerated BENCHMARKS.md keeps them as they were.
+KEPT_SECTIONS = ("## Key form",)
+
+
+def _kept_sections(old: str) -> str:
+    out, keep = [], False
+    for line in old.splitlines():
+        if line.startswith("## "):
+            keep = line.startswith(KEPT_SECTIONS)
+        if keep:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
 def write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+    kept = _kept_sections(path.read_text(encoding="utf-8")) if path.exists() else ""
+    path.write_text(text.rstrip("\n") + ("\n\n" + kept + "\n" if kept else "\n"), encoding="utf-8")

@@ -25,12 +25,13 @@ from include.gates.results import GateResult
 log = logging.getLogger(__name__)
 
 IDENTITY_QUERY = (
-    "SELECT md5(coalesce(account_id, '') || '|' || lower(btrim(email)) || '|' || lower(btrim(first_name))) "
+    "SELECT md5(coalesce(account_id, '') || '|' || patient_pipeline.email_key(email) || '|' "
+    "|| patient_pipeline.key_form(first_name)) "
     "AS identity_digest FROM patients WHERE email IS NOT NULL"
 )
 PATIENT_CHATS_QUERY = (
     "SELECT cs.id, cs.patient_id FROM chat_sessions cs JOIN users u ON u.id = cs.user_id "
-    "WHERE lower(btrim(u.role)) = 'patient'"
+    "WHERE patient_pipeline.key_form(u.role) = 'patient'"
 )
 
 

@@ -13,7 +13,9 @@ SQL_RULES: dict[str, str] = {
                           "fix the source rows, then re-trigger the migration.",
     "patient_users_linked": "Role-patient users without a patient: re-run the backfill (catch_up).",
     "chat_sessions_linked": "Chat sessions of patient users not linked to that user's patient: re-run the backfill.",
-    "one_patient_per_identity": "Duplicate patients for one identity key: investigate before finalizing.",
+    "one_patient_per_identity": "Duplicate patients for one identity key (key form): patients an earlier version "
+                                "split are listed in the review queue (patients_share_identity_key); "
+                                "investigate and merge them before finalizing.",
     "patient_names_present": "Patients without a real first/last name: fix them; never use placeholders.",
     "patient_account_matches_invites": "An invite links to a patient of another account: investigate the links.",
     "user_id_unique": "One user linked to several patients: investigate the links.",

@@ -63,7 +63,7 @@ STAGED_RULES = (
     ("duplicate_record_nos", "dup:record_no"),
     ("duplicate_patient_ids", "dup:patient_id"),
     ("duplicate_external_ids", "dup:external_id"),
-    ("duplicate_identity_keys", "dup:lower(btrim(email)), lower(btrim(first_name))|email"),
+    ("duplicate_identity_keys", "dup:patient_pipeline.email_key(email), patient_pipeline.key_form(first_name)|email"),
 )
 PATIENT_RULES = (
     ("first_name_missing", "count(*) FILTER (WHERE first_name IS NULL OR btrim(first_name) = '')"),
@@ -72,7 +72,8 @@ PATIENT_RULES = (
     ("dob_out_of_range", "count(*) FILTER (WHERE date_of_birth < DATE '1900-01-01' OR date_of_birth > CAST(:today AS date))"),
     ("duplicate_ids", "dup:id"),
     ("duplicate_external_ids", "dup:account_id, external_id|external_id"),
-    ("duplicate_identity_keys", "dup:account_id, lower(btrim(email)), lower(btrim(first_name))|email"),
+    ("duplicate_identity_keys",
+     "dup:account_id, patient_pipeline.email_key(email), patient_pipeline.key_form(first_name)|email"),
 )
 
 

@@ -33,8 +33,10 @@ Warnings (``notes``; the row is imported):
   value, so the DB side treats it exactly like an absent value; the note records that the sender asked.
 - ``unrecognised_active``: an ``active`` value other than true/false/yes/no/1/0/y/n/active/inactive.
 
-Keys for matching: ``email_key = lower(trim(email))`` (valid e-mails only), ``first_name_key =
-lower(first_name)`` after NFKC/trim (the same rule as the backfill's ``lower(btrim(first_name))``).
+Keys for matching are the key form (DATA-MODEL §4 rule 3, ``include.normalize.keys``, the twin of the SQL
+``patient_pipeline.email_key`` / ``key_form`` the backfill and the import decisions use): ``email_key``
+(valid e-mails only) and ``first_name_key``. Stored values are trimmed of white space and invisible format
+characters (``keys.trim_noise``) before they are checked.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
 from include.normalize.dates import parse_dob
 from include.normalize.emails import is_valid_email
+from include.normalize.keys import email_key, key_form, trim_noise
 from include.normalize.names import normalize_name
 from include.normalize.phones import to_e164
 
@@ -127,7 +130,7 @@ def normalize_record(raw: RawRecord, source: SourceConfig, today: date) -> Norma
         )
 
     if ext is not None:
-        ext = ext.strip() or None
+        ext = trim_noise(ext) or None
         if ext is not None and len(ext) > MAX_EXTERNAL_ID and reason is None:
             reason, reason_field = "field_too_long", "external_id"
 
@@ -146,13 +149,13 @@ def normalize_record(raw: RawRecord, source: SourceConfig, today: date) -> Norma
 
     key = None
     if email is not None:
-        email = email.strip() or None
+        email = trim_noise(email) or None
         if email is not None:
             if len(email) > MAX_EMAIL:
                 if reason is None:
                     reason, reason_field = "field_too_long", "email"
             elif is_valid_email(email):
-                key = email.lower()
+                key = email_key(email)
             elif reason is None:
                 reason, reason_field = "invalid_email", "email"
 
@@ -190,7 +193,7 @@ def normalize_record(raw: RawRecord, source: SourceConfig, today: date) -> Norma
         reason, reason_field = "missing_identifier", "external_id"
 
     return NormalizedRecord(
-        raw.record_no, ext, first, last, email, key, first.lower() if first is not None else None,
+        raw.record_no, ext, first, last, email, key, key_form(first),
         phone, dob_value, dob_partial, active, reason, reason_field, notes, raw.event, raw.event_detail,
     )
 

@@ -1,4 +1,5 @@
-"""E-mail addresses: stored as given (trimmed), matched by ``lower(trim(email))``.
+"""E-mail addresses: stored as given (trimmed of white space and invisible characters), matched by their key
+form (``include.normalize.keys.email_key``, DATA-MODEL §4 rule 3).
 
 Syntax check: a regular-expression fast path accepts the common dot-atom shapes
 (``local@label.label.tld``, ASCII only, no special-use TLD); everything else goes to ``email_validator``
@@ -18,6 +19,8 @@ from functools import lru_cache
 
 import email_validator
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from include.normalize import keys
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -62,7 +65,7 @@ def check_email(s: str | None) -> tuple[str | None, str | None]:
     """(value to store = trimmed as given, reason code or None). Empty -> (None, None)."""
     if s is None:
         return None, None
-    s = s.strip()
+    s = keys.trim_noise(s)
     if not s:
         return None, None
     if is_valid_email(s):
@@ -71,11 +74,11 @@ def check_email(s: str | None) -> tuple[str | None, str | None]:
 
 
 def email_key(s: str | None) -> str | None:
-    """``lower(trim(s))`` when ``s`` is a syntactically valid address, else ``None``."""
+    """The key form of ``s`` (``keys.email_key``) when ``s`` is a syntactically valid address, else ``None``."""
     value, reason = check_email(s)
     if value is None or reason is not None:
         return None
-    return value.lower()
+    return keys.email_key(value)
 
 
 __all__ = ["check_email", "email_key", "is_valid_email"]

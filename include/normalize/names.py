@@ -1,4 +1,5 @@
-"""Person names: NFKC, trimmed, inner whitespace collapsed; placeholders become ``None``.
+"""Person names: NFKC, trimmed (also of invisible format characters), inner whitespace collapsed; placeholders
+become ``None``.
 
 Placeholders are values an export writes when it has no name ("N/A", "UNKNOWN", "-", "?", ...). They are
 matched case-insensitively, except the programming-null artefacts ("NULL", "null", "None", "NONE", "nan",
@@ -13,6 +14,8 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
+from include.normalize.keys import NOISE
+
 _PLACEHOLDERS_ANY_CASE = frozenset(
     {"n/a", "n.a.", "n.a", "na.", "unknown", "unk", "unkn", "-", "--", "---", "?", "??", "???", ".", "..", "tbd",
      "<unknown>", "(unknown)", "not available", "not known", "xxx", "xx", "none given", "no name", "#n/a"}
@@ -25,11 +28,12 @@ _CREDENTIALS = frozenset({"md", "do", "phd", "rn", "np", "pa", "dds", "dmd", "ph
 
 @lru_cache(maxsize=200_000)
 def normalize_name(s: str | None) -> str | None:
-    """NFKC-normalize, trim and collapse whitespace; ``None`` for empty values and placeholders."""
+    """NFKC-normalize, trim (white space and invisible format characters, ``keys.NOISE``) and collapse
+    whitespace; ``None`` for empty values and placeholders."""
     if s is None:
         return None
     if not s.isascii():
-        s = unicodedata.normalize("NFKC", s)
+        s = unicodedata.normalize("NFKC", s).strip(NOISE)
     s = " ".join(s.split())
     if not s or s in _PLACEHOLDERS_EXACT or s.lower() in _PLACEHOLDERS_ANY_CASE:
         return None

@@ -3,7 +3,8 @@
 Mix per BENCHMARKS.md: ~5% rows match existing patients (e-mail + first name of seeded invites),
 ~0.5% rows repeat an earlier row of the same file verbatim, ~1% rows are defective (one of: bad
 e-mail, bad date of birth, missing first name, unparseable phone, in that rotation); the rest are
-new people. Matches come from the database at ``match_uri`` when given, else from the pure legacy
+new people. A matching row is the clinic's copy of the person: the e-mail clean (its key form), the names
+as the invite had them trimmed of noise (one person per key form, DATA-MODEL §4 rule 3). Matches come from the database at ``match_uri`` when given, else from the pure legacy
 generator for ``match_invites`` invites with the same seed (what ``python -m include.seed`` loads),
 else there are none. Everything is fictional and deterministic in ``seed``.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 import psycopg
 
 from include import db, private_files
+from include.normalize import keys
 from include.seed import vocab
 from include.seed.generator import LegacyGenerator
 
@@ -73,10 +75,27 @@ class ClinicCsvSummary:
         return "\n".join(parts)
 
 
+def _clinic_copy(email: str, first: str, last: str, phone: str | None) -> Match:
+    """The clinic's record of a seeded person: e-mail in its key form, names trimmed of noise."""
+    return (keys.email_key(email), keys.trim_noise(first), keys.trim_noise(last), phone)  # type: ignore[return-value]
+
+
+def _one_per_person(matches: list[Match]) -> list[Match]:
+    """One match per (e-mail key, first-name key): noisy variants of one person are one person."""
+    seen: set[tuple[str | None, str | None]] = set()
+    out = []
+    for m in matches:
+        key = (keys.email_key(m[0]), keys.key_form(m[1]))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
 def matches_from_database(uri: str, limit: int, seed: int, account_id: str | None = None) -> list[Match]:
     with psycopg.connect(db.to_libpq_uri(uri), application_name="genascope_seed") as conn:
         cur = conn.execute(MATCH_SQL, {"seed": str(seed), "account": account_id, "limit": limit})
-        return [tuple(r) for r in cur.fetchall()]  # type: ignore[misc]
+        return _one_per_person([_clinic_copy(*r) for r in cur.fetchall()])
 
 
 def matches_from_generator(invites: int, limit: int, seed: int, account_id: str | None = None,
@@ -101,10 +120,10 @@ def matches_from_generator(invites: int, limit: int, seed: int, account_id: str 
                 continue
             if account_id is not None and account_of.get(inv[6]) != account_id:  # type: ignore[arg-type]
                 continue
-            key = (str(inv[1]).strip().lower(), str(first).strip().lower())
+            key = (keys.email_key(str(inv[1])), keys.key_form(str(first)))
             if key not in seen:
                 seen.add(key)
-                out.append((str(inv[1]).strip(), str(first), str(last), inv[4]))  # type: ignore[arg-type]
+                out.append(_clinic_copy(str(inv[1]), str(first), str(last), inv[4]))  # type: ignore[arg-type]
     random.Random(f"clinic-match-{seed}").shuffle(out)
     return out
 

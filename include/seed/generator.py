@@ -21,6 +21,7 @@ DATA-MODEL.md appears at any size from ~200 invites and then scales with the siz
 from __future__ import annotations
 
 import random
+import unicodedata
 from bisect import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+from include.normalize.keys import NOISE
 from include.seed import vocab
 
 REFERENCE_TIME = datetime(2025, 5, 1)
@@ -64,6 +66,27 @@ STORY_KINDS = (
 )
 
 Row = tuple[object, ...]
+
+#: Web-form and copy-paste noise of real rows (DATA-MODEL.md §4 rule 3: the key form must see through it),
+#: as (name, wrap) pairs: an e-mail or first name is rewritten with one of them. Identity is unchanged in
+#: the key form; lower(btrim()) would split the person.
+NOISE_EMAIL = (
+    ("nbsp_trailing", lambda s: s + "\u00a0"), ("zwsp_leading", lambda s: "\u200b" + s),
+    ("tab_trailing", lambda s: s + "\t"), ("crlf_trailing", lambda s: s + "\r\n"),
+    ("bom_leading", lambda s: "\ufeff" + s), ("narrow_nbsp_both", lambda s: "\u202f" + s + "\u202f"),
+    ("ideographic_space_trailing", lambda s: s + "\u3000"), ("thin_space_leading", lambda s: "\u2009" + s),
+    ("zwsp_inside", lambda s: s.replace("@", "\u200b@", 1)), ("word_joiner_trailing", lambda s: s + "\u2060"),
+)
+NOISE_FIRST = (
+    ("nbsp_trailing", lambda s: s + "\u00a0"), ("zwsp_leading", lambda s: "\u200b" + s),
+    ("tab_trailing", lambda s: s + "\t"), ("bom_leading", lambda s: "\ufeff" + s),
+    ("soft_hyphen_inside", lambda s: s[:2] + "\u00ad" + s[2:]), ("zwj_inside", lambda s: s[:1] + "\u200d" + s[1:]),
+    ("en_space_both", lambda s: "\u2002" + s + "\u2002"),
+    # shape-specific: a precomposed accent typed as a combining character, hyphen or inner spaces
+    ("combining_accent", lambda s: unicodedata.normalize("NFD", s)),
+    ("hyphen_spaced", lambda s: s.replace("-", " - ")),
+    ("inner_space_run", lambda s: s.replace(" ", "\u00a0 ")),
+)
 
 
 class SeedParameterError(ValueError):
@@ -160,7 +183,9 @@ def _format_uuid(bits: int) -> str:
 
 
 def _slug(name: str) -> str:
-    return name.lower().replace(" ", "")
+    """ASCII e-mail local part of a name: accents dropped, spaces removed ("Zoë Anne-Marie" -> "zoeanne-marie")."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return ascii_name.lower().replace(" ", "")
 
 
 class LegacyGenerator:
@@ -205,7 +230,10 @@ class LegacyGenerator:
                                  ("Completed", 5))
         self.p_pending_word = P(("pending", 92), ("Pending", 6), ("PENDING", 2))
         self.p_expired_word = P(("expired", 94), ("EXPIRED", 6))
-        self.p_email_shape = P(("as_is", 93), ("case", 4), ("space", 3))
+        self.p_email_shape = P(("as_is", 90), ("case", 4), ("space", 3), ("noise", 3))
+        self.p_first_shape = P((False, 96), (True, 4))
+        self.p_email_noise = P(*((name, 1) for name, _ in NOISE_EMAIL))
+        self.p_first_noise = P(*((name, 1) for name, _ in NOISE_FIRST))
         self.p_case_shape = P(("upper", 30), ("capitalized", 50), ("domain", 20))
         self.p_space_shape = P(("trailing", 50), ("leading", 30), ("both", 20))
         self.p_user_email = P(("same", 88), ("case", 12))
@@ -336,12 +364,29 @@ class LegacyGenerator:
         shape = self.p_space_shape(self.rng)
         return {"trailing": email + " ", "leading": " " + email, "both": "  " + email + " "}[shape]
 
+    def _noise_variant(self, email: str) -> str:
+        wrap = dict(NOISE_EMAIL)[self.p_email_noise(self.rng)]
+        return wrap(email)
+
+    def _first_variant(self, first: str) -> str:
+        """``first`` as typed into a web form: usually as is, sometimes with noise (NOISE_FIRST)."""
+        if not self.p_first_shape(self.rng):
+            return first
+        name = self.p_first_noise(self.rng)
+        if ((name == "combining_accent" and first.isascii()) or (name == "hyphen_spaced" and "-" not in first)
+                or (name == "inner_space_run" and " " not in first)):
+            name = "zwsp_leading"  # the shape-specific noise needs a name of that shape
+        self.cases[f"first_name_noise.{name}"] += 1
+        return dict(NOISE_FIRST)[name](first)
+
     def _invite_email(self, canonical: str) -> str:
         shape = self.p_email_shape(self.rng)
         if shape == "case":
             return self._case_variant(canonical)
         if shape == "space":
             return self._space_variant(canonical)
+        if shape == "noise":
+            return self._noise_variant(canonical)
         return canonical
 
     def _phone(self, digits: str, kind: str) -> str | None:
@@ -400,8 +445,10 @@ class LegacyGenerator:
         else:
             status = None
         self.cases[f"invite_status.{status if status is not None else 'NULL'}"] += 1
-        if email != email.strip():
+        if email != email.strip(" "):
             self.cases["email_space_variant"] += 1
+        elif email.isascii() is False or "\t" in email or "\r" in email:
+            self.cases["email_noise_variant"] += 1
         elif email != email.lower():
             self.cases["email_case_variant"] += 1
         if clinician is None:
@@ -418,7 +465,7 @@ class LegacyGenerator:
             inv_id = self._uuid()
         message = self._choice(vocab.CUSTOM_MESSAGES) if rng.random() < 0.3 else None
         metadata = self._choice(vocab.INVITE_METADATA) if rng.random() < 0.5 else None
-        first = person.first if (named and person) else None
+        first = self._first_variant(person.first) if (named and person) else None
         last = person.last if (named and person) else None
         row = (inv_id, email, first, last, phone, self._token(), clinician.id if clinician else None, None,
                status, message, metadata, created, updated, expires, accepted)
@@ -486,7 +533,7 @@ class LegacyGenerator:
 
     def _accept(self, row: Row, accepted_at: datetime, person: _Person, clinician: _Clinician | None) -> str:
         """The legacy acceptance: a patient user with the invite's e-mail (maybe in another case)."""
-        invite_email = row[1].strip()
+        invite_email = row[1].strip(NOISE)  # the sign-up form trimmed what the invite form kept
         email = invite_email
         if self.p_user_email(self.rng) == "case":
             email = person.email if invite_email != person.email else self._case_variant(person.email)
@@ -532,7 +579,9 @@ class LegacyGenerator:
         elif kind == "email_variant_repeat":
             person, clin = self._person(), self._clinician()
             self._single(person, clin, t0, self.p_nonaccepted(rng), email=person.email)
-            variant = self._case_variant(person.email) if rng.random() < 0.6 else self._space_variant(person.email)
+            shape = rng.random()
+            variant = (self._case_variant(person.email) if shape < 0.5 else
+                       self._space_variant(person.email) if shape < 0.8 else self._noise_variant(person.email))
             self.cases["invites_repeating_earlier_person"] += 1
             self._single(person, clin, t0 + timedelta(days=20 + int(rng.random() * 30)), self.p_outcome(rng),
                          email=variant)
@@ -571,7 +620,7 @@ class LegacyGenerator:
             accepted_one = rng.random() < 0.7
             for k, member in enumerate(household):
                 outcome = "accepted" if (accepted_one and k == 0) else self.p_nonaccepted(rng)
-                self._single(member, clin, t0 + timedelta(days=k * 3), outcome, email=head.email)
+                self._single(member, clin, t0 + timedelta(days=k * 3), outcome, email=self._invite_email(head.email))
         elif kind == "nameless_with_user":
             person, clin = self._person(), self._clinician()
             self.cases["nameless_invites_with_user"] += 1
@@ -592,6 +641,13 @@ class LegacyGenerator:
             shape = self.p_unresolvable(rng)
             clin = None if shape == "clinician_null" else self._choice(self._orphan_clinicians)
             self._single(person, clin, t0, self.p_nonaccepted(rng))
+            if (shape == "clinician_null" and not self.cases["invites_clinician_without_account"]
+                    and self._emitted < self.n_invites):
+                # the first such person is re-invited by a clinician without an account, so both
+                # unresolvable shapes exist at any size (not only when a second such story is drawn)
+                self.cases["invites_repeating_earlier_person"] += 1
+                self._single(person, self._choice(self._orphan_clinicians), t0 + timedelta(days=20),
+                             self.p_nonaccepted(rng))
         elif kind == "user_without_invite":
             person = self._person()
             clin = self._clinician()

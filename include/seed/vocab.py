@@ -3,7 +3,8 @@
 Nothing here is real: names come from small generic lists, e-mails live under reserved example
 domains (RFC 2606: example.org / example.net / example.com; not .test, which e-mail checks reject) and phone numbers use the
 fictional 555-01xx block (and Ofcom's drama range for the UK). No value contains a tab, newline
-or backslash, so the rows can go through COPY text format without escaping.
+or backslash (the generator adds web-form noise itself, see ``include.seed.generator``: NOISE_EMAIL,
+NOISE_FIRST).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 FIRST_NAMES_FEMALE = (
     "Anna", "Maria", "Laura", "Sofia", "Emma", "Olivia", "Grace", "Clara", "Helen", "Julia",
     "Nora", "Ruth", "Alice", "Irene", "Lena", "Marta", "Paula", "Rosa", "Sara", "Vera",
-    "Mary Ann", "Anna Lena", "Rose Marie",
+    "Mary Ann", "Anna Lena", "Rose Marie", "Anne-Marie", "Zoë", "Chloé",
 )
 FIRST_NAMES_MALE = (
     "James", "John", "Peter", "Paul", "David", "Mark", "Thomas", "Daniel", "Samuel", "Henry",
     "Oscar", "Victor", "Felix", "Hugo", "Leon", "Martin", "Simon", "Tobias", "Adam", "Noah",
-    "Jean Luc", "John Paul",
+    "Jean Luc", "John Paul", "Jean-Paul", "José", "André",
 )
 LAST_NAMES = (
     "Smith", "Miller", "Carter", "Bennett", "Hughes", "Foster", "Porter", "Reed", "Brooks", "Hayes",

@@ -16,7 +16,8 @@ MISSING_NAMES = 2
 
 
 def new_legacy_database(admin_uri: str) -> str:
-    """A new database at the legacy baseline (empty legacy tables)."""
+    """A new database at the legacy baseline (empty legacy tables), with the key-form functions
+    (``patient_pipeline.email_key`` / ``key_form``) the assertions compare identities with."""
     name = f"gs_seed_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -24,6 +25,9 @@ def new_legacy_database(admin_uri: str) -> str:
     engine = sa.create_engine(db.to_sqlalchemy_url(uri), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         migration_driver.upgrade(conn, settings.REV_BASELINE)
+        for name in ("000_schema.sql", "020_key_form.sql"):
+            conn.exec_driver_sql((settings.SQL_DIR / "pipeline" / name).read_text())
+        conn.commit()
     engine.dispose()
     return uri
 

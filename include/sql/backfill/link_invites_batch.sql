@@ -18,8 +18,13 @@ WITH batch AS (
     LIMIT CAST(:batch_size AS integer)
 ), resolved AS (
     -- the plan's id first (a primary-key probe); when no patient has it (the application wrote the
-    -- person's patient first, rule 8), the identity key, probed through ux_patients_identity_key
-    SELECT b.invite_id, coalesce(p.id, q.id) AS patient_id
+    -- person's patient first, rule 8), the identity key in the key form (rule 3): probed through
+    -- ux_patients_identity_key (lower(btrim())) and confirmed in the key form, which finds every stored
+    -- value that differs from its key only in case and spaces; else (a value stored with other noise: an
+    -- NBSP, a zero-width space, a combining accent) the account's patients compared in the key form. Both
+    -- probes run only for a row whose planned patient is missing (their first condition is a one-time
+    -- filter), and the second only when the first found nothing.
+    SELECT b.invite_id, coalesce(p.id, q.id, n.id) AS patient_id
     FROM batch b
     LEFT JOIN LATERAL (SELECT x.id FROM patients x WHERE x.id = b.planned_patient_id LIMIT 1) p ON true
     LEFT JOIN LATERAL (
@@ -27,9 +32,18 @@ WITH batch AS (
         WHERE p.id IS NULL AND x.email IS NOT NULL
           AND (x.account_id = b.account_id OR (b.account_id IS NULL AND x.account_id IS NULL))
           AND lower(btrim(x.email)) = b.email_key AND lower(btrim(x.first_name)) = b.name_key
+          AND patient_pipeline.email_key(x.email) = b.email_key AND patient_pipeline.key_form(x.first_name) = b.name_key
         LIMIT 1
     ) q ON true
-    WHERE coalesce(p.id, q.id) IS NOT NULL
+    LEFT JOIN LATERAL (
+        SELECT x.id FROM patients x
+        WHERE p.id IS NULL AND q.id IS NULL AND x.email IS NOT NULL
+          AND (x.account_id = b.account_id OR (b.account_id IS NULL AND x.account_id IS NULL))
+          AND patient_pipeline.email_key(x.email) = b.email_key AND patient_pipeline.key_form(x.first_name) = b.name_key
+        ORDER BY x.user_id IS NULL, x.created_at, x.id
+        LIMIT 1
+    ) n ON true
+    WHERE coalesce(p.id, q.id, n.id) IS NOT NULL
 ), upd AS (
     UPDATE invites i
     SET patient_id = r.patient_id

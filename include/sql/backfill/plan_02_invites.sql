@@ -1,7 +1,9 @@
 -- Produces backfill_plan_invites: one row per invite still unlinked (invites.patient_id IS NULL),
 -- with its account (rule 2: the clinician's users.account_id, NULL = unresolved-account bucket, also
--- when that account row does not exist), e-mail key and first-name key (rule 3), and the attributes
--- rule 4 chooses from. A blank e-mail cannot form an identity key: quarantined as missing_email.
+-- when that account row does not exist), e-mail key and first-name key (rule 3: the key form,
+-- patient_pipeline.email_key / key_form), and the attributes rule 4 chooses from, trimmed of white space
+-- and invisible format characters (trim_noise). An e-mail that is blank or noise only cannot form an
+-- identity key: quarantined as missing_email. Statuses are compared in the key form too.
 -- Reads: invites, users, accounts. Writes: the plan table only.
 -- Safe to re-run: the plan tables are truncated first; already linked invites are skipped.
 INSERT INTO patient_pipeline.backfill_plan_invites (
@@ -11,32 +13,34 @@ INSERT INTO patient_pipeline.backfill_plan_invites (
 SELECT i.id,
        a.id,
        k.email_key,
-       lower(k.first_name),
+       kn.name_key,
        k.first_name,
        CASE WHEN k.first_name IS NOT NULL AND k.email_key <> ''
-            THEN patient_pipeline.bf_person_key(a.id, k.email_key, lower(k.first_name)) END,
+            THEN patient_pipeline.bf_person_key(a.id, k.email_key, kn.name_key) END,
        pu.id,
-       btrim(i.email),
+       patient_pipeline.trim_noise(i.email),
        k.first_name,
        patient_pipeline.bf_usable_name(i.last_name),
-       NULLIF(btrim(i.phone), ''),
+       NULLIF(patient_pipeline.trim_noise(i.phone), ''),
        i.clinician_id,
-       lower(btrim(i.status)),
+       k.status_key,
        i.expires_at,
        i.created_at,
-       coalesce(lower(btrim(i.status)) = 'revoked', false),
+       coalesce(k.status_key = 'revoked', false),
        CASE WHEN k.email_key = '' THEN 'quarantine' ELSE 'link' END,
        CASE WHEN k.email_key = '' THEN 'missing_email' END
 FROM invites i
 -- OFFSET 0 keeps the lateral from being flattened, so each key is computed once per invite (not once
 -- per use below)
 CROSS JOIN LATERAL (
-    SELECT lower(btrim(i.email)) AS email_key, patient_pipeline.bf_usable_name(i.first_name) AS first_name
+    SELECT patient_pipeline.email_key(i.email) AS email_key, patient_pipeline.bf_usable_name(i.first_name) AS first_name,
+           patient_pipeline.key_form(i.status) AS status_key
     OFFSET 0
 ) k
+CROSS JOIN LATERAL (SELECT patient_pipeline.key_form(k.first_name) AS name_key OFFSET 0) kn
 LEFT JOIN users c ON c.id = i.clinician_id
 LEFT JOIN accounts a ON a.id = c.account_id
-LEFT JOIN users pu ON pu.id = i.user_id AND lower(btrim(pu.role)) = 'patient'
+LEFT JOIN users pu ON pu.id = i.user_id AND patient_pipeline.key_form(pu.role) = 'patient'
 WHERE i.patient_id IS NULL
 -- in primary-key order: the index grows at its right edge and the batches read the table in order
 ORDER BY i.id

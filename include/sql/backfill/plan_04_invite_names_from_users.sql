@@ -1,5 +1,5 @@
 -- Gives a first-name key to invites without a usable first name, from a role-patient user (rule 3):
--- the user named by invites.user_id (strong evidence), else the user whose lower(btrim(email))
+-- the user named by invites.user_id (strong evidence), else the user whose e-mail key (key form)
 -- matches (several such users: the smallest id). Invites left without a name are resolved by
 -- plan_06_nameless_invites.sql.
 -- Reads: users, backfill_plan_invites. Writes: backfill_plan_invites only.
@@ -11,10 +11,10 @@ WITH nameless AS (
 ), candidates AS MATERIALIZED (
     -- the role-patient users of the nameless invites' e-mails, found before any name is parsed (the
     -- title strip is the expensive part: it runs for these few users only, once each)
-    SELECT lower(btrim(u.email)) AS email_key, u.id, patient_pipeline.bf_strip_titles(u.name) AS stripped
+    SELECT patient_pipeline.email_key(u.email) AS email_key, u.id, patient_pipeline.bf_strip_titles(u.name) AS stripped
     FROM users u
-    WHERE lower(btrim(u.role)) = 'patient'
-      AND lower(btrim(u.email)) IN (SELECT email_key FROM nameless)
+    WHERE patient_pipeline.key_form(u.role) = 'patient'
+      AND patient_pipeline.email_key(u.email) IN (SELECT email_key FROM nameless)
 ), by_email AS (
     SELECT DISTINCT ON (c.email_key)
            c.email_key,
@@ -36,9 +36,9 @@ WITH nameless AS (
     LEFT JOIN by_email be ON be.email_key = n.email_key
 )
 UPDATE patient_pipeline.backfill_plan_invites pi
-SET name_key = lower(src.first_name),
+SET name_key = patient_pipeline.key_form(src.first_name),
     name_display = src.first_name,
     name_src_last = src.last_name,
-    person_key = patient_pipeline.bf_person_key(pi.account_id, pi.email_key, lower(src.first_name))
+    person_key = patient_pipeline.bf_person_key(pi.account_id, pi.email_key, patient_pipeline.key_form(src.first_name))
 FROM src
 WHERE pi.invite_id = src.invite_id AND src.first_name IS NOT NULL

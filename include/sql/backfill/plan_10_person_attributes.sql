@@ -57,7 +57,7 @@ SET first_name = at.first_name,
     clinician_id = at.clinician_id,
     status = at.status,
     disposition = CASE WHEN at.first_name IS NULL OR at.last_name IS NULL
-                         OR lower(btrim(at.first_name)) IS DISTINCT FROM pp.name_key
+                         OR patient_pipeline.key_form(at.first_name) IS DISTINCT FROM pp.name_key
                        THEN 'quarantine' ELSE 'create' END
 FROM attrs at
 WHERE pp.person_key = at.person_key

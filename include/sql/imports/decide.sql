@@ -10,8 +10,11 @@
 --               same external id (A04 then A08 for one patient: the latest message is merged);
 --   match       same external id, else same e-mail key + first-name key, within the account;
 --   insert      a new patient; its id is generated here (gen_random_uuid), not by a column default.
--- Keys use the exact expressions of ux_patients_identity_key (lower(btrim(...))) so matching and the
--- unique index always agree. The in-file keys are compared in the "C" collation: only equality matters
+-- Keys are the key form (DATA-MODEL §4 rule 3: patient_pipeline.email_key / key_form, the same as the
+-- backfill's and include/normalize/keys.py), so a row matches the patient whose stored e-mail or first
+-- name differs only in case, white space, invisible characters, compatibility forms or hyphen spacing.
+-- The key form is coarser than ux_patients_identity_key's lower(btrim(...)) (texts equal there are equal
+-- in the key form), so an insert decided here never collides with that index. The in-file keys are compared in the "C" collation: only equality matters
 -- here (the same under every deterministic collation), and the four window sorts over the whole file are
 -- several times faster with byte comparisons than with the database's linguistic collation.
 -- Reads: import_staging, patients. Writes: import_decision.
@@ -29,8 +32,8 @@ WITH s AS (
            nullif(btrim(st.email), '') AS email,
            nullif(btrim(st.phone), '') COLLATE "C" AS phone,
            st.date_of_birth,
-           lower(nullif(btrim(st.email), '')) COLLATE "C" AS ek,
-           lower(nullif(btrim(st.first_name), '')) COLLATE "C" AS fk,
+           nullif(patient_pipeline.email_key(st.email), '') COLLATE "C" AS ek,
+           nullif(patient_pipeline.key_form(st.first_name), '') COLLATE "C" AS fk,
            CASE
                WHEN nullif(btrim(st.first_name), '') IS NULL THEN 'missing_first_name'
                WHEN nullif(btrim(st.last_name), '') IS NULL THEN 'missing_last_name'
@@ -80,7 +83,7 @@ WITH s AS (
            ON d.candidate AND pe.account_id = :account_id AND pe.external_id = d.external_id
     LEFT JOIN patients pi
            ON d.candidate AND pi.account_id = :account_id AND pi.email IS NOT NULL
-          AND lower(btrim(pi.email)) = d.ek AND lower(btrim(pi.first_name)) = d.fk
+          AND patient_pipeline.email_key(pi.email) = d.ek AND patient_pipeline.key_form(pi.first_name) = d.fk
 ), t AS (
     SELECT m.*,
            candidate AND (

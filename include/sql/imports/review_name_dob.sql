@@ -2,22 +2,23 @@
 -- birth equal an existing patient of the account, or an earlier new row of the same file.
 -- Runs before merge_insert.sql, in the merge transaction. Reads: import_decision, patients.
 -- Writes: import_review. Safe to re-run: ON CONFLICT DO NOTHING on (file, record, kind, candidate).
--- Names are compared in the "C" collation (equality only; the in-file window then sorts with byte
+-- Names are compared in the key form (DATA-MODEL §4 rule 3, patient_pipeline.key_form) and in the "C" collation (equality only; the in-file window then sorts with byte
 -- comparisons instead of the database's linguistic collation).
 INSERT INTO patient_pipeline.import_review (file_id, record_no, kind, patient_id, candidate_patient_id)
 SELECT d.file_id, d.record_no, 'name_dob_match', d.patient_id, p.id
 FROM patient_pipeline.import_decision d
 JOIN patients p
   ON p.account_id = :account_id AND p.date_of_birth = d.date_of_birth
- AND lower(btrim(p.first_name)) COLLATE "C" = lower(d.first_name) COLLATE "C"
- AND lower(btrim(p.last_name)) COLLATE "C" = lower(d.last_name) COLLATE "C"
+ AND patient_pipeline.key_form(p.first_name) COLLATE "C" = patient_pipeline.key_form(d.first_name) COLLATE "C"
+ AND patient_pipeline.key_form(p.last_name) COLLATE "C" = patient_pipeline.key_form(d.last_name) COLLATE "C"
 WHERE d.file_id = :file_id AND d.disposition = 'insert' AND d.date_of_birth IS NOT NULL
 UNION ALL
 SELECT x.file_id, x.record_no, 'name_dob_match', x.patient_id, x.first_pid
 FROM (
     SELECT d.file_id, d.record_no, d.patient_id,
-           first_value(d.patient_id) OVER (PARTITION BY lower(d.first_name) COLLATE "C",
-                                                        lower(d.last_name) COLLATE "C", d.date_of_birth
+           first_value(d.patient_id) OVER (PARTITION BY patient_pipeline.key_form(d.first_name) COLLATE "C",
+                                                        patient_pipeline.key_form(d.last_name) COLLATE "C",
+                                                        d.date_of_birth
                                            ORDER BY d.record_no) AS first_pid
     FROM patient_pipeline.import_decision d
     WHERE d.file_id = :file_id AND d.disposition = 'insert' AND d.date_of_birth IS NOT NULL

@@ -223,27 +223,30 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_chats (
 
 -- Helpers. All IMMUTABLE single-expression SQL functions, so PostgreSQL inlines them.
 
--- A first/last name that can be stored: trimmed, not blank, not a placeholder; else NULL.
+-- A first/last name that can be stored: trimmed of white space and invisible format characters
+-- (trim_noise, DATA-MODEL §4 rule 3: what was typed, trimmed), not blank, not a placeholder; else NULL.
 CREATE OR REPLACE FUNCTION patient_pipeline.bf_usable_name(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN raw IS NULL OR btrim(raw) = '' THEN NULL
-        WHEN lower(btrim(raw)) IN ('unknown', 'n/a', 'na', 'none', 'null', 'nil', '-', '--', '.', '?',
-                                   'tbd', 'x', 'xx', 'xxx', 'patient', 'firstname', 'lastname',
-                                   'first name', 'last name') THEN NULL
-        WHEN btrim(raw) !~ '[[:alpha:]]' THEN NULL
-        ELSE btrim(raw)
+        -- NULL, blank, white space or invisible characters only, no letter at all
+        WHEN raw !~ '[[:alpha:]]' THEN NULL
+        WHEN patient_pipeline.key_form(raw) IN ('unknown', 'n/a', 'na', 'none', 'null', 'nil', '-', '--', '.', '?',
+                                                'tbd', 'x', 'xx', 'xxx', 'patient', 'firstname', 'lastname',
+                                                'first name', 'last name') THEN NULL
+        ELSE patient_pipeline.trim_noise(raw)
     END
 $$;
 
 -- users.name without leading titles (Dr., Mr., Mrs., Ms., Miss, Mx., Prof., ...) and trailing
--- suffixes (MD, PhD, Jr., Sr., ...); whitespace collapsed.
+-- suffixes (MD, PhD, Jr., Sr., ...); trimmed of white space and invisible format characters
+-- (trim_noise), inner white-space runs (any Unicode white space, as in key_form) folded to one space.
 CREATE OR REPLACE FUNCTION patient_pipeline.bf_strip_titles(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT btrim(regexp_replace(regexp_replace(regexp_replace(coalesce(raw, ''),
-        '^\s*((dr|mr|mrs|ms|miss|mx|prof|rev|sir)\.?(\s+|$))+', '', 'i'),
-        '(,?\s+(md|m\.d\.|phd|ph\.d\.|jr\.?|sr\.?|ii|iii|iv|rn|dds))+\s*$', '', 'i'),
-        '\s+', ' ', 'g'))
+    SELECT patient_pipeline.trim_noise(regexp_replace(regexp_replace(regexp_replace(
+        patient_pipeline.trim_noise(coalesce(raw, '')),
+        '^((dr|mr|mrs|ms|miss|mx|prof|rev|sir)\.?([\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+|$))+', '', 'i'),
+        '(,?[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+(md|m\.d\.|phd|ph\.d\.|jr\.?|sr\.?|ii|iii|iv|rn|dds))+$', '', 'i'),
+        '[\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+', ' ', 'g'))
 $$;
 
 -- First name of a users.name already passed through bf_strip_titles: all tokens but the last (the
@@ -267,13 +270,14 @@ $$;
 
 -- E.164 for the common shapes: 10 digits -> +1..., 11 digits starting with 1 -> +..., +8..15 digits
 -- kept; anything else (letters, extensions, other lengths) -> NULL (counted as unparseable).
--- Separators (space, parentheses, dash, dot, slash) are dropped with translate(), no regex rewrite.
+-- Separators (space, parentheses, dash, dot, slash) are dropped with translate(), no regex rewrite;
+-- white space and invisible format characters at both ends first (trim_noise).
 CREATE OR REPLACE FUNCTION patient_pipeline.bf_e164(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN translate(btrim(raw), ' ()-./', '') ~ '^\+[0-9]{8,15}$' THEN translate(btrim(raw), ' ()-./', '')
-        WHEN translate(btrim(raw), ' ()-./', '') ~ '^[0-9]{10}$' THEN '+1' || translate(btrim(raw), ' ()-./', '')
-        WHEN translate(btrim(raw), ' ()-./', '') ~ '^1[0-9]{10}$' THEN '+' || translate(btrim(raw), ' ()-./', '')
+        WHEN translate(patient_pipeline.trim_noise(raw), ' ()-./', '') ~ '^\+[0-9]{8,15}$' THEN translate(patient_pipeline.trim_noise(raw), ' ()-./', '')
+        WHEN translate(patient_pipeline.trim_noise(raw), ' ()-./', '') ~ '^[0-9]{10}$' THEN '+1' || translate(patient_pipeline.trim_noise(raw), ' ()-./', '')
+        WHEN translate(patient_pipeline.trim_noise(raw), ' ()-./', '') ~ '^1[0-9]{10}$' THEN '+' || translate(patient_pipeline.trim_noise(raw), ' ()-./', '')
     END
 $$;
 
