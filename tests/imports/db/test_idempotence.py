@@ -18,7 +18,7 @@ ROWS = [
     "ann@example.com,Ann,Arbor,(202) 555-0100,MRN1,1980-01-02",
     "bob@example.com,Bob,Bay,,MRN2,1975-03-04",
     "cy@example.com,Cy,Cole,,MRN3,",
-    "not-an-email,Dee,Dale,,MRN4,",
+    "not-an-email,Dee,Dale,,,",  # its only identity is invalid: quarantined (invalid_email)
 ]
 
 
@@ -131,7 +131,7 @@ def test_staged_rows_lost_after_a_crash_are_restaged(import_db, csv_source, drop
 
 
 def test_quarantine_export_neutralizes_spreadsheet_formulas(import_db, csv_source, drop_csv):
-    path = drop_csv("a.csv", ROWS[:3] + ['=HYPERLINK("x"),@Dee,-Dale,+1,MRN4,'])
+    path = drop_csv("a.csv", ROWS[:3] + ['=HYPERLINK("x"),@Dee,-Dale,+1,,'])
     res = run(import_db, csv_source, path)
     export = pipeline.run_dir("run-1") / "imports" / f"file_{res.file_id}_quarantine.csv"
     text = export.read_text()
