@@ -64,7 +64,7 @@ def test_a_renamed_re_export_only_produces_unchanged_rows(import_db, csv_source,
 
 def test_reject_ratio_above_threshold_holds_the_whole_file(import_db, csv_source, drop_csv):
     source = csv_source.with_overrides(max_reject_ratio=0.2)
-    bad = [f"bad{i},Bad,Row,,B{i}," for i in range(3)]
+    bad = [f"bad{i},Bad{i},Row,,," for i in range(3)]  # the invalid e-mail is their only identity
     path = drop_csv("broken.csv", ROWS[:2] + bad)
     res = run(import_db, source, path)
     assert (res.status, res.reason_code, res.inserted, res.updated, res.quarantined) == (
@@ -74,6 +74,7 @@ def test_reject_ratio_above_threshold_holds_the_whole_file(import_db, csv_source
     assert rejected.exists()
     sidecar = json.loads((Path(source.rejected()) / "broken.csv.reason.json").read_text())
     assert sidecar["reason_code"] == "reject_ratio_exceeded" and sidecar["quarantined_by_reason"] == {"invalid_email": 3}
+    assert "3 of 5 rows quarantined" in sidecar["reason_message"] and "max_reject_ratio 0.200" in sidecar["reason_message"]
     assert scalar(import_db, "SELECT status FROM patient_pipeline.import_file WHERE file_id = :f", f=res.file_id) == "held"
     # the quarantine keeps every bad row, fixable, and the held file can be delivered again later
     assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_quarantine WHERE file_id = :f",
