@@ -55,9 +55,10 @@ def header_key(name: str) -> str:
     return " ".join(name.replace("\ufeff", "").split()).casefold()
 
 
-def _bounded_lines(text: io.TextIOBase) -> Iterator[str]:
+def _bounded_lines(text: io.TextIOBase, overlong: list[int]) -> Iterator[str]:
     """Physical lines; one over ``MAX_LINE_CHARS`` is skipped to its end (never held whole) and replaced by
-    ``_OVERLONG`` so that its row is quarantined as ``line_too_long`` and the file goes on."""
+    ``_OVERLONG`` (counted in ``overlong[0]``) so that its row is quarantined as ``line_too_long`` and the
+    file goes on."""
     readline = text.readline
     while True:
         line = readline(MAX_LINE_CHARS)
@@ -69,6 +70,7 @@ def _bounded_lines(text: io.TextIOBase) -> Iterator[str]:
                 if not rest or rest.endswith(("\n", "\r")):
                     break
             line = _OVERLONG + "\n"
+            overlong[0] += 1
         yield line
 
 
@@ -113,7 +115,9 @@ def _records(path: Any, source: SourceConfig, stats: ReadStats) -> Iterator[RawR
     record_no = 0
     with open_text(path, source.encoding) as text:
         try:
-            rows = csv.reader(_bounded_lines(text), delimiter=source.delimiter, quotechar='"', strict=False)
+            overlong = [0]  # set when a line was replaced: only then are the cells of a row searched for it
+            rows = csv.reader(_bounded_lines(text, overlong), delimiter=source.delimiter, quotechar='"',
+                              strict=False)
             header = None
             for row in rows:
                 if row and any(cell.strip() for cell in row):
@@ -121,7 +125,7 @@ def _records(path: Any, source: SourceConfig, stats: ReadStats) -> Iterator[RawR
                     break
             if header is None:
                 raise FileRejected("empty_file", "the file has no header row; ask the clinic to re-send the export")
-            if any(_OVERLONG in cell for cell in header):
+            if overlong[0] and any(_OVERLONG in cell for cell in header):
                 raise FileRejected(
                     "malformed_csv",
                     f"the header line is longer than {MAX_LINE_CHARS} characters; check the export (wrong line ends "
@@ -136,10 +140,12 @@ def _records(path: Any, source: SourceConfig, stats: ReadStats) -> Iterator[RawR
                     stats.blank_lines_skipped += 1
                     continue
                 record_no += 1
-                if any(_OVERLONG in cell for cell in row):
-                    yield RawRecord(record_no, {}, "line_too_long", None)
-                    stats.records = record_no
-                    continue
+                if overlong[0]:
+                    overlong[0] = 0
+                    if any(_OVERLONG in cell for cell in row):
+                        yield RawRecord(record_no, {}, "line_too_long", None)
+                        stats.records = record_no
+                        continue
                 n = len(row)
                 problem = problem_field = None
                 if n != width:
