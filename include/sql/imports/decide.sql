@@ -23,7 +23,8 @@ INSERT INTO patient_pipeline.import_decision (
 WITH s AS (
     SELECT st.file_id, st.record_no, st.event,
            CASE WHEN CAST(:latest_wins AS boolean) THEN -st.record_no ELSE st.record_no END AS ord,
-           st.event_detail, st.dob_partial COLLATE "C" AS dob_partial, st.active, coalesce(st.deceased, false) AS deceased,
+           st.event_detail, st.dob_partial COLLATE "C" AS dob_partial, st.active,
+           coalesce(st.deceased, false) AS deceased,
            nullif(btrim(st.external_id), '') COLLATE "C" AS external_id,
            nullif(btrim(st.first_name), '') COLLATE "C" AS first_name,
            nullif(btrim(st.last_name), '') COLLATE "C" AS last_name,
