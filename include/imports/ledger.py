@@ -1,7 +1,7 @@
 """The import ledger (``patient_pipeline.import_file``): one row per delivered file and its status machine.
 
 ``registered -> staged -> merged -> done``; ``rejected`` (file-level problem), ``held`` (reject ratio or
-data-quality gate), ``duplicate`` (same SHA-256 already done for the source), ``dry_run``. Registering a
+data-quality gate; ``reason_code`` with the operator's PHI-free ``reason_message``), ``duplicate`` (same SHA-256 already done for the source), ``dry_run``. Registering a
 file whose content already has a live row (registered/staged/merged) resumes that row, so a task killed
 anywhere converges when it is run again.
 """
@@ -38,9 +38,13 @@ class LedgerRow:
     reconciled: bool | None = None
     gx_success: bool | None = None
     dag_run_id: str | None = None
+    field_issue_rows: int | None = None
+    unsupported_messages: int | None = None
+    reason_message: str | None = None
 
     def counts(self) -> dict[str, int]:
-        return {k: int(getattr(self, k) or 0) for k in (*COUNT_FIELDS, "review_items")}
+        return {k: int(getattr(self, k) or 0)
+                for k in (*COUNT_FIELDS, "review_items", "field_issue_rows", "unsupported_messages")}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 ``decide`` classifies every staged row (quarantine / duplicate / match / insert; see
 ``include/sql/imports/decide.sql``). ``merge`` applies the decisions in one transaction: review items,
-updates that never blank a value, inserts of new ``pending`` patients, the change log (one row per
+updates that never blank a value, inserts of new ``pending`` patients (``inactive`` when the source reports
+them deceased or inactive; an update only ever turns a deceased person ``inactive``, never back to
+``pending``: change reason ``deceased``), the change log (one row per
 updated patient in ``import_change_log``; inserts in blocks in ``import_insert_log``; both per patient in
 the view ``import_changes``), the reconciliation
 ``rows read = inserted + updated + unchanged + duplicates + quarantined`` and the ledger's move to

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from include import migration_driver, pipeline_schema, private_files, settings
 from include.db_errors import db_step
-from include.imports import gx_gate, landing, ledger, merge, quarantine, staging
+from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
 
@@ -70,6 +70,11 @@ class FileResult:
     held_back: int = 0  # rows of a held file that would have been merged (nothing is merged)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     notes_by_code: dict[str, int] = field(default_factory=dict)
+    field_issue_rows: int = 0  # rows imported without an invalid optional value (IMPORTS.md field issues)
+    field_issues_by_reason: dict[str, int] = field(default_factory=dict)
+    field_issues_by_field: dict[str, int] = field(default_factory=dict)  # "phone:unparseable_phone" -> n
+    unsupported_messages: int = 0  # HL7 messages of types the import does not read (not records)
+    reason_message: str | None = None  # what the operator should know about reason_code (PHI-free)
     reconciled: bool | None = None
     gx_success: bool | None = None
     duplicate_of: int | None = None
@@ -143,7 +148,7 @@ def _result_from_ledger(row: ledger.LedgerRow, *, dry_run: bool = False) -> File
     return FileResult(
         source_id=row.source_id, file_id=row.file_id, status=row.status, reason_code=row.reason_code,
         reconciled=row.reconciled, gx_success=row.gx_success, duplicate_of=row.duplicate_of, dry_run=dry_run,
-        **row.counts())
+        reason_message=row.reason_message, **row.counts())
 
 
 def _write_file_report(result: FileResult, run_id: str) -> str:
@@ -155,14 +160,24 @@ def _write_file_report(result: FileResult, run_id: str) -> str:
     private_files.write_text(base.with_suffix(".json"), json.dumps(data, indent=2, sort_keys=True, default=str))
     lines = [f"# Import of file {result.file_id} ({result.source_id})", "",
              f"- status: **{result.status}**" + (f" (reason: `{result.reason_code}`)" if result.reason_code else ""),
+             *([f"- why: {result.reason_message}"] if result.reason_message else []),
              f"- dry run: {result.dry_run}", f"- reconciled: {result.reconciled}", f"- GX gate passed: {result.gx_success}",
-             "", "| rows read | inserted | updated | unchanged | duplicates | quarantined | review items |",
-             "|---|---|---|---|---|---|---|",
+             "", "| rows read | inserted | updated | unchanged | duplicates | quarantined | review items "
+             "| rows with field issues | unsupported messages |",
+             "|---|---|---|---|---|---|---|---|---|",
              f"| {result.rows_read} | {result.inserted} | {result.updated} | {result.unchanged} | {result.duplicates} "
-             f"| {result.quarantined} | {result.review_items} |", ""]
+             f"| {result.quarantined} | {result.review_items} | {result.field_issue_rows} "
+             f"| {result.unsupported_messages} |", ""]
     if result.quarantined_by_reason:
-        lines += ["## Quarantined by reason", "", "| reason | rows |", "|---|---|",
-                  *[f"| `{k}` | {v} |" for k, v in sorted(result.quarantined_by_reason.items())], ""]
+        lines += ["## Quarantined by reason", "", "| reason | rows | what to do |", "|---|---|---|",
+                  *[f"| `{k}` | {v} | {reasons.help_for(k)} |" for k, v in sorted(result.quarantined_by_reason.items())],
+                  "", "Each quarantined row keeps its record number and the field (CSV column, FHIR element "
+                  "path or HL7 segment) in `patient_pipeline.import_quarantine`.", ""]
+    if result.field_issues_by_field:
+        lines += ["## Field issues (rows imported without the value)", "", "| field | reason | rows | what it means |",
+                  "|---|---|---|---|",
+                  *[f"| `{k.split(':', 1)[0]}` | `{k.split(':', 1)[1]}` | {v} | {reasons.help_for(k.split(':', 1)[1])} |"
+                    for k, v in sorted(result.field_issues_by_field.items())], ""]
     if result.notes_by_code:
         lines += ["## Warnings (rows imported)", "", "| code | rows |", "|---|---|",
                   *[f"| `{k}` | {v} |" for k, v in sorted(result.notes_by_code.items())], ""]
@@ -172,8 +187,10 @@ def _write_file_report(result: FileResult, run_id: str) -> str:
 
 def _sidecar(result: FileResult) -> dict[str, object]:
     return {"file_id": result.file_id, "source_id": result.source_id, "status": result.status,
-            "reason_code": result.reason_code, "rows_read": result.rows_read, "quarantined": result.quarantined,
-            "quarantined_by_reason": result.quarantined_by_reason}
+            "reason_code": result.reason_code, "reason_message": result.reason_message,
+            "rows_read": result.rows_read, "quarantined": result.quarantined,
+            "quarantined_by_reason": result.quarantined_by_reason, "field_issue_rows": result.field_issue_rows,
+            "field_issues_by_reason": result.field_issues_by_reason}
 
 
 # --------------------------------------------------------------------------------------------- one file
@@ -254,16 +271,21 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
     if row.status != "staged" or have != (row.rows_staged or 0):
         from include.imports.readers import read_records
 
+        stream = read_records(landing.reader_path(location), source)
         try:
             with db_step("stage", file_id=file_id):
-                staged = staging.stage(conn, file_id, read_records(landing.reader_path(location), source), source,
-                                       today)
+                staged = staging.stage(conn, file_id, stream, source, today)
         except FileRejected as exc:
-            return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run)
+            return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run, exc.message)
         rows_read = staged.rows_read
+        stats = getattr(stream, "stats", None)
+        unsupported = int(getattr(stats, "unsupported_messages", 0) or 0)
         with db_step("ledger", file_id=file_id), conn.begin():
             ledger.update(conn, file_id, status=None if dry_run else "staged", rows_read=rows_read,
-                          rows_staged=rows_read)
+                          rows_staged=rows_read, unsupported_messages=unsupported)
+        if unsupported:
+            log.info("file %s: %d message(s) of unsupported types counted, not imported (%s)", file_id, unsupported,
+                     ", ".join(f"{k} {v}" for k, v in sorted(stats.unsupported_types.items())))
         log.info("file %s: %d rows staged (%d flagged by the normalizer)", file_id, rows_read,
                  staged.rows_quarantined_by_normalizer)
     if stop_after == "stage":
@@ -273,18 +295,27 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
     with db_step("decide", file_id=file_id), conn.begin():
         decided = merge.decide(conn, file_id, source)
         quarantined = quarantine.write(conn, file_id)
-    log.info("file %s: decisions %s", file_id, decided)
+        issue_rows = field_issues.write(conn, file_id)
+        ledger.update(conn, file_id, field_issue_rows=issue_rows)
+    log.info("file %s: decisions %s, %d row(s) with field issues", file_id, decided, issue_rows)
     if decided.total != rows_read:
         raise merge.ReconciliationFailed(
             f"file {file_id}: {rows_read} rows read but {decided.total} rows decided; re-run the task to re-stage.")
     if stop_after == "decide":
         raise SimulatedInterruption(f"stopped after deciding file {file_id} (test)")
 
-    ratio = quarantined / rows_read if rows_read else 0.0
+    # the reject ratio counts rows with a quarantine or a field issue (a wrong date format in every row
+    # imports nothing usable either): a broken export is held back whole
+    ratio = (quarantined + issue_rows) / rows_read if rows_read else 0.0
     if ratio > source.max_reject_ratio:
         log.warning("file %s: reject ratio %.3f above the source's max %.3f; holding the whole file back",
                     file_id, ratio, source.max_reject_ratio)
-        return _hold(conn, source, location, file_id, run_id, "reject_ratio_exceeded", rows_read, decided, dry_run)
+        message = (f"{quarantined} of {rows_read} rows quarantined and {issue_rows} imported with field issues: "
+                   f"reject ratio {ratio:.3f} is above the source's max_reject_ratio {source.max_reject_ratio:.3f}. "
+                   "Nothing was merged; see the quarantine and field-issue tables of the report (reason and "
+                   "column of each row), fix the export or the source configuration, and re-deliver the file")
+        return _hold(conn, source, location, file_id, run_id, "reject_ratio_exceeded", rows_read, decided, dry_run,
+                     message)
 
     if decided.insert + decided.match:
         gate = gx_gate.staged_batch(engine, file_id, today, run_dir(run_id) / "gx")
@@ -294,7 +325,9 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
         ledger.update(conn, file_id, gx_success=gate.success)
     if not gate.success:
         log.error("file %s: data-quality gate failed (%s); holding the file back", file_id, ", ".join(gate.failed))
-        return _hold(conn, source, location, file_id, run_id, "dq_gate_failed", rows_read, decided, dry_run)
+        message = (f"the data-quality gate failed on the staged batch (expectations: {', '.join(gate.failed)}); "
+                   "nothing was merged. See the GX report of the run, fix the export and re-deliver the file")
+        return _hold(conn, source, location, file_id, run_id, "dq_gate_failed", rows_read, decided, dry_run, message)
 
     with db_step("merge", file_id=file_id):
         try:
@@ -311,13 +344,14 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
 
 
 def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str,
-            reason_code: str, dry_run: bool) -> FileResult:
-    log.warning("file %s of source %s rejected as a whole: %s", file_id, source.id, reason_code)
+            reason_code: str, dry_run: bool, message: str | None = None) -> FileResult:
+    log.warning("file %s of source %s rejected as a whole: %s (%s)", file_id, source.id, reason_code, message)
     with db_step("reject", file_id=file_id), conn.begin():
         staging.discard(conn, file_id)
         ledger.update(conn, file_id, status="dry_run" if dry_run else "rejected", reason_code=reason_code,
-                      rows_read=0, finished=True)
-    result = FileResult(source.id, file_id, "rejected", reason_code=reason_code, dry_run=dry_run)
+                      reason_message=message, rows_read=0, finished=True)
+    result = FileResult(source.id, file_id, "rejected", reason_code=reason_code, dry_run=dry_run,
+                        reason_message=message)
     result.report_path = _write_file_report(result, run_id)
     if not dry_run:
         new_location = landing.move(location, "rejected", file_id, _sidecar(result))
@@ -327,17 +361,22 @@ def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: i
 
 
 def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str, reason_code: str,
-          rows_read: int, decided: merge.Decisions, dry_run: bool) -> FileResult:
+          rows_read: int, decided: merge.Decisions, dry_run: bool, message: str) -> FileResult:
     with db_step("hold", file_id=file_id), conn.begin():
         by_reason = quarantine.by_reason(conn, file_id)
+        issues, issues_by_field = field_issues.by_reason(conn, file_id), field_issues.by_field(conn, file_id)
         notes = {r.code: int(r.n) for r in staging.run(conn, "notes_by_code", file_id=file_id)}
         staging.discard(conn, file_id)
         ledger.update(conn, file_id, status="dry_run" if dry_run else "held", reason_code=reason_code,
-                      rows_read=rows_read, quarantined=decided.quarantine, duplicates=decided.duplicate,
-                      inserted=0, updated=0, unchanged=0, finished=True)
+                      reason_message=message, rows_read=rows_read, quarantined=decided.quarantine,
+                      duplicates=decided.duplicate, inserted=0, updated=0, unchanged=0, finished=True)
+        row = ledger.get(conn, file_id)
     result = FileResult(source.id, file_id, "held", reason_code=reason_code, rows_read=rows_read,
                         quarantined=decided.quarantine, duplicates=decided.duplicate,
-                        held_back=decided.insert + decided.match, quarantined_by_reason=by_reason, notes_by_code=notes, dry_run=dry_run)
+                        held_back=decided.insert + decided.match, quarantined_by_reason=by_reason, notes_by_code=notes,
+                        dry_run=dry_run, field_issue_rows=int(row.field_issue_rows or 0), field_issues_by_reason=issues,
+                        field_issues_by_field=issues_by_field, unsupported_messages=int(row.unsupported_messages or 0),
+                        reason_message=message)
     _export_quarantine(conn, source, file_id, run_id)
     result.report_path = _write_file_report(result, run_id)
     if not dry_run:
@@ -354,17 +393,19 @@ def _export_quarantine(conn: sa.Connection, source: SourceConfig, file_id: int, 
         Path(export.path).unlink(missing_ok=True)
 
 
-def _file_details(conn: sa.Connection, file_id: int) -> tuple[dict[str, int], dict[str, int]]:
+def _file_details(conn: sa.Connection, result: FileResult) -> None:
+    """Fill the per-reason breakdowns of ``result`` (quarantine, warnings, field issues) from the database."""
+    file_id = result.file_id
     with conn.begin():
-        by_reason = quarantine.by_reason(conn, file_id)
-        notes = {r.code: int(r.n) for r in staging.run(conn, "notes_by_code", file_id=file_id)}
-    return by_reason, notes
+        result.quarantined_by_reason = quarantine.by_reason(conn, file_id)
+        result.notes_by_code = {r.code: int(r.n) for r in staging.run(conn, "notes_by_code", file_id=file_id)}
+        result.field_issues_by_reason = field_issues.by_reason(conn, file_id)
+        result.field_issues_by_field = field_issues.by_field(conn, file_id)
 
 
 def _finish_dry_run(conn: sa.Connection, row: ledger.LedgerRow, run_id: str) -> FileResult:
-    by_reason, notes = _file_details(conn, row.file_id)
     result = _result_from_ledger(row, dry_run=True)
-    result.quarantined_by_reason, result.notes_by_code = by_reason, notes
+    _file_details(conn, result)
     result.report_path = _write_file_report(result, run_id)
     with conn.begin():
         staging.discard(conn, row.file_id)
@@ -377,10 +418,9 @@ def _finish(conn: sa.Connection, source: SourceConfig, location: str, row: ledge
     """A merged file: report, quarantine export, ledger ``done``, staging cleanup, move to processed/."""
     if row.status != "merged":
         raise ImportStepFailed(f"file {row.file_id} is in status {row.status}, expected merged; re-run the task.")
-    by_reason, notes = _file_details(conn, row.file_id)
     result = _result_from_ledger(row)
     result.status = "done"
-    result.quarantined_by_reason, result.notes_by_code = by_reason, notes
+    _file_details(conn, result)
     _export_quarantine(conn, source, row.file_id, run_id)
     result.report_path = _write_file_report(result, run_id)
     with db_step("finish", file_id=row.file_id), conn.begin():
@@ -419,20 +459,25 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     per: dict[str, dict[str, Any]] = {
         s.id: {"account_id": s.account_id, "files": 0, "files_by_status": {}, "rows_read": 0, "inserted": 0,
                "updated": 0, "unchanged": 0, "duplicates": 0, "quarantined": 0, "review_items": 0,
-               "quarantined_by_reason": {}} for s in sources}
+               "field_issue_rows": 0, "unsupported_messages": 0, "quarantined_by_reason": {}, "field_issues": {}}
+        for s in sources}
     with engine.connect() as conn:
         pipeline_schema.ensure(conn)
         rows = ledger.rows_for_run(conn, run_id)
-        reasons = staging.run(conn, "night_quarantine_by_reason", run_id=run_id).all()
+        q_reasons = staging.run(conn, "night_quarantine_by_reason", run_id=run_id).all()
+        issue_reasons = staging.run(conn, "night_field_issues_by_reason", run_id=run_id).all()
         conn.commit()
     for r in rows:
-        agg = per.setdefault(r.source_id, {"files": 0, "files_by_status": {}, "quarantined_by_reason": {}})
+        agg = per.setdefault(r.source_id, {"files": 0, "files_by_status": {}, "quarantined_by_reason": {},
+                                           "field_issues": {}})
         agg["files"] += 1
         agg["files_by_status"][r.status] = agg["files_by_status"].get(r.status, 0) + 1
         for k, v in r.counts().items():
             agg[k] = agg.get(k, 0) + v
-    for src, code, n in reasons:
-        per.setdefault(src, {"quarantined_by_reason": {}})["quarantined_by_reason"][code] = int(n)
+    for src, code, n in q_reasons:
+        per.setdefault(src, {}).setdefault("quarantined_by_reason", {})[code] = int(n)
+    for src, code, n in issue_reasons:  # field issues by reason (rows imported without the value)
+        per.setdefault(src, {}).setdefault("field_issues", {})[code] = int(n)
     held = [r.file_id for r in rows if r.status == "held"]
     unreconciled = [r.file_id for r in rows if r.status in ("merged", "done") and not r.reconciled]
     gate = None
@@ -445,15 +490,21 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     lines = [f"# Nightly clinic import {run_id}", "",
              f"- patients table gate: {'passed' if summary.gx_success else ('FAILED' if gate else 'skipped')}",
              f"- files held back: {held or 'none'}", f"- files not reconciled: {unreconciled or 'none'}", "",
-             "| source | files | rows | inserted | updated | unchanged | duplicates | quarantined | review |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| source | files | rows | inserted | updated | unchanged | duplicates | quarantined | review "
+             "| rows with field issues | unsupported messages |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for sid, a in per.items():
         lines.append(f"| {sid} | {a.get('files', 0)} | {a.get('rows_read', 0)} | {a.get('inserted', 0)} | "
                      f"{a.get('updated', 0)} | {a.get('unchanged', 0)} | {a.get('duplicates', 0)} | "
-                     f"{a.get('quarantined', 0)} | {a.get('review_items', 0)} |")
+                     f"{a.get('quarantined', 0)} | {a.get('review_items', 0)} | {a.get('field_issue_rows', 0)} | "
+                     f"{a.get('unsupported_messages', 0)} |")
     lines += ["", "## Quarantined by reason", ""]
     for sid, a in per.items():
         for code, n in sorted(a.get("quarantined_by_reason", {}).items()):
+            lines.append(f"- {sid}: `{code}` {n}")
+    lines += ["", "## Field issues by reason (rows imported without the value)", ""]
+    for sid, a in per.items():
+        for code, n in sorted(a.get("field_issues", {}).items()):
             lines.append(f"- {sid}: `{code}` {n}")
     private_files.write_text(out / "night_summary.md", "\n".join(lines) + "\n")
     log.info("night summary written: %d file(s), held %s, unreconciled %s", len(rows), held, unreconciled)

@@ -19,26 +19,35 @@ File-level vs row-level problems
   were already yielded, and the DB side discards what it staged from that file.
 - ``missing_required_columns``: the CSV header lacks first_name or last_name, or both external_id and email.
 - ``duplicate_columns``: two CSV header cells match one mapping entry.
-- ``malformed_csv``: a physical line over 1,000,000 characters or a field over the csv field limit.
+- ``malformed_csv``: a field over the csv field limit (an unterminated quote swallowing the file).
 - ``unsupported_format``: the source's format has no reader.
 
 Row-level problem codes set by readers (``RawRecord.problem``; all quarantine the row):
 ``wrong_field_count``, ``field_too_long`` (a raw CSV value over ``MAX_RAW_FIELD_CHARS``, kept truncated;
 an HL7 segment over 1 MB), ``nul_byte`` (CSV; replaced by U+FFFD), ``truncated_line``, ``invalid_json``,
-``not_patient``, ``invalid_fhir``, ``line_too_long`` (NDJSON), ``invalid_hl7``, ``unsupported_message``.
+``not_patient``, ``invalid_fhir``, ``line_too_long`` (an NDJSON or CSV line over the bound),
+``message_too_long`` (an HL7 message over ``max_record_chars``), ``json_too_deep`` (JSON nested deeper
+than ``MAX_JSON_DEPTH``), ``nul_character`` (a NUL in a FHIR/HL7 value, e.g. ``\u0000`` or ``\\X00\\``),
+``invalid_hl7``. HL7 messages of other types than the supported ADT events are not records at all:
+they are counted in ``ReadStats.unsupported_messages`` (``unsupported_message``, not an error).
 The normalizer adds its own reasons (see ``include.normalize``). ``problem_field`` is a canonical field
 (CSV), a FHIR element path (``birthDate``) or an HL7 segment (``PID``, ``MSH-9``), never a value.
 
 Review-only events (``RawRecord.event``; the values are valid, but the DB side must not apply the
 event itself): ``hl7_a40_merge`` (``event_detail`` = the prior identifier from MRG-1) and
-``fhir_replaced_by`` (``event_detail`` = the other Patient reference).
+``fhir_replaced_by`` / ``fhir_replaces`` (``event_detail`` = what ``link.other`` points to: the
+reference, or ``identifier <system>|<value>``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CANONICAL_FIELDS = ("external_id", "first_name", "last_name", "email", "phone", "date_of_birth", "active")
+CANONICAL_FIELDS = ("external_id", "first_name", "last_name", "email", "phone", "date_of_birth", "active",
+                    "date_of_death")
+
+#: Fields a source may declare required on top of the names and one identity (``required_fields``).
+REQUIRABLE_FIELDS = ("email", "phone", "date_of_birth", "external_id")
 
 #: Fields a CSV header must provide (via the source's column mapping) or the file is rejected.
 REQUIRED_CSV_FIELDS = ("first_name", "last_name")
@@ -58,6 +67,9 @@ class RawRecord:
     problem_field: str | None = None
     event: str | None = None
     event_detail: str | None = None
+    #: further candidates for a field, in the reader's order of preference (several FHIR telecoms, HL7
+    #: XTN repetitions): the normalizer uses the first valid one of ``values[f]`` then ``alternates[f]``.
+    alternates: dict[str, list[str]] | None = None
 
 
 class FileRejected(Exception):

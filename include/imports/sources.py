@@ -16,7 +16,14 @@ YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format
         encoding: utf-8                  # utf-8 (a BOM is accepted) | cp1252 | any Python codec name
         date_formats: ["%m/%d/%Y"]       # strptime formats, tried in order; never guessed
         identifier_system: null          # FHIR: Patient.identifier.system holding the clinic MRN
-        assigning_authority: null        # HL7: PID-3.4 namespace id of the clinic MRN
+        assigning_authority: null        # HL7: PID-3.4 namespace id (or universal id) of the clinic MRN
+        identifier_type_code: null       # HL7: PID-3.5 identifier type code of the MRN (e.g. MR)
+        assigning_facility: null         # HL7: PID-3.6 facility (namespace or universal id)
+                                         # (an hl7v2 source declares at least one of the three; a PID-3
+                                         # repetition is the MRN when it matches every declared one)
+        required_fields: []              # fields required on top of names + one identity, e.g. [email]
+        max_field_chars: 1000000         # one FHIR string value / HL7 segment longer -> record quarantined
+        max_record_chars: 16000000       # one NDJSON line / HL7 message longer -> record quarantined
         default_phone_region: US
         default_clinician_id: null
         max_reject_ratio: 0.05
@@ -41,7 +48,7 @@ from typing import Any
 
 import yaml
 
-from include.imports.records import CANONICAL_FIELDS, REQUIRED_CSV_FIELDS
+from include.imports.records import CANONICAL_FIELDS, REQUIRABLE_FIELDS, REQUIRED_CSV_FIELDS
 from include.settings import INCLUDE_DIR, PROJECT_ROOT
 
 FORMATS = ("csv", "fhir_ndjson", "hl7v2")
@@ -88,6 +95,11 @@ class SourceConfig:
     max_reject_ratio: float = 0.05
     quarantine_formula_prefixes: tuple[str, ...] = DEFAULT_FORMULA_PREFIXES
     fhir_validation: str = "model"
+    identifier_type_code: str | None = None
+    assigning_facility: str | None = None
+    required_fields: tuple[str, ...] = ()
+    max_field_chars: int = 1_000_000
+    max_record_chars: int = 16_000_000
 
     def __hash__(self) -> int:  # column_mapping is a dict; the id identifies a source
         return hash((self.id, self.format, self.encoding, self.date_formats))
@@ -174,8 +186,29 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
         raise fail("max_reject_ratio", "must be a number between 0 and 1")
     if fmt == "fhir_ndjson" and not entry.get("identifier_system"):
         raise fail("identifier_system", "is required for fhir_ndjson sources")
-    if fmt == "hl7v2" and not entry.get("assigning_authority"):
-        raise fail("assigning_authority", "is required for hl7v2 sources")
+    for key in ("assigning_authority", "identifier_type_code", "assigning_facility"):
+        if entry.get(key) is not None and (not isinstance(entry[key], str) or not entry[key].strip()):
+            raise fail(key, "must be a non-empty string")
+        if entry.get(key) is not None and fmt != "hl7v2":
+            raise fail(key, "applies to hl7v2 sources only")
+    if fmt == "hl7v2" and not any(entry.get(k) for k in ("assigning_authority", "identifier_type_code",
+                                                         "assigning_facility")):
+        raise fail("assigning_authority", "(or identifier_type_code / assigning_facility) is required for hl7v2 "
+                   "sources: declare how the clinic MRN is recognised in PID-3")
+    required = entry.get("required_fields") or ()
+    if isinstance(required, str) or not all(isinstance(f, str) for f in required):
+        raise fail("required_fields", "must be a list of field names")
+    bad = [f for f in required if f not in REQUIRABLE_FIELDS]
+    if bad:
+        raise fail("required_fields", f"names {bad[0]!r}; allowed: {', '.join(REQUIRABLE_FIELDS)}")
+    bounds = {}
+    for key, default in (("max_field_chars", 1_000_000), ("max_record_chars", 16_000_000)):
+        value = entry.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1_000 <= value <= 256_000_000:
+            raise fail(key, "must be a whole number of characters between 1000 and 256000000")
+        bounds[key] = value
+    if bounds["max_field_chars"] > bounds["max_record_chars"]:
+        raise fail("max_field_chars", "must not be larger than max_record_chars")
     fhir_validation = entry.get("fhir_validation", "model")
     if fhir_validation not in ("model", "fast"):
         raise fail("fhir_validation", "must be 'model' (fhir.resources validates every line) or 'fast'")
@@ -208,6 +241,10 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
         max_reject_ratio=float(ratio),
         quarantine_formula_prefixes=tuple(prefixes),
         fhir_validation=fhir_validation,
+        identifier_type_code=entry.get("identifier_type_code"),
+        assigning_facility=entry.get("assigning_facility"),
+        required_fields=tuple(dict.fromkeys(required)),
+        **bounds,
     )
 
 

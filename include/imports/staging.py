@@ -26,6 +26,7 @@ from include.normalize import NormalizedRecord, normalize_record
 STAGING_COLUMNS = (
     "file_id", "record_no", "external_id", "first_name", "last_name", "email", "phone", "date_of_birth",
     "dob_partial", "active", "reason", "reason_field", "notes", "event", "event_detail", "raw",
+    "field_issues", "deceased",
 )
 COPY_SQL = (
     f"COPY {settings.PIPELINE_SCHEMA}.import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN"
@@ -78,11 +79,13 @@ def copy_line(file_id: int, rec: NormalizedRecord, raw: RawRecord) -> str:
         return (f"{file_id}\t{rec.record_no}\t{t(rec.external_id)}\t{t(rec.first_name)}\t{t(rec.last_name)}\t"
                 f"{t(rec.email)}\t{t(rec.phone)}\t{_NULL if dob is None else dob.isoformat()}\t"
                 f"{t(rec.dob_partial)}\t{_NULL if active is None else ('t' if active else 'f')}\t{_NULL}\t{_NULL}\t"
-                f"{notes}\t{t(rec.event)}\t{t(rec.event_detail)}\t{_NULL}\n")
+                f"{notes}\t{t(rec.event)}\t{t(rec.event_detail)}\t{_NULL}\t"
+                f"{t(','.join(f'{f}:{c}' for f, c in rec.field_issues)) if rec.field_issues else _NULL}\t"
+                f"{'t' if rec.deceased else 'f'}\n")
     # quarantined: only the raw record is kept (normalized values may be garbage)
     return (f"{file_id}\t{rec.record_no}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t{_NULL}\t"
             f"{t(rec.reason)}\t{t(rec.reason_field)}\t{notes}\t{t(rec.event)}\t{t(rec.event_detail)}\t"
-            f"{t(raw_json(raw.values))}\n")
+            f"{t(raw_json(raw.values))}\t{_NULL}\t{'t' if rec.deceased else 'f'}\n")
 
 
 def normalized_rows(records: Iterable[RawRecord], source: SourceConfig, today: date,

@@ -23,7 +23,8 @@ def _raw(**values: str | None) -> RawRecord:
 def test_a_clean_record_gets_keys_and_normalized_values():
     rec = normalize_record(_raw(first_name=" Jane "), CSV, TODAY)
     assert rec == NormalizedRecord(1, "M-1", "Jane", "Doe", "Jane@Example.com", "jane@example.com", "jane",
-                                   "+12025550123", date(1970, 1, 2), None, None, None, None, [])
+                                   "+12025550123", date(1970, 1, 2), None, None, None, None, [], field_issues=[],
+                                   deceased=False)
 
 
 def test_reader_problem_wins_over_field_reasons():
@@ -55,7 +56,47 @@ def test_hl7_explicit_null_never_blanks_and_is_noted():
 
 def test_csv_explicit_null_text_is_just_text():
     rec = normalize_record(_raw(email='""'), CSV, TODAY)
-    assert rec.reason == "invalid_email"
+    assert rec.reason is None and rec.email is None and rec.field_issues == [("email", "invalid_email")]
+
+
+def test_invalid_optional_fields_become_field_issues_and_the_row_imports():
+    rec = normalize_record(_raw(phone="call me", date_of_birth="2099-01-01", email="bad"), CSV, TODAY)
+    assert rec.reason is None
+    assert (rec.phone, rec.date_of_birth, rec.email, rec.email_key) == (None, None, None, None)
+    assert rec.field_issues == [("email", "invalid_email"), ("phone", "unparseable_phone"),
+                                ("date_of_birth", "dob_in_future")]
+
+
+def test_an_invalid_email_that_is_the_only_identity_quarantines_the_row():
+    rec = normalize_record(_raw(external_id="", email="bad"), CSV, TODAY)
+    assert (rec.reason, rec.reason_field, rec.field_issues) == ("invalid_email", "email", [])
+
+
+def test_required_fields_quarantine_when_missing_or_invalid():
+    strict = CSV.with_overrides(required_fields=["email", "phone"])
+    assert (normalize_record(_raw(email=""), strict, TODAY).reason, "email") == ("missing_email", "email")
+    rec = normalize_record(_raw(email="bad"), strict, TODAY)
+    assert (rec.reason, rec.reason_field) == ("invalid_email", "email")
+    rec = normalize_record(_raw(phone="call me"), strict, TODAY)
+    assert (rec.reason, rec.reason_field) == ("unparseable_phone", "phone")
+    assert normalize_record(_raw(), strict, TODAY).reason is None
+
+
+def test_first_valid_alternate_is_used_and_an_invalid_preferred_one_does_not_hide_it():
+    raw = _raw(phone="12", email="not-an-email")
+    raw.alternates = {"phone": ["also bad", "(202) 555-0199"], "email": ["second@example.org"]}
+    rec = normalize_record(raw, HL7, TODAY)
+    assert (rec.phone, rec.email_key, rec.field_issues) == ("+12025550199", "second@example.org", [])
+
+
+def test_death_dates_and_flags_mark_the_person_deceased():
+    assert normalize_record(_raw(date_of_death="2021-03-04"), CSV, TODAY).deceased is True
+    assert normalize_record(_raw(date_of_death="Y"), CSV, TODAY).deceased is True
+    assert normalize_record(_raw(date_of_death="N"), CSV, TODAY).deceased is False
+    assert normalize_record(_raw(date_of_death=""), CSV, TODAY).deceased is False
+    rec = normalize_record(_raw(date_of_death="last spring"), CSV, TODAY)
+    assert rec.deceased is True and rec.field_issues == [("date_of_death", "invalid_date_of_death")]
+    assert normalize_record(_raw(date_of_death="2020-01-01T10:00:00Z"), HL7, TODAY).field_issues == []
 
 
 def test_active_values():

@@ -9,7 +9,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from include.imports.records import FileRejected, RawRecord
@@ -31,6 +31,9 @@ class ReadStats:
     records: int = 0
     blank_lines_skipped: int = 0
     extra_columns_ignored: int = 0
+    #: HL7 messages of a type the import does not read (not records, not errors), and by type.
+    unsupported_messages: int = 0
+    unsupported_types: dict[str, int] = field(default_factory=dict)
 
 
 class RecordStream:

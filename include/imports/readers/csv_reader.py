@@ -11,7 +11,7 @@
   whitespace only, no header row), ``missing_required_columns`` (no column for first_name or last_name,
   or for neither external_id nor email; the message names the configured headers and hints at a wrong
   delimiter), ``duplicate_columns`` (two columns match one mapping entry: which one is meant would be a
-  guess), ``malformed_csv`` (a physical line over ``MAX_LINE_CHARS`` or a field over the csv field limit,
+  guess), ``malformed_csv`` (a header line over ``MAX_LINE_CHARS``, or a field over the csv field limit,
   typically an unterminated quote that swallows the rest of the file).
 - Header-only file (a valid header and no data rows): **accepted with 0 records**. A delta export on a
   night without new patients is legitimate; the ledger records 0 rows read and the file is processed.
@@ -20,7 +20,8 @@
   Row problems: ``wrong_field_count`` (cell count differs from the header's; values mapped by position
   as far as they go, for the quarantine record), ``field_too_long`` (a mapped cell over
   ``MAX_RAW_FIELD_CHARS``; kept truncated), ``nul_byte`` (a NUL character, replaced by U+FFFD because
-  PostgreSQL text cannot hold it).
+  PostgreSQL text cannot hold it), ``line_too_long`` (a physical line over ``MAX_LINE_CHARS``: skipped to
+  its end without being kept in memory; the rest of the file goes on).
 - Values are passed on exactly as found; formula-looking (``=``, ``+``, ``-``, ``@``) and SQL-looking
   cells are data like any other.
 """
@@ -45,6 +46,8 @@ if csv.field_size_limit() < CSV_FIELD_LIMIT:  # process-wide setting; only ever 
     csv.field_size_limit(CSV_FIELD_LIMIT)
 
 _OTHER_DELIMITERS = (";", "\t", "|", ",")
+#: Stands in for a physical line over MAX_LINE_CHARS (a Unicode noncharacter: never in a real export).
+_OVERLONG = "\ufdd0"
 
 
 def header_key(name: str) -> str:
@@ -52,18 +55,22 @@ def header_key(name: str) -> str:
     return " ".join(name.replace("\ufeff", "").split()).casefold()
 
 
-def _bounded_lines(text: io.TextIOBase) -> Iterator[str]:
+def _bounded_lines(text: io.TextIOBase, overlong: list[int]) -> Iterator[str]:
+    """Physical lines; one over ``MAX_LINE_CHARS`` is skipped to its end (never held whole) and replaced by
+    ``_OVERLONG`` (counted in ``overlong[0]``) so that its row is quarantined as ``line_too_long`` and the
+    file goes on."""
     readline = text.readline
     while True:
         line = readline(MAX_LINE_CHARS)
         if not line:
             return
         if len(line) >= MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
-            raise FileRejected(
-                "malformed_csv",
-                f"a line longer than {MAX_LINE_CHARS} characters; check the export (wrong line ends or a binary "
-                "column) and ask the clinic to re-send it",
-            )
+            while True:
+                rest = readline(MAX_LINE_CHARS)
+                if not rest or rest.endswith(("\n", "\r")):
+                    break
+            line = _OVERLONG + "\n"
+            overlong[0] += 1
         yield line
 
 
@@ -108,7 +115,9 @@ def _records(path: Any, source: SourceConfig, stats: ReadStats) -> Iterator[RawR
     record_no = 0
     with open_text(path, source.encoding) as text:
         try:
-            rows = csv.reader(_bounded_lines(text), delimiter=source.delimiter, quotechar='"', strict=False)
+            overlong = [0]  # set when a line was replaced: only then are the cells of a row searched for it
+            rows = csv.reader(_bounded_lines(text, overlong), delimiter=source.delimiter, quotechar='"',
+                              strict=False)
             header = None
             for row in rows:
                 if row and any(cell.strip() for cell in row):
@@ -116,6 +125,12 @@ def _records(path: Any, source: SourceConfig, stats: ReadStats) -> Iterator[RawR
                     break
             if header is None:
                 raise FileRejected("empty_file", "the file has no header row; ask the clinic to re-send the export")
+            if overlong[0] and any(_OVERLONG in cell for cell in header):
+                raise FileRejected(
+                    "malformed_csv",
+                    f"the header line is longer than {MAX_LINE_CHARS} characters; check the export (wrong line ends "
+                    "or a binary column) and ask the clinic to re-send it",
+                )
             positions = _column_positions(header, source)
             stats.extra_columns_ignored = len(header) - len(positions)
             width = len(header)
@@ -125,6 +140,12 @@ def _records(path: Any, source: SourceConfig, stats: ReadStats) -> Iterator[RawR
                     stats.blank_lines_skipped += 1
                     continue
                 record_no += 1
+                if overlong[0]:
+                    overlong[0] = 0
+                    if any(_OVERLONG in cell for cell in row):
+                        yield RawRecord(record_no, {}, "line_too_long", None)
+                        stats.records = record_no
+                        continue
                 n = len(row)
                 problem = problem_field = None
                 if n != width:

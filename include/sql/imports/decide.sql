@@ -17,15 +17,17 @@
 -- in the key form), so an insert decided here never collides with that index. The in-file keys are compared in the "C" collation: only equality matters
 -- here (the same under every deterministic collation), and the four window sorts over the whole file are
 -- several times faster with byte comparisons than with the database's linguistic collation.
+-- active and deceased ride along for the merge (status of new patients; deceased -> inactive).
 -- Reads: import_staging, patients. Writes: import_decision.
 -- Safe to re-run: the caller deletes the file's decisions first, in the same transaction.
 INSERT INTO patient_pipeline.import_decision (
     file_id, record_no, disposition, reason, reason_field, patient_id, external_id, first_name, last_name,
-    email, phone, date_of_birth, event, event_detail, raw)
+    email, phone, date_of_birth, event, event_detail, raw, active, deceased)
 WITH s AS (
     SELECT st.file_id, st.record_no, st.event,
            CASE WHEN CAST(:latest_wins AS boolean) THEN -st.record_no ELSE st.record_no END AS ord,
            st.event_detail, st.dob_partial COLLATE "C" AS dob_partial, st.active,
+           coalesce(st.deceased, false) AS deceased,
            nullif(btrim(st.external_id), '') COLLATE "C" AS external_id,
            nullif(btrim(st.first_name), '') COLLATE "C" AS first_name,
            nullif(btrim(st.last_name), '') COLLATE "C" AS last_name,
@@ -60,7 +62,7 @@ WITH s AS (
     -- in-file copies: same normalized values, e-mail compared by its key (NULLs are equal in PARTITION BY)
     SELECT s.*,
            row_number() OVER (PARTITION BY pre_reason IS NULL, external_id, ek, first_name, last_name,
-                              phone, date_of_birth, dob_partial, active ORDER BY ord) AS rn_exact
+                              phone, date_of_birth, dob_partial, active, deceased ORDER BY ord) AS rn_exact
     FROM s
 ), b AS (
     SELECT a.*, (pre_reason IS NULL AND rn_exact = 1) AS ok FROM a
@@ -128,13 +130,13 @@ SELECT file_id, record_no,
            ELSE gen_random_uuid()::text
        END AS patient_id,
        external_id, first_name, last_name, email, phone, date_of_birth, event, event_detail,
-       NULL::jsonb AS raw
+       NULL::jsonb AS raw, active, deceased
 FROM u
 UNION ALL
 -- rows the reader or normalizer already rejected: quarantined as staged (with their raw values)
 SELECT st.file_id, st.record_no, 'quarantine', st.reason, st.reason_field, NULL,
        nullif(btrim(st.external_id), ''), nullif(btrim(st.first_name), ''), nullif(btrim(st.last_name), ''),
        nullif(btrim(st.email), ''), nullif(btrim(st.phone), ''), st.date_of_birth, st.event, st.event_detail,
-       st.raw
+       st.raw, st.active, coalesce(st.deceased, false)
 FROM patient_pipeline.import_staging st
 WHERE st.file_id = :file_id AND st.reason IS NOT NULL

@@ -1,17 +1,33 @@
--- Insert the new patients of one file (status 'pending', ids generated in decide.sql), set-based, and
--- record them in the compact insert log: one row per set of fields it set (names, no values) and block
--- of up to 10,000 patients, holding their ids (the view import_changes unnests them per patient).
+-- Insert the new patients of one file (ids generated in decide.sql), set-based, and record them in the
+-- compact insert log: one row per set of fields it set (names, no values), reason and block of up to
+-- 10,000 patients, holding their ids (the view import_changes unnests them per patient).
+-- Status: 'pending' (invitable), except 'inactive' when the source reports the person deceased (reason
+-- 'deceased'; also when an earlier, superseded message of the same file did: a later message that
+-- omits the death never makes the person invitable) or marks the record inactive (FHIR active: false;
+-- reason 'inactive_at_source').
 -- Reads: import_decision. Writes: patients, import_insert_log.
 -- Safe to re-run: runs in the merge transaction that moves the ledger to 'merged' (a merged file is not
 -- merged again); an id collision or identity-key collision aborts the whole transaction.
-WITH ins AS (
+WITH dead_ext AS (
+    SELECT DISTINCT d.external_id
+    FROM patient_pipeline.import_decision d
+    WHERE d.file_id = :file_id AND d.disposition = 'duplicate' AND d.deceased AND d.external_id IS NOT NULL
+), ins AS (
     INSERT INTO patients (id, account_id, clinician_id, external_id, email, first_name, last_name, phone,
                           date_of_birth, status, created_at, updated_at)
     SELECT d.patient_id, :account_id, :clinician_id, d.external_id, d.email, d.first_name, d.last_name,
-           d.phone, d.date_of_birth, 'pending', now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
+           d.phone, d.date_of_birth,
+           CASE WHEN d.deceased OR x.external_id IS NOT NULL OR d.active IS FALSE THEN 'inactive' ELSE 'pending' END,
+           now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
     FROM patient_pipeline.import_decision d
+    LEFT JOIN dead_ext x ON x.external_id = d.external_id
     WHERE d.file_id = :file_id AND d.disposition = 'insert'
-    RETURNING id, external_id, email, phone, date_of_birth, clinician_id
+    RETURNING id, external_id, email, phone, date_of_birth, clinician_id, status
+), dead AS (
+    SELECT d.patient_id
+    FROM patient_pipeline.import_decision d
+    LEFT JOIN dead_ext x ON x.external_id = d.external_id
+    WHERE d.file_id = :file_id AND d.disposition = 'insert' AND (d.deceased OR x.external_id IS NOT NULL)
 ), fields AS (
     SELECT ins.id, (row_number() OVER () - 1) / 10000 AS block,
            array_remove(ARRAY[
@@ -20,13 +36,18 @@ WITH ins AS (
                CASE WHEN ins.email IS NOT NULL THEN 'email' END,
                CASE WHEN ins.phone IS NOT NULL THEN 'phone' END,
                CASE WHEN ins.date_of_birth IS NOT NULL THEN 'date_of_birth' END,
-               CASE WHEN ins.clinician_id IS NOT NULL THEN 'clinician_id' END], NULL) AS changed_fields
+               CASE WHEN ins.clinician_id IS NOT NULL THEN 'clinician_id' END,
+               CASE WHEN ins.status <> 'pending' THEN 'status' END], NULL) AS changed_fields,
+           CASE WHEN ins.status = 'pending' THEN NULL
+                WHEN dd.patient_id IS NOT NULL THEN 'deceased'
+                ELSE 'inactive_at_source' END AS reason
     FROM ins
+    LEFT JOIN dead dd ON dd.patient_id = ins.id
 ), logged AS (
-    INSERT INTO patient_pipeline.import_insert_log (file_id, changed_fields, patient_ids)
-    SELECT :file_id, f.changed_fields, array_agg(f.id)
+    INSERT INTO patient_pipeline.import_insert_log (file_id, changed_fields, patient_ids, reason)
+    SELECT :file_id, f.changed_fields, array_agg(f.id), f.reason
     FROM fields f
-    GROUP BY f.block, f.changed_fields
+    GROUP BY f.block, f.changed_fields, f.reason
     RETURNING cardinality(patient_ids) AS n
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT coalesce(sum(n), 0) FROM logged) AS logged

@@ -1,24 +1,42 @@
 -- Update the matched patients of one file, set-based, and log which fields changed (names, no values).
 -- A value replaces the stored one only when it is non-empty and different (COALESCE new over old):
 -- an import never blanks a stored value. Matched rows with no change are counted as unchanged.
+-- Status: an import never makes anyone invitable. The only status change it makes: a person the source
+-- reports deceased (this row, or an earlier superseded message of the same file) whose patient is
+-- 'pending' or 'active' becomes 'inactive', logged with reason 'deceased'. A later record without the
+-- death (or with FHIR active: true) leaves an inactive patient inactive.
 -- Reads: import_decision, patients. Writes: patients, import_change_log.
 -- Safe to re-run: runs in the merge transaction, which also moves the ledger to 'merged'; a rerun of a
 -- merged file skips the merge. Re-applying the same values changes nothing (all rows unchanged).
-WITH ch AS (
-    SELECT p.id, d.external_id, d.email, d.first_name, d.last_name, d.phone, d.date_of_birth,
-           array_remove(ARRAY[
-               CASE WHEN d.external_id IS NOT NULL AND d.external_id IS DISTINCT FROM p.external_id THEN 'external_id' END,
-               CASE WHEN d.email IS NOT NULL AND d.email IS DISTINCT FROM p.email THEN 'email' END,
-               CASE WHEN d.first_name IS NOT NULL AND d.first_name IS DISTINCT FROM p.first_name THEN 'first_name' END,
-               CASE WHEN d.last_name IS NOT NULL AND d.last_name IS DISTINCT FROM p.last_name THEN 'last_name' END,
-               CASE WHEN d.phone IS NOT NULL AND d.phone IS DISTINCT FROM p.phone THEN 'phone' END,
-               CASE WHEN d.date_of_birth IS NOT NULL AND d.date_of_birth IS DISTINCT FROM p.date_of_birth
-                    THEN 'date_of_birth' END,
-               CASE WHEN p.clinician_id IS NULL AND CAST(:clinician_id AS text) IS NOT NULL THEN 'clinician_id' END
-           ], NULL) AS fields
+WITH dead_ext AS (
+    SELECT DISTINCT d.external_id
+    FROM patient_pipeline.import_decision d
+    WHERE d.file_id = :file_id AND d.disposition = 'duplicate' AND d.deceased AND d.external_id IS NOT NULL
+), ch0 AS (
+    SELECT p.id, p.status, d.external_id, d.email, d.first_name, d.last_name, d.phone, d.date_of_birth,
+           (d.deceased OR x.external_id IS NOT NULL) AND coalesce(p.status, 'pending') IN ('pending', 'active')
+               AS dies,
+           p.external_id AS p_external_id, p.email AS p_email, p.first_name AS p_first_name,
+           p.last_name AS p_last_name, p.phone AS p_phone, p.date_of_birth AS p_date_of_birth,
+           p.clinician_id AS p_clinician_id
     FROM patient_pipeline.import_decision d
     JOIN patients p ON p.id = d.patient_id
+    LEFT JOIN dead_ext x ON x.external_id = d.external_id
     WHERE d.file_id = :file_id AND d.disposition = 'match'
+), ch AS (
+    SELECT ch0.*,
+           array_remove(ARRAY[
+               CASE WHEN external_id IS NOT NULL AND external_id IS DISTINCT FROM p_external_id THEN 'external_id' END,
+               CASE WHEN email IS NOT NULL AND email IS DISTINCT FROM p_email THEN 'email' END,
+               CASE WHEN first_name IS NOT NULL AND first_name IS DISTINCT FROM p_first_name THEN 'first_name' END,
+               CASE WHEN last_name IS NOT NULL AND last_name IS DISTINCT FROM p_last_name THEN 'last_name' END,
+               CASE WHEN phone IS NOT NULL AND phone IS DISTINCT FROM p_phone THEN 'phone' END,
+               CASE WHEN date_of_birth IS NOT NULL AND date_of_birth IS DISTINCT FROM p_date_of_birth
+                    THEN 'date_of_birth' END,
+               CASE WHEN p_clinician_id IS NULL AND CAST(:clinician_id AS text) IS NOT NULL THEN 'clinician_id' END,
+               CASE WHEN dies THEN 'status' END
+           ], NULL) AS fields
+    FROM ch0
 ), upd AS (
     UPDATE patients p
        SET external_id = coalesce(ch.external_id, p.external_id),
@@ -28,13 +46,15 @@ WITH ch AS (
            phone = coalesce(ch.phone, p.phone),
            date_of_birth = coalesce(ch.date_of_birth, p.date_of_birth),
            clinician_id = coalesce(p.clinician_id, CAST(:clinician_id AS varchar)),
+           status = CASE WHEN ch.dies THEN 'inactive' ELSE p.status END,
            updated_at = now() AT TIME ZONE 'utc'
       FROM ch
      WHERE p.id = ch.id AND cardinality(ch.fields) > 0
     RETURNING p.id
 ), logged AS (
-    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields)
-    SELECT :file_id, ch.id, 'update', ch.fields FROM ch WHERE cardinality(ch.fields) > 0
+    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields, reason)
+    SELECT :file_id, ch.id, 'update', ch.fields, CASE WHEN ch.dies THEN 'deceased' END
+    FROM ch WHERE cardinality(ch.fields) > 0
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM upd) AS updated,

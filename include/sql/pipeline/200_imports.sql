@@ -1,7 +1,8 @@
 -- Clinic imports: ledger, quarantine, review queue, change log and the staging/decision work tables.
 -- Reads: nothing. Writes: tables in patient_pipeline only (never an application table).
--- Safe to re-run: every statement is CREATE ... IF NOT EXISTS (or CREATE OR REPLACE VIEW with the same
--- definition); nothing is altered or dropped.
+-- Safe to re-run: every statement is CREATE ... IF NOT EXISTS, an ALTER TABLE ... ADD COLUMN run only when
+-- the catalog says the column is missing (nullable, no default: catalog-only; for databases created by an
+-- earlier version), or CREATE OR REPLACE VIEW that only appends columns; nothing is dropped.
 
 -- The import ledger: one row per delivered file (and per attempt kind: a held or rejected file that is
 -- delivered again gets a new row). Status machine (each step re-entrant):
@@ -60,6 +61,18 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.import_quarantine (
     PRIMARY KEY (file_id, record_no)
 );
 
+-- Field issues: an optional value that failed validation (phone, date of birth, e-mail next to an
+-- external id, ...). The row was imported WITHOUT that value; this says which file, record and field,
+-- and why (reason code), so the clinic can fix the source. Never the value itself.
+CREATE TABLE IF NOT EXISTS patient_pipeline.import_field_issue (
+    file_id bigint NOT NULL REFERENCES patient_pipeline.import_file (file_id),
+    record_no integer NOT NULL,
+    field text NOT NULL,
+    reason_code text NOT NULL,
+    recorded_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    PRIMARY KEY (file_id, record_no, field)
+);
+
 -- Review queue: never merged automatically (name + DOB look-alikes, HL7 A40 merges, FHIR replaced-by).
 CREATE TABLE IF NOT EXISTS patient_pipeline.import_review (
     review_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -101,17 +114,6 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.import_insert_log (
     changed_at timestamp without time zone NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
 );
 CREATE INDEX IF NOT EXISTS ix_import_insert_log_file ON patient_pipeline.import_insert_log (file_id);
-
--- Every change of every import, one row per patient and change: the updates as logged, the inserts
--- unnested from their blocks. What to query for "which patient, which fields, which file" (a lookup by
--- patient_id reads the blocks of every file: fine for an audit question, not for a hot path).
-CREATE OR REPLACE VIEW patient_pipeline.import_changes AS
-SELECT c.file_id, c.patient_id, c.change_kind, c.changed_fields, c.changed_at
-FROM patient_pipeline.import_change_log c
-UNION ALL
-SELECT b.file_id, u.patient_id, 'insert' AS change_kind, b.changed_fields, b.changed_at
-FROM patient_pipeline.import_insert_log b
-CROSS JOIN LATERAL unnest(b.patient_ids) AS u (patient_id);
 
 -- Staging: what the reader + normalizer produced, loaded with COPY. UNLOGGED and index-free on purpose
 -- (fast bulk load); logically keyed by (file_id, record_no). Rows of an unfinished attempt are deleted
@@ -155,3 +157,54 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.import_decision (
     event_detail text,
     raw jsonb
 );
+
+-- Columns added with "Real-world feeds" (IMPORTS.md), for databases created by an earlier version. Each is
+-- added only when missing (checked in the catalog first, so a routine ensure() never queues an ACCESS
+-- EXCLUSIVE lock behind a running import); nullable without default: a catalog-only change.
+--   import_file.field_issue_rows      rows imported with at least one field issue
+--   import_file.unsupported_messages  HL7 messages of types the import does not read (counted, not records)
+--   import_file.reason_message        the operator's PHI-free text for reason_code (column, segment or
+--                                     element path; never a value)
+--   import_change_log.reason / import_insert_log.reason
+--                                     why a change was made beyond "the clinic sent new values":
+--                                     'deceased' (status set to inactive: the source reports the person
+--                                     deceased), 'inactive_at_source' (a new patient the source marks
+--                                     inactive, e.g. FHIR active: false); NULL otherwise
+--   import_staging.field_issues       "field:reason" pairs joined by ','
+--   import_staging.deceased, import_decision.active, import_decision.deceased
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT * FROM (VALUES
+        ('import_file', 'field_issue_rows', 'bigint'),
+        ('import_file', 'unsupported_messages', 'bigint'),
+        ('import_file', 'reason_message', 'text'),
+        ('import_change_log', 'reason', 'text'),
+        ('import_insert_log', 'reason', 'text'),
+        ('import_staging', 'field_issues', 'text'),
+        ('import_staging', 'deceased', 'boolean'),
+        ('import_decision', 'active', 'boolean'),
+        ('import_decision', 'deceased', 'boolean')) AS v (tbl, col, typ)
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_attribute
+            WHERE attrelid = ('patient_pipeline.' || quote_ident(c.tbl))::regclass
+              AND attname = c.col AND NOT attisdropped) THEN
+            EXECUTE 'ALTER TABLE patient_pipeline.' || quote_ident(c.tbl) || ' ADD COLUMN ' || quote_ident(c.col)
+                || ' ' || c.typ;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Every change of every import, one row per patient and change: the updates as logged, the inserts
+-- unnested from their blocks. What to query for "which patient, which fields, which file" (a lookup by
+-- patient_id reads the blocks of every file: fine for an audit question, not for a hot path).
+CREATE OR REPLACE VIEW patient_pipeline.import_changes AS
+SELECT c.file_id, c.patient_id, c.change_kind, c.changed_fields, c.changed_at, c.reason
+FROM patient_pipeline.import_change_log c
+UNION ALL
+SELECT b.file_id, u.patient_id, 'insert' AS change_kind, b.changed_fields, b.changed_at, b.reason
+FROM patient_pipeline.import_insert_log b
+CROSS JOIN LATERAL unnest(b.patient_ids) AS u (patient_id);

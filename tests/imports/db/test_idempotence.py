@@ -18,7 +18,7 @@ ROWS = [
     "ann@example.com,Ann,Arbor,(202) 555-0100,MRN1,1980-01-02",
     "bob@example.com,Bob,Bay,,MRN2,1975-03-04",
     "cy@example.com,Cy,Cole,,MRN3,",
-    "not-an-email,Dee,Dale,,MRN4,",
+    "not-an-email,Dee,Dale,,,",  # its only identity is invalid: quarantined (invalid_email)
 ]
 
 
@@ -64,7 +64,7 @@ def test_a_renamed_re_export_only_produces_unchanged_rows(import_db, csv_source,
 
 def test_reject_ratio_above_threshold_holds_the_whole_file(import_db, csv_source, drop_csv):
     source = csv_source.with_overrides(max_reject_ratio=0.2)
-    bad = [f"bad{i},Bad,Row,,B{i}," for i in range(3)]
+    bad = [f"bad{i},Bad{i},Row,,," for i in range(3)]  # the invalid e-mail is their only identity
     path = drop_csv("broken.csv", ROWS[:2] + bad)
     res = run(import_db, source, path)
     assert (res.status, res.reason_code, res.inserted, res.updated, res.quarantined) == (
@@ -74,6 +74,7 @@ def test_reject_ratio_above_threshold_holds_the_whole_file(import_db, csv_source
     assert rejected.exists()
     sidecar = json.loads((Path(source.rejected()) / "broken.csv.reason.json").read_text())
     assert sidecar["reason_code"] == "reject_ratio_exceeded" and sidecar["quarantined_by_reason"] == {"invalid_email": 3}
+    assert "3 of 5 rows quarantined" in sidecar["reason_message"] and "max_reject_ratio 0.200" in sidecar["reason_message"]
     assert scalar(import_db, "SELECT status FROM patient_pipeline.import_file WHERE file_id = :f", f=res.file_id) == "held"
     # the quarantine keeps every bad row, fixable, and the held file can be delivered again later
     assert scalar(import_db, "SELECT count(*) FROM patient_pipeline.import_quarantine WHERE file_id = :f",
@@ -131,7 +132,7 @@ def test_staged_rows_lost_after_a_crash_are_restaged(import_db, csv_source, drop
 
 
 def test_quarantine_export_neutralizes_spreadsheet_formulas(import_db, csv_source, drop_csv):
-    path = drop_csv("a.csv", ROWS[:3] + ['=HYPERLINK("x"),@Dee,-Dale,+1,MRN4,'])
+    path = drop_csv("a.csv", ROWS[:3] + ['=HYPERLINK("x"),@Dee,-Dale,+1,,'])
     res = run(import_db, csv_source, path)
     export = pipeline.run_dir("run-1") / "imports" / f"file_{res.file_id}_quarantine.csv"
     text = export.read_text()

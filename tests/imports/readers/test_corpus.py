@@ -4,6 +4,7 @@ reader + normalizer outcome: a file rejection with its reason, or per-record rea
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections import Counter
 from datetime import date
@@ -62,7 +63,8 @@ def gen_late_nul_byte(path: Path) -> None:
 
 
 def gen_overlong_line(path: Path) -> None:
-    path.write_text(PLATFORM_HEADER + "a@example.com,Jo," + "x" * 1_100_000 + ",,M-1,\n", encoding="utf-8")
+    path.write_text(PLATFORM_HEADER + "a@example.com,Jo," + "x" * 1_100_000 + ",,M-1,\n"
+                    + "b@example.com,Bo,Doe,,M-2,\n", encoding="utf-8")
 
 
 def gen_huge_field(path: Path) -> None:
@@ -75,6 +77,44 @@ def gen_large_file(path: Path) -> None:
         fh.write(PLATFORM_HEADER)
         for start in range(0, 200_000, 10_000):
             fh.write("".join(_rows(start + 10_000, bad_every=100).splitlines(keepends=True)[start:]))
+
+
+def _hl7_message(n: int, pid_name: str = "Doe^Jo") -> str:
+    return (f"MSH|^~\\&|FICT|FICT|PIPE|GEN|20250531{n % 10000:04d}||ADT^A04|G{n}|P|2.5.1\r"
+            f"EVN|A04\rPID|1||G-{n}^^^CORPUS^MR||{pid_name}||19700101\r")
+
+
+def gen_hl7_one_malformed_among_many(path: Path) -> None:
+    messages = [_hl7_message(i) for i in range(1, 41)]
+    messages.insert(20, "MSH|^~\\&|FICT|FICT|PIPE|GEN|202505310000||ADT^A04|BAD|P|2.5.1\rEVN|A04\r")  # no PID
+    path.write_text("".join(messages), encoding="utf-8")
+
+
+def gen_hl7_raw_nul_after_the_first_block(path: Path) -> None:
+    # the first 64 KiB are clean (a binary file would be rejected there); message 801 carries a raw NUL
+    messages = [_hl7_message(i) for i in range(1, 801)]
+    messages.append(_hl7_message(801, "Do\x00e^Jo"))
+    messages.append(_hl7_message(802))
+    path.write_text("".join(messages), encoding="utf-8")
+
+
+def gen_hl7_oversized_segment(path: Path) -> None:
+    big = "NTE|1||" + "x" * 1_200_000
+    path.write_text(_hl7_message(1) + _hl7_message(2).replace("\rPID", "\r" + big + "\rPID") + _hl7_message(3),
+                    encoding="utf-8")
+
+
+def gen_hl7_oversized_message(path: Path) -> None:
+    notes = "".join(f"NTE|{i}||{'y' * 90_000}\r" for i in range(30))  # 2.7 MB in segments under the field bound
+    path.write_text(_hl7_message(1) + _hl7_message(2) + notes + _hl7_message(3), encoding="utf-8")
+
+
+def gen_fhir_oversized_line(path: Path) -> None:
+    big = {"resourceType": "Patient", "id": "big", "identifier": [{"system": "urn:oid:1.2.3.4", "value": "B-1"}],
+           "name": [{"family": "Big", "given": ["Bo"]}], "text": {"status": "generated", "div": "x" * 2_500_000}}
+    ok = {"resourceType": "Patient", "id": "ok", "identifier": [{"system": "urn:oid:1.2.3.4", "value": "B-2"}],
+          "name": [{"family": "Small", "given": ["Sy"]}]}
+    path.write_text(json.dumps(big) + "\n" + json.dumps(ok) + "\n", encoding="utf-8")
 
 
 GENERATORS = {name[len("gen_"):]: fn for name, fn in globals().items() if name.startswith("gen_")}
@@ -99,6 +139,9 @@ def _check_record(rec, want: dict[str, Any], where: str) -> None:
     assert rec.reason_field == want.get("field"), where
     if "notes" in want or rec.reason is None:
         assert rec.notes == want.get("notes", []), where
+    if "field_issues" in want or rec.reason is None:
+        assert dict(rec.field_issues) == want.get("field_issues", {}), where
+        assert len(rec.field_issues) == len(want.get("field_issues", {})), where
     assert rec.event == want.get("event"), where
     assert rec.event_detail == want.get("event_detail"), where
     for key, expected in (want.get("values") or {}).items():
@@ -117,6 +160,15 @@ def test_manifest_has_at_least_40_cases_with_unique_ids():
         assert "generate" not in case or case["generate"] in GENERATORS, case["id"]
         assert "file" not in case or (CORPUS / case["file"]).is_file(), case["id"]
         assert set(case["expect"]) <= {"rejected", "yielded_at_least", "records", "reason_counts", "stats"}, case["id"]
+
+
+def test_manifest_has_the_real_world_feed_cases():
+    """IMPORTS.md "Real-world feeds": at least 30 cases (tagged ``feeds: true``) across FHIR, HL7 and CSV,
+    each with its database outcome."""
+    feeds = [c for c in MANIFEST["cases"] if c.get("feeds")]
+    assert len(feeds) >= 30
+    assert {c["format"] for c in feeds} == {"csv", "fhir_ndjson", "hl7v2"}
+    assert all(c.get("db_expect") for c in feeds), [c["id"] for c in feeds if not c.get("db_expect")]
 
 
 @pytest.mark.parametrize("case", MANIFEST["cases"], ids=[c["id"] for c in MANIFEST["cases"]])
