@@ -74,7 +74,8 @@ def test_an_invalid_email_that_is_the_only_identity_quarantines_the_row():
 
 def test_required_fields_quarantine_when_missing_or_invalid():
     strict = CSV.with_overrides(required_fields=["email", "phone"])
-    assert (normalize_record(_raw(email=""), strict, TODAY).reason, "email") == ("missing_email", "email")
+    rec = normalize_record(_raw(email=""), strict, TODAY)
+    assert (rec.reason, rec.reason_field) == ("missing_email", "email")
     rec = normalize_record(_raw(email="bad"), strict, TODAY)
     assert (rec.reason, rec.reason_field) == ("invalid_email", "email")
     rec = normalize_record(_raw(phone="call me"), strict, TODAY)
