@@ -57,7 +57,9 @@ lint: venv
 airflow: airflow-db
 	$(BIN)/python -m include.imports.demo_support
 	@echo "Airflow UI: http://localhost:8080  (user admin; password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
-	$(BIN)/airflow standalone
+	@# Tasks never start the embedded PostgreSQL themselves (include/db.py): hand them its address.
+	AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
+		$(BIN)/airflow standalone
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)

@@ -4,6 +4,8 @@
     python -m include.cli verify-legacy    compare the live legacy schema with DATA-MODEL.md §1
     python -m include.cli stamp-baseline   verify, then `alembic stamp 20250526_legacy_baseline` (production)
     python -m include.cli db-stop          stop the embedded PostgreSQL
+    python -m include.cli embedded-uri     start the embedded PostgreSQL, print its app database's URI (for
+                                           AIRFLOW_CONN_GENASCOPE_DB: `make airflow` hands it to the tasks)
 """
 
 from __future__ import annotations
@@ -33,12 +35,17 @@ def print_db_info(conn: sa.Connection) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop"])
+    parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
+                                                       "embedded-uri"])
     args = parser.parse_args(argv)
 
     if args.command == "db-stop":
         stopped = embedded_db.stop()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+        return 0
+
+    if args.command == "embedded-uri":
+        print(db.embedded_connection_uri())
         return 0
 
     app = db.resolve_app_database()
