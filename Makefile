@@ -17,12 +17,14 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test lint airflow bench seed db-stop clean
+.PHONY: help venv airflow-db demo test test-distributed lint airflow airflow-celery bench seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
 	@echo "make test     run the test suite (embedded PostgreSQL; also GENASCOPE_TEST_DATABASE_URL if set)"
 	@echo "make airflow  start airflow standalone with this project's DAGs"
+	@echo "make airflow-celery  a CeleryExecutor deployment on this machine (Redis, two workers); Ctrl-C stops it"
+	@echo "make test-distributed  migration, import and rollback dry run through that deployment on S3 (moto)"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
 	@echo "make seed N=… write N synthetic legacy invites into the app database"
@@ -60,6 +62,12 @@ airflow: airflow-db
 	@# Tasks never start the embedded PostgreSQL themselves (include/db.py): hand them its address.
 	AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
 		$(BIN)/airflow standalone
+
+# CeleryExecutor on this machine: Redis broker, metadata DB on the PostgreSQL server (else the embedded
+# one), scheduler, dag-processor, triggerer, api-server on 127.0.0.1:8090, two workers in their own mount
+# namespaces. CELERY_ARGS="--landing-root s3://… --runs-root s3://…" sets the Variables.
+airflow-celery: venv
+	$(BIN)/python -m include.distributed.celery_stack up $(CELERY_ARGS)
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)
