@@ -52,6 +52,11 @@ demo: airflow-db
 test: venv
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+# The DAGs through `make airflow-celery`'s deployment, each worker in its own mount namespace, landing and
+# runs root on a moto S3 server on 127.0.0.1 (needs Redis at 127.0.0.1:6379 and root; ~6 min).
+test-distributed: venv
+	GENASCOPE_DISTRIBUTED_TEST=1 $(BIN)/python -m pytest tests/distributed -n 0 -p no:cacheprovider $(PYTEST_ARGS)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m include.sql_lint
