@@ -70,7 +70,9 @@ airflow: airflow-db
 
 # CeleryExecutor on this machine: Redis broker, metadata DB on the PostgreSQL server (else the embedded
 # one), scheduler, dag-processor, triggerer, api-server on 127.0.0.1:8090, two workers in their own mount
-# namespaces. CELERY_ARGS="--landing-root s3://… --runs-root s3://…" sets the Variables.
+# namespaces; by default an S3-compatible server (moto) on 127.0.0.1 holds the landing (the sample
+# clinics) and the runs root. CELERY_ARGS="--landing-root s3://… --runs-root s3://…" for your own bucket.
+CELERY_ARGS ?= --moto
 airflow-celery: venv
 	$(BIN)/python -m include.distributed.celery_stack up $(CELERY_ARGS)
 

@@ -107,12 +107,15 @@ def runs_root_location() -> str:
     """The configured runs root as a string (see the module docstring for the order)."""
     from include import db
 
+    env = os.environ.get("GENASCOPE_RUNS_DIR", "").strip()
     if db.in_airflow_task():
         from airflow.sdk import Variable
 
         value = (Variable.get(RUNS_DIR_VARIABLE, default=None) or "").strip()
         if value:
             return value if is_uri(value) else str(_local(value))
+    if is_uri(env):  # settings.RUNS_DIR is a Path, which cannot hold a URI
+        return env
     return str(_local(settings.RUNS_DIR))
 
 
@@ -163,6 +166,14 @@ def require_shared(where: str, what: str, setting: str) -> None:
         f"{', '.join(executors())}: other workers and the API server cannot see this worker's disk. Set "
         f"{setting} to an object-storage URI (s3://bucket/prefix, gs://…), or, if {local} is a volume every "
         f"worker and the API server mount at the same path, declare it in {SHARED_ROOTS_ENV}.")
+
+
+def check_runs_root() -> str:
+    """Preflight of every DAG: the runs root, refused when it is local on a non-local executor (see
+    :func:`require_shared`). Returns its location for the run's report."""
+    where = runs_root_location()
+    require_shared(where, "the runs root", f"the Airflow Variable {RUNS_DIR_VARIABLE} (or GENASCOPE_RUNS_DIR)")
+    return where
 
 
 def read_text(location_or_path: Any) -> str:

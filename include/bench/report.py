@@ -134,4 +134,8 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
 
 
 def write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+    """Write the results; the object-storage section (its own command, ``object_storage_bench``) is kept."""
+    from include.bench import object_storage_bench
+
+    kept = object_storage_bench.preserved_section(path)
+    path.write_text(text.rstrip("\n") + "\n\n" + kept if kept else text, encoding="utf-8")

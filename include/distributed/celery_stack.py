@@ -111,6 +111,9 @@ def airflow_environment(dep: Deployment) -> dict[str, str]:
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
         # Workers reach the api-server's Execution API (task state, XComs, variables, connections) here.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{dep.api_url}/execution/",
+        # A busy api-server (2 cores shared by every component here) answers in seconds, not milliseconds;
+        # the default 5 s made tasks fail on their first heartbeat or state call.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         # The metadata DB (scheduler, dag-processor, triggerer, api-server); psycopg 3 for the sync engine,
         # and explicitly for the async one (Airflow's default async driver for postgresql is asyncpg).
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
@@ -181,6 +184,24 @@ def redis_answers(url: str = DEFAULT_BROKER) -> bool:
         return False
 
 
+def lay_out_landing(landing_uri: str) -> list[str]:
+    """Copy the sample clinics' deliveries under ``<landing_uri>/<clinic>/incoming/`` (object storage or a
+    folder), through the pipeline's own storage layer; returns their locations."""
+    from include import storage
+    from include.imports.demo_support import SAMPLE_CLINICS
+
+    placed = []
+    for clinic in sorted(p for p in SAMPLE_CLINICS.iterdir() if p.is_dir()):
+        folder = storage.path(f"{landing_uri.rstrip('/')}/{clinic.name}/incoming")
+        folder.mkdir(parents=True, exist_ok=True)
+        for sample in sorted((clinic / "incoming").iterdir()):
+            target = folder / sample.name
+            with sample.open("rb") as src, target.open("wb") as dst:
+                dst.write(src.read())
+            placed.append(storage.location(target))
+    return placed
+
+
 def _airflow(*args: str) -> list[str]:
     return [sys.executable, "-m", "airflow", *args]
 
@@ -202,8 +223,10 @@ def prepare(dep: Deployment, variables: dict[str, str] | None = None) -> dict[st
     log = dep.log_dir / "prepare.log"
     _run(_airflow("db", "migrate"), env, log)
     _run([sys.executable, "-m", "include.airflow_settings"], env, log)
-    for name, value in (variables or {}).items():
-        _run(_airflow("variables", "set", name, value), env, log)
+    if variables:  # one process for all of them (each `airflow variables set` pays Airflow's start-up)
+        _run([sys.executable, "-c", "import json, sys\nfrom airflow.models import Variable\n"
+              "for k, v in json.loads(sys.argv[1]).items():\n    Variable.set(k, v)",
+              json.dumps(variables)], env, log)
     env_file = dep.home / "airflow-celery.env"
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -329,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing-root", help="Variable genascope_landing_root (e.g. s3://bucket/landing)")
     parser.add_argument("--runs-root", help="Variable genascope_runs_dir (e.g. s3://bucket/runs)")
     parser.add_argument("--no-isolate", action="store_true", help="workers share this machine's disk")
+    parser.add_argument("--moto", action="store_true",
+                        help="also start an S3-compatible server (moto) on 127.0.0.1, put the sample clinics' "
+                             "deliveries on it and point the landing and runs roots at it (the default of "
+                             "`make airflow-celery`)")
     parser.add_argument("--detach", action="store_true", help="return once everything is up (stop with `down`)")
     args = parser.parse_args(argv)
     if args.command == "status":
@@ -341,13 +368,33 @@ def main(argv: list[str] | None = None) -> int:
     if any(running().values()):
         print("already running (python -m include.distributed.celery_stack down to stop it)", file=sys.stderr)
         return 1
-    dep = deployment(isolate=not args.no_isolate)
+    extra: dict[str, str] = {}
+    s3 = None
+    if args.moto:
+        from include.distributed import moto_s3
+
+        HOME.mkdir(parents=True, exist_ok=True, mode=0o700)
+        s3 = moto_s3.start(log_path=HOME / "moto.log")
+        extra = s3.env()
+        os.environ.update(extra)
+        bucket = s3.create_bucket("genascope")
+        args.landing_root = args.landing_root or f"{bucket}/landing"
+        args.runs_root = args.runs_root or f"{bucket}/runs"
+        placed = lay_out_landing(args.landing_root)
+        print(f"S3 (moto) on {s3.endpoint_url}: {len(placed)} sample deliveries under {args.landing_root}", flush=True)
+    if args.landing_root:  # the allow-list of landing roots (OPERATIONS.md §5) must hold it
+        extra["GENASCOPE_LANDING_ROOTS"] = os.pathsep.join(
+            r for r in (os.environ.get("GENASCOPE_LANDING_ROOTS"), args.landing_root) if r)
+    dep = deployment(isolate=not args.no_isolate, extra_env=extra)
     variables = {k: v for k, v in (("genascope_landing_root", args.landing_root),
                                    ("genascope_runs_dir", args.runs_root)) if v}
     print(f"metadata DB: {db.AppDatabase(dep.metadata_uri, 'metadata').describe()}; "
           f"app DB: {db.AppDatabase(dep.app_db_uri, db.ENV_CONN).describe()}", flush=True)
     env = prepare(dep, variables)
-    start(dep, env)
+    pids = start(dep, env)
+    if s3 is not None and s3.process is not None:  # `down` stops it with the rest
+        pids["moto-s3"] = s3.process.pid
+        (dep.home / "pids.json").write_text(json.dumps(pids, indent=2))
     try:
         wait_ready(dep)
     except DeploymentError:

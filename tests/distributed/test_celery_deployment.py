@@ -53,7 +53,19 @@ class Stack:
     @property
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.dep.api_url, headers={"Authorization": f"Bearer {self.token}"},
-                            timeout=30)
+                            timeout=90)
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        """GET with retries: on a busy 2-core machine the api-server may take a while to answer."""
+        for attempt in range(5):
+            try:
+                with self.api as api:
+                    return api.get(url, **kwargs)
+            except httpx.TransportError:
+                if attempt == 4:
+                    raise
+                time.sleep(5)
+        raise AssertionError("unreachable")
 
 
 def _token(dep: celery_stack.Deployment) -> str:
@@ -137,31 +149,30 @@ def _seed_app_database(uri: str) -> None:
 
 def _run_dag(stack: Stack, dag_id: str, conf: dict) -> dict:
     """Trigger ``dag_id`` through the REST API and wait for the run to finish; returns the run."""
+    deadline = time.monotonic() + 240
+    while stack.get(f"/api/v2/dags/{dag_id}").status_code != 200:  # parsed by the dag-processor yet?
+        assert time.monotonic() < deadline, f"{dag_id} was not parsed within 240 s"
+        time.sleep(3)
     with stack.api as api:
-        deadline = time.monotonic() + 180
-        while api.get(f"/api/v2/dags/{dag_id}").status_code != 200:  # parsed by the dag-processor yet?
-            assert time.monotonic() < deadline, f"{dag_id} was not parsed within 180 s"
-            time.sleep(3)
         assert api.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).status_code == 200
         resp = api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
-        assert resp.status_code == 200, resp.text
-        run_id = resp.json()["dag_run_id"]
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while True:
-            run = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
-            if run["state"] in ("success", "failed"):
-                break
-            assert time.monotonic() < deadline, f"{dag_id} run {run_id} still {run['state']} after {RUN_TIMEOUT_S}s"
-            time.sleep(3)
-        tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 200}).json()
-        run["task_instances"] = tis["task_instances"]
-        return run
+    assert resp.status_code == 200, resp.text
+    run_id = resp.json()["dag_run_id"]
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        run = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
+        if run["state"] in ("success", "failed"):
+            break
+        assert time.monotonic() < deadline, f"{dag_id} run {run_id} still {run['state']} after {RUN_TIMEOUT_S}s"
+        time.sleep(5)
+    tis = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 200}).json()
+    run["task_instances"] = tis["task_instances"]
+    return run
 
 
 def _xcom(stack: Stack, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> object:
-    with stack.api as api:
-        resp = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-                       params={"map_index": map_index, "deserialize": True})
+    resp = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+                     params={"map_index": map_index, "deserialize": True})
     assert resp.status_code == 200, resp.text
     return resp.json()["value"]
 
