@@ -61,11 +61,17 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m include.sql_lint
 
+# The API server (UI) listens on 127.0.0.1 only; umask 077: everything Airflow writes under its home
+# (the generated admin password, airflow.cfg with its secret keys, logs, the SQLite DB) is owner-only.
+AIRFLOW_PASSWORDS := $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated
 airflow: airflow-db
 	$(BIN)/python -m include.imports.demo_support
-	@echo "Airflow UI: http://localhost:8080  (user admin; password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	chmod 700 $(AIRFLOW_HOME)
+	(umask 077; touch $(AIRFLOW_PASSWORDS)); chmod 600 $(AIRFLOW_PASSWORDS)
+	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(AIRFLOW_PASSWORDS), mode 0600)"
 	@# Tasks never start the embedded PostgreSQL themselves (include/db.py): hand them its address.
-	AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
+	umask 077; AIRFLOW__API__HOST=127.0.0.1 \
+		AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
 		$(BIN)/airflow standalone
 
 # CeleryExecutor on this machine: Redis broker, metadata DB on the PostgreSQL server (else the embedded

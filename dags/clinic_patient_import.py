@@ -51,9 +51,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, Param, dag
 
 from include import settings
+from include.dag_support import task
 
 DAG_ID = "clinic_patient_import"
 PATIENTS_IMPORTED = Asset(name="genascope_patients_clinic_import", uri="genascope://app-db/patients/clinic-import")

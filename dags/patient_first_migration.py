@@ -29,7 +29,7 @@ and trigger the DAG again: it picks up where it stopped. Reports: `runs/patient_
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import settings
 from include.dag_support import (
@@ -41,6 +41,7 @@ from include.dag_support import (
     params,
     run_id,
     skip_if_dry,
+    task,
 )
 
 

@@ -51,7 +51,7 @@ restores the archive after the schema upgrades and before the backfill. Reports:
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include.dag_support import (
     DEFAULT_ARGS,
@@ -63,6 +63,7 @@ from include.dag_support import (
     params,
     run_id,
     skip_if_dry,
+    task,
 )
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
 

@@ -6,11 +6,15 @@
     python -m include.cli db-stop          stop the embedded PostgreSQL
     python -m include.cli embedded-uri     start the embedded PostgreSQL, print its app database's URI (for
                                            AIRFLOW_CONN_GENASCOPE_DB: `make airflow` hands it to the tasks)
+    python -m include.cli create-pipeline-role [--role genascope_pipeline] [--transfer-ownership genascope_owner]
+                                           the least-privilege login role of the DAGs (run as a DBA; the
+                                           password comes from $GENASCOPE_PIPELINE_PASSWORD, hashed here)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import sqlalchemy as sa
@@ -36,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
-                                                       "embedded-uri"])
+                                            "create-pipeline-role", "embedded-uri"])
+    parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
+    parser.add_argument("--owner-role", default=None,
+                        help="create-pipeline-role: the NOLOGIN role owning the application's tables "
+                             "(default: the owner of invites)")
+    parser.add_argument("--transfer-ownership", metavar="OWNER_ROLE", default=None,
+                        help="create-pipeline-role: first move the application's tables to this NOLOGIN role")
+    parser.add_argument("--password-env", default="GENASCOPE_PIPELINE_PASSWORD",
+                        help="create-pipeline-role: environment variable holding the role's password")
     args = parser.parse_args(argv)
 
     if args.command == "db-stop":
@@ -50,6 +62,17 @@ def main(argv: list[str] | None = None) -> int:
 
     app = db.resolve_app_database()
     print(f"app database: {app.describe()}")
+    if args.command == "create-pipeline-role":
+        from include import pipeline_role
+
+        made = pipeline_role.create_pipeline_role(
+            app.uri, role=args.role, owner_role=args.owner_role, transfer_to=args.transfer_ownership,
+            password=os.environ.get(args.password_env) or None)
+        print(f"role {made.role} ready in database {made.database}: member of {made.owner_role} "
+              f"({made.transferred_tables} relations moved to it), grants of include/sql/security/pipeline_role.sql"
+              + ("" if os.environ.get(args.password_env) else f"; no password set (${args.password_env} is empty)"))
+        print(f"recommended (as a superuser): ALTER ROLE {made.role} SET log_error_verbosity = terse;")
+        return 0
     with db.app_engine(app.uri).connect() as conn:
         if args.command == "db-info":
             print_db_info(conn)

@@ -1,5 +1,6 @@
-"""What the migration and rollback DAG files share: default args, the run's params and id, the dry-run
-skip, the no-retry gate, and the watcher task that keeps a run red. Light imports only (DAG parsing)."""
+"""What the DAG files share: the ``task`` decorator (every task body runs inside the database-step
+wrapper), default args, the run's params and id, the dry-run skip, the no-retry gate, and the watcher
+task that keeps a run red. Light imports only (DAG parsing)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import TriggerRule, get_current_context, task
+from airflow.sdk import TriggerRule, get_current_context
+from airflow.sdk import task as _airflow_task
 
 from include import settings
 
@@ -21,6 +23,20 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(seconds=20),
     "retry_exponential_backoff": True,
 }
+
+
+def task(python_callable: Callable | None = None, **kwargs: Any):
+    """``airflow.sdk.task`` whose body runs inside :func:`include.db_errors.guard`: a database error
+    leaves the task as ``DatabaseStepFailed`` (SQLSTATE, constraint and relation names, never a row
+    value or a bound parameter). Every task of every DAG of this project is declared with it, so no
+    call site needs its own handling. Same forms as Airflow's: ``@task``, ``@task(retries=0, ...)``."""
+
+    def decorate(fn: Callable) -> Any:
+        from include.db_errors import guard
+
+        return _airflow_task(**kwargs)(guard(str(kwargs.get("task_id") or fn.__name__))(fn))
+
+    return decorate(python_callable) if python_callable is not None else decorate
 
 
 def params() -> dict:

@@ -169,9 +169,16 @@ def embedded_connection_uri() -> str:
     return embedded_db.start()
 
 
+def create_engine(uri: str, **kwargs: object) -> sa.Engine:
+    """Every SQLAlchemy engine of the project: psycopg 3, and ``hide_parameters=True`` so a statement
+    error never prints bound values (row values are PHI). Use this instead of ``sa.create_engine``."""
+    kwargs["hide_parameters"] = True
+    return sa.create_engine(to_sqlalchemy_url(uri), **kwargs)
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> sa.Engine:
-    return sa.create_engine(to_sqlalchemy_url(url), pool_pre_ping=True, pool_size=2, max_overflow=4)
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
 
 def app_engine(uri: str | None = None) -> sa.Engine:

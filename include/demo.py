@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from include import cli, db, embedded_db, migration_driver, settings
+from include import cli, db, embedded_db, migration_driver, private_files, settings
 
 PY = sys.executable
 
@@ -45,7 +45,7 @@ def run(cmd: list[str], env: dict[str, str], log_path: Path | None = None) -> No
     if log_path is None:
         subprocess.run(cmd, env=env, check=True, cwd=settings.PROJECT_ROOT)
         return
-    with log_path.open("ab") as out:
+    with private_files.open_private(log_path, "ab") as out:
         proc = subprocess.run(cmd, env=env, cwd=settings.PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}); see {log_path}")
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     admin_uri = embedded_db.start_server()
     print(f"app database: embedded PostgreSQL under {settings.EMBEDDED_PGDATA} (socket only)")
-    log_dir = settings.RUNS_DIR / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = private_files.ensure_dir(settings.RUNS_DIR / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+                                       within=settings.RUNS_DIR)
     env = {**os.environ, "PYTHONPATH": str(settings.PROJECT_ROOT)}
 
     if not args.skip_walk:
@@ -163,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_import and (settings.PROJECT_ROOT / "dags" / "clinic_patient_import.py").exists():
         banner("3. Nightly clinic import over the sample clinics")
         from include.imports import demo_support
+        from include.imports import landing as landing_module
 
         landing = demo_support.prepare_demo_landing(uri, log_dir / "landing")
+        # the demo's landing lies in its own run folder: allow exactly that root for its run
+        env[landing_module.LANDING_ROOTS_ENV] = str(landing)
         print_summary(dags_test("clinic_patient_import", {"landing_root": str(landing), "dry_run": False},
                                 env, log_path))
     print(f"\nTask logs of this demo: {log_path}")

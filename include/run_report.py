@@ -1,7 +1,8 @@
 """Run reports: a per-run folder with ``report.md`` (for people) and ``report.json`` (the numbers).
 
 Reports hold ids, counts, durations, revision ids and reason codes only. The folder also receives
-the GX Data Docs and any export of the run.
+the GX Data Docs and any export of the run, so it is owner-only (0700, its files 0600: see
+``include/private_files.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from include import settings
+from include import private_files, settings
 
 
 def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Path:
+    """``<runs root>/<dag_id>/<run id>``, created owner-only (the runs root down to it: 0700)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
-    path = Path(root or settings.RUNS_DIR) / dag_id / safe
-    path.mkdir(parents=True, exist_ok=True)
+    base = Path(root or settings.RUNS_DIR)
+    path = base / dag_id / safe
+    private_files.ensure_dir(path, within=base)
     return path
 
 
@@ -44,7 +47,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 def write(directory: Path, title: str, data: dict[str, Any]) -> Path:
     """Write report.json (``data`` verbatim) and report.md (rendered). Returns the markdown path."""
     data = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **data}
-    (directory / "report.json").write_text(json.dumps(data, indent=2, default=str, sort_keys=False))
+    private_files.write_text(directory / "report.json", json.dumps(data, indent=2, default=str, sort_keys=False))
     lines = [f"# {title}", "", f"Generated {data['generated_at']}.", ""]
     for key, value in data.items():
         if key == "generated_at":
@@ -59,5 +62,5 @@ def write(directory: Path, title: str, data: dict[str, Any]) -> Path:
         else:
             lines += [_fmt(value), ""]
     path = directory / "report.md"
-    path.write_text("\n".join(lines))
+    private_files.write_text(path, "\n".join(lines))
     return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,10 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+
+# The landing roots tests may point the import at: the project's landing/ and the temp folders pytest's
+# tmp_path lives in (the bundled YAML allows only landing/). Tests of the allow-list set their own.
+os.environ.setdefault("GENASCOPE_LANDING_ROOTS", ",".join([str(PROJECT_ROOT / "landing"), tempfile.gettempdir()]))
 
 EXTERNAL_URL = os.environ.get("GENASCOPE_TEST_DATABASE_URL", "").strip()
 SERVERS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
@@ -80,7 +85,7 @@ def app_env(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def engine(fresh_db: str) -> Iterator[sa.Engine]:
-    eng = sa.create_engine(db.to_sqlalchemy_url(fresh_db))
+    eng = db.create_engine(fresh_db)
     try:
         yield eng
     finally:

@@ -188,7 +188,8 @@ def import_run(server: Server, cfg: E2EConfig, log_path: Path) -> E2ERun:
         source = import_paths.bench_source(account, landing)
         shutil.copyfile(csv_path, landing / "incoming" / csv_path.name)
         sources_file = work / "clinic_sources.yaml"
-        sources_file.write_text(yaml.safe_dump({"sources": [source]}), encoding="utf-8")
+        sources_file.write_text(yaml.safe_dump({"sources": [source], "landing_roots": [str(landing.parent)]}),
+                                encoding="utf-8")
         with database_copy(server, template, f"e2e_import_{cfg.size_label}") as uri:
             env = _dag_env(uri, {SOURCES_ENV: str(sources_file)})
             # landing_root explicitly: a genascope_landing_root Variable of `make airflow` must not redirect it

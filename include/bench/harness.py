@@ -76,7 +76,7 @@ def connect_server(server_url: str | None = None) -> Server:
 
 def engine_for(uri: str) -> sa.Engine:
     """A private engine (not the app's cached one), so a database can be dropped or copied after dispose()."""
-    return sa.create_engine(db.to_sqlalchemy_url(uri), pool_pre_ping=False)
+    return db.create_engine(uri, pool_pre_ping=False)
 
 
 def create_database(server: Server, name: str, template: str | None = None) -> str:

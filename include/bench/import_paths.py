@@ -103,7 +103,7 @@ def naive_b2(uri: str, path: Path, account_id: str, max_rows: int | None = None,
     """B2: read_csv + to_sql(method="multi"). Returns (rows read, seconds, inserted)."""
     import pandas as pd
 
-    engine = sa.create_engine(db.to_sqlalchemy_url(uri))
+    engine = db.create_engine(uri)
     try:
         started = time.perf_counter()
         df = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=max_rows)
@@ -171,7 +171,7 @@ def _project_p_child(out: Any, uri: str, source_entry: dict[str, Any], location:
         from include.imports.sources import source_from_dict
 
         settings.RUNS_DIR = Path(runs_dir)
-        engine = sa.create_engine(db.to_sqlalchemy_url(uri))
+        engine = db.create_engine(uri)
         before = _peak_rss_mb()
         started = time.perf_counter()
         result = import_file(engine, source_from_dict(source_entry), location, run_id=run_id)

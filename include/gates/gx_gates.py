@@ -2,8 +2,15 @@
 
 GX runs its expectations as SQL inside PostgreSQL (nothing is pulled into memory). Expectations are
 only placed on id and key columns, and the identity key is validated as an md5 digest, so the Data
-Docs never show a name or an e-mail. ``great_expectations`` is imported inside the function: the
-import takes seconds and must not slow DAG parsing.
+Docs never show a name or an e-mail.
+
+Security (OPERATIONS.md §5): the context is **ephemeral** (no ``great_expectations.yml``, no stored
+datasource: the connection string lives in this process's memory only); its Data Docs site is the run
+folder's ``gx/data_docs`` (owner-only, created 0700 before GX writes and tightened after), and the
+ephemeral context's default site in a temporary folder is removed. Results carry **no sampled values**
+(``partial_unexpected_count`` 0, no unexpected rows or index lists): a failed uniqueness expectation
+on identity digests reports how many, never which. ``great_expectations`` is imported inside the
+function: the import takes seconds and must not slow DAG parsing.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from include import db
+from include import db, private_files
 from include.gates.results import GateResult
 
 log = logging.getLogger(__name__)
@@ -27,17 +34,50 @@ PATIENT_CHATS_QUERY = (
 )
 
 
+#: Counts only: GX keeps no sample of unexpected values, rows or indexes in results or Data Docs.
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "include_unexpected_rows": False,
+                 "return_unexpected_index_query": False}
+DATA_DOCS_SITE = "run_folder"
+
+
+def data_docs_dir(run_dir: Path) -> Path:
+    return run_dir / "gx" / "data_docs"
+
+
+def data_docs_index(run_dir: Path) -> Path:
+    return data_docs_dir(run_dir) / "index.html"
+
+
+def _ephemeral_context(docs_dir: Path):
+    """An in-memory GX context whose only Data Docs site is ``docs_dir`` (nothing else is written)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    for site in list(context.get_config().data_docs_sites or {}):
+        context.delete_data_docs_site(site)  # the default site of an ephemeral context is a temp folder
+    context.add_data_docs_site(site_name=DATA_DOCS_SITE, site_config={
+        "class_name": "SiteBuilder", "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    return context
+
+
 def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
-    """Run the migration's GX suite; Data Docs go to ``run_dir/gx``. One GateResult per expectation."""
+    """Run the migration's GX suite; Data Docs go to ``run_dir/gx/data_docs``. One GateResult per expectation."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    context = gx.get_context(mode="file", project_root_dir=str(run_dir))
-    # The generic SQL source also accepts unix-socket URLs (the embedded server), which the postgres one rejects.
+    docs_dir = data_docs_dir(run_dir)
+    private_files.ensure_dir(docs_dir, within=run_dir)
+    context = _ephemeral_context(docs_dir)
+    # The generic SQL source also accepts unix-socket URLs (the embedded server), which the postgres one
+    # rejects. ``hide_parameters``: GX's engine must not print bound values either.
     url = db.to_sqlalchemy_url(uri).replace("$", r"\$")
-    source = context.data_sources.add_or_update_sql("app_db", connection_string=url)
+    source = context.data_sources.add_sql("app_db", connection_string=url, kwargs={"hide_parameters": True})
 
     def batch(asset_name: str, *, table: str | None = None, query: str | None = None):
         asset = (source.add_table_asset(asset_name, table_name=table) if table
@@ -65,15 +105,18 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
     }
     definitions = []
     for name, (batch_definition, expectations) in suites.items():
-        suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"migration_{name}", expectations=expectations))
-        definitions.append(context.validation_definitions.add_or_update(
+        suite = context.suites.add(gx.ExpectationSuite(name=f"migration_{name}", expectations=expectations))
+        definitions.append(context.validation_definitions.add(
             gx.ValidationDefinition(name=f"migration_{name}", data=batch_definition, suite=suite)))
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
         name="patient_first_migration", validation_definitions=definitions,
-        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
-        result_format={"result_format": "BASIC"},
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DATA_DOCS_SITE])],
+        result_format=RESULT_FORMAT,
     ))
-    outcome = checkpoint.run()
+    try:
+        outcome = checkpoint.run()
+    finally:
+        private_files.restrict_tree(run_dir / "gx")
     results: list[GateResult] = []
     for run_result in outcome.run_results.values():
         for r in run_result.results:
@@ -82,9 +125,5 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
             rule = f"gx:{run_result.suite_name}.{cfg.kwargs.get('column', '')}:{cfg.type}"
             results.append(GateResult(rule, bool(r.success), unexpected, [], "" if r.success else "see Data Docs"))
     log.info("GX: %d expectations, %d failed; Data Docs under %s", len(results),
-             sum(not r.passed for r in results), run_dir / "gx" / "uncommitted" / "data_docs" / "local_site")
+             sum(not r.passed for r in results), docs_dir)
     return results
-
-
-def data_docs_index(run_dir: Path) -> Path:
-    return run_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import db, settings
+from include import db, private_files, settings
 from include.imports.sources import load_sources
 
 SAMPLE_CLINICS = settings.INCLUDE_DIR / "sample_data" / "clinics"
@@ -22,15 +22,14 @@ DEFAULT_LANDING = settings.PROJECT_ROOT / "landing"
 
 def lay_out_landing(root: Path = DEFAULT_LANDING, *, fresh: bool = False) -> Path:
     """Copy each sample clinic's ``incoming/`` files under ``root/<clinic>/incoming`` (existing files kept
-    unless ``fresh``). Returns ``root``."""
+    unless ``fresh``), owner-only like any delivery holding PHI (0700 folders, 0600 files). Returns ``root``."""
     if fresh and root.exists():
         shutil.rmtree(root)
     for clinic in sorted(p for p in SAMPLE_CLINICS.iterdir() if p.is_dir()):
-        target = root / clinic.name / "incoming"
-        target.mkdir(parents=True, exist_ok=True)
+        target = private_files.ensure_dir(root / clinic.name / "incoming", within=root)
         for sample in sorted((clinic / "incoming").iterdir()):
             if not (target / sample.name).exists():
-                shutil.copy2(sample, target / sample.name)
+                private_files.copy_file(sample, target / sample.name)
     return root
 
 

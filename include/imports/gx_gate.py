@@ -7,7 +7,8 @@ a list of rules; one SQL query on the app database counts the rows breaking each
 counts, hash aggregates for uniqueness) and GX validates that one-row aggregate through a pandas data
 source (every count must be 0). GX's own SQL expectations issue many queries per expectation (uniqueness
 ones are quadratic): minutes at a million rows. The results are kept in the run folder as
-JSON + markdown with rule names and counts only (never values: they would be PHI).
+JSON + markdown with rule names and counts only (never values: they would be PHI), owner-only.
+Every value (file id, accounts, today) reaches the SQL as a bind parameter, never as a literal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
+
+from include import private_files
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +109,10 @@ def _wait_for_prewarm() -> None:
         loader.join()
 
 
-def _aggregate_query(rules: tuple[tuple[str, str], ...], scope: str, today: date) -> str:
+def _aggregate_query(rules: tuple[tuple[str, str], ...], scope: str) -> str:
     """One query: row rules as FILTERed counts over one scan; ``dup:<key>[|<not-null column>]`` rules as
-    hash-aggregated counts of rows whose key occurs more than once."""
+    hash-aggregated counts of rows whose key occurs more than once. Values are bind parameters
+    (``:today`` and the scope's own) given at execution."""
     row_cols = [f"{expr} AS {name}" for name, expr in rules if not expr.startswith("dup:")]
     dup_cols = []
     for name, expr in rules:
@@ -116,7 +122,7 @@ def _aggregate_query(rules: tuple[tuple[str, str], ...], scope: str, today: date
             dup_cols.append(f"(SELECT coalesce(sum(n) - count(*), 0) FROM (SELECT count(*) AS n {scope}{where} "
                             f"GROUP BY {key} HAVING count(*) > 1) d) AS {name}")
     cols = ",\n       ".join(["count(*) AS row_count", *row_cols, *dup_cols])
-    return f"SELECT {cols}\n{scope}".replace(":today", f"'{today.isoformat()}'")
+    return f"SELECT {cols}\n{scope}"
 
 
 def _summarize(result: Any) -> list[dict[str, Any]]:
@@ -136,33 +142,28 @@ def _summarize(result: Any) -> list[dict[str, Any]]:
 
 def _write_report(out_dir: Path, name: str, success: bool, rows: int, items: list[dict[str, Any]],
                   meta: dict[str, Any]) -> tuple[str, str]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_files.ensure_dir(out_dir)
     jpath, mpath = out_dir / f"{name}.json", out_dir / f"{name}.md"
-    jpath.write_text(json.dumps({"gate": name, "success": success, "row_count": rows, **meta,
-                                 "expectations": items}, indent=2, default=str))
+    private_files.write_text(jpath, json.dumps({"gate": name, "success": success, "row_count": rows, **meta,
+                                                "expectations": items}, indent=2, default=str))
     lines = [f"# Data-quality gate `{name}`", "", f"- result: **{'PASSED' if success else 'FAILED'}**",
              f"- rows validated: {rows}", *[f"- {k}: {v}" for k, v in meta.items()], "",
              "| rule | rows breaking it | GX expectation | passed |", "|---|---|---|---|"]
     for i in items:
         lines.append(f"| {i['rule']} | {i.get('violations', '')} | {i['expectation']} (0..0) | "
                      f"{'yes' if i['success'] else '**no**'} |")
-    mpath.write_text("\n".join(lines) + "\n")
+    private_files.write_text(mpath, "\n".join(lines) + "\n")
     return str(jpath), str(mpath)
 
 
-def _validate(engine_url: str, name: str, rules: tuple[tuple[str, str], ...], scope: str, today: date,
-              out_dir: Path, meta: dict[str, Any]) -> GateResult:
+def _validate(engine: sa.Engine, name: str, rules: tuple[tuple[str, str], ...], scope: str,
+              binds: dict[str, Any], today: date, out_dir: Path, meta: dict[str, Any]) -> GateResult:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(engine_url, poolclass=sa.NullPool)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-            conn.exec_driver_sql("SET LOCAL jit = off")
-            counts = {k: int(v) for k, v in conn.execute(sa.text(_aggregate_query(rules, scope, today))).mappings().one().items()}
-    finally:
-        engine.dispose()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        query = sa.text(_aggregate_query(rules, scope))
+        counts = {k: int(v) for k, v in conn.execute(query, {**binds, "today": today}).mappings().one().items()}
 
     _wait_for_prewarm()
     import great_expectations as gx
@@ -198,17 +199,16 @@ def skipped(name: str, out_dir: Path, why: str) -> GateResult:
     return GateResult(name, True, 0, [], 0, jpath, mpath)
 
 
-def staged_batch(sqlalchemy_url: str, file_id: int, today: date, out_dir: Path) -> GateResult:
+def staged_batch(engine: sa.Engine, file_id: int, today: date, out_dir: Path) -> GateResult:
     """Validate the rows of ``file_id`` that the merge would write (decisions 'insert' and 'match')."""
-    scope = (f"FROM patient_pipeline.import_decision WHERE file_id = {int(file_id)} "
-             "AND disposition IN ('insert', 'match')")
-    return _validate(sqlalchemy_url, f"staged_file_{int(file_id)}", STAGED_RULES, scope, today, out_dir,
-                     {"file_id": int(file_id)})
+    scope = "FROM patient_pipeline.import_decision WHERE file_id = :file_id AND disposition IN ('insert', 'match')"
+    return _validate(engine, f"staged_file_{int(file_id)}", STAGED_RULES, scope, {"file_id": int(file_id)},
+                     today, out_dir, {"file_id": int(file_id)})
 
 
-def patients_table(sqlalchemy_url: str, account_ids: list[str], today: date, out_dir: Path,
+def patients_table(engine: sa.Engine, account_ids: list[str], today: date, out_dir: Path,
                    name: str = "patients_after_import") -> GateResult:
-    """Validate the patients of ``account_ids`` after the night's merges."""
-    quoted = ", ".join("'" + a.replace("'", "''") + "'" for a in sorted(set(account_ids))) or "NULL"
-    return _validate(sqlalchemy_url, name, PATIENT_RULES, f"FROM patients WHERE account_id IN ({quoted})", today,
-                     out_dir, {"accounts": sorted(set(account_ids))})
+    """Validate the patients of ``account_ids`` after the night's merges (the ids are one array bind)."""
+    accounts = sorted(set(account_ids))
+    return _validate(engine, name, PATIENT_RULES, "FROM patients WHERE account_id = ANY(:accounts)",
+                     {"accounts": accounts}, today, out_dir, {"accounts": accounts})

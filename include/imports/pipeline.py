@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema, settings
+from include import migration_driver, pipeline_schema, private_files, settings
+from include.db_errors import db_step
 from include.imports import gx_gate, landing, ledger, merge, quarantine, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
@@ -42,7 +40,8 @@ class ImportPreconditionFailed(RuntimeError):
 
 
 class ImportStepFailed(RuntimeError):
-    """A database step failed; the message carries the step, file id and SQLSTATE only (no values)."""
+    """A file is not in the ledger status a step expects; the message says which and what to do.
+    (Database errors leave every step as ``include.db_errors.DatabaseStepFailed``: no values.)"""
 
 
 class FileVanished(RuntimeError):
@@ -93,22 +92,6 @@ def run_dir(run_id: str) -> Path:
 
 def today_utc() -> date:
     return datetime.now(UTC).date()
-
-
-@contextmanager
-def db_step(step: str, file_id: int | None) -> Iterator[None]:
-    """Re-raise database errors without their message (PostgreSQL's DETAIL can quote row values)."""
-    try:
-        yield
-    except (sa.exc.DBAPIError, psycopg.Error) as exc:
-        orig = getattr(exc, "orig", exc)
-        diag = getattr(orig, "diag", None)
-        sqlstate = getattr(orig, "sqlstate", None) or "unknown"
-        where = getattr(diag, "constraint_name", None) or getattr(diag, "table_name", None) or "-"
-        raise ImportStepFailed(
-            f"import step {step!r} failed for file {file_id}: SQLSTATE {sqlstate} ({type(orig).__name__}, {where}). "
-            "The ledger keeps the file's status; fix the cause and re-run the task (it resumes)."
-        ) from None
 
 
 def resolve_sources(source_ids: list[str] | None = None) -> list[SourceConfig]:
@@ -165,12 +148,11 @@ def _result_from_ledger(row: ledger.LedgerRow, *, dry_run: bool = False) -> File
 
 def _write_file_report(result: FileResult, run_id: str) -> str:
     """``<run>/imports/file_<id>.json`` and ``.md``: ids, counts and reason codes only."""
-    out = run_dir(run_id) / "imports"
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_files.ensure_dir(run_dir(run_id) / "imports")
     base = out / f"file_{result.file_id}"
     data = result.as_xcom()
     data.pop("report_path", None)
-    base.with_suffix(".json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    private_files.write_text(base.with_suffix(".json"), json.dumps(data, indent=2, sort_keys=True, default=str))
     lines = [f"# Import of file {result.file_id} ({result.source_id})", "",
              f"- status: **{result.status}**" + (f" (reason: `{result.reason_code}`)" if result.reason_code else ""),
              f"- dry run: {result.dry_run}", f"- reconciled: {result.reconciled}", f"- GX gate passed: {result.gx_success}",
@@ -184,7 +166,7 @@ def _write_file_report(result: FileResult, run_id: str) -> str:
     if result.notes_by_code:
         lines += ["## Warnings (rows imported)", "", "| code | rows |", "|---|---|",
                   *[f"| `{k}` | {v} |" for k, v in sorted(result.notes_by_code.items())], ""]
-    base.with_suffix(".md").write_text("\n".join(lines))
+    private_files.write_text(base.with_suffix(".md"), "\n".join(lines))
     return str(base.with_suffix(".json"))
 
 
@@ -213,6 +195,7 @@ def import_file(engine: sa.Engine, source: SourceConfig, location: str, *, run_i
 def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str, run_id: str,
                    today: date, dry_run: bool, stop_after: str | None) -> FileResult:
     name = landing.as_path(location).name
+    landing.check_delivery(location, source)  # before anything is read: no symlink, inside its landing
     if not landing.exists(location):
         row = ledger.latest_by_name(conn, source.id, name)
         conn.commit()
@@ -223,8 +206,8 @@ def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig,
             f"a discovered file of source {source.id} is no longer in incoming/ and the ledger has no finished "
             f"record of it (last ledger row: {row.file_id if row else 'none'}); check the landing folder.")
 
-    fp = landing.fingerprint(location)
-    with db_step("register", None):
+    fp = landing.fingerprint(location)  # O_NOFOLLOW: a symlink swapped in since the check fails here
+    with db_step("register", source=source.id):
         reg = ledger.register(conn, source, name, str(location), fp.sha256, fp.size, run_id, dry_run=dry_run)
     row = reg.row
     log.info("file %s of source %s: ledger status %s%s (%d bytes)", row.file_id, source.id, row.status,
@@ -264,7 +247,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
     """Stage (unless already staged), decide, quarantine, hold or gate, merge. Returns a result when the
     file ends here (rejected or held); None when it was merged (or counted, for a dry run)."""
     file_id = row.file_id
-    with db_step("check_staging", file_id):
+    with db_step("check_staging", file_id=file_id):
         have = staging.staged_count(conn, file_id)
         conn.commit()
     rows_read = row.rows_read or 0
@@ -272,13 +255,13 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
         from include.imports.readers import read_records
 
         try:
-            with db_step("stage", file_id):
-                staged = staging.stage(conn, file_id, read_records(landing.as_path(location), source), source,
+            with db_step("stage", file_id=file_id):
+                staged = staging.stage(conn, file_id, read_records(landing.reader_path(location), source), source,
                                        today)
         except FileRejected as exc:
             return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run)
         rows_read = staged.rows_read
-        with db_step("ledger", file_id), conn.begin():
+        with db_step("ledger", file_id=file_id), conn.begin():
             ledger.update(conn, file_id, status=None if dry_run else "staged", rows_read=rows_read,
                           rows_staged=rows_read)
         log.info("file %s: %d rows staged (%d flagged by the normalizer)", file_id, rows_read,
@@ -287,7 +270,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
         raise SimulatedInterruption(f"stopped after staging file {file_id} (test)")
 
     gx_gate.prewarm()  # import GX in the background while the server decides (Python is idle meanwhile)
-    with db_step("decide", file_id), conn.begin():
+    with db_step("decide", file_id=file_id), conn.begin():
         decided = merge.decide(conn, file_id, source)
         quarantined = quarantine.write(conn, file_id)
     log.info("file %s: decisions %s", file_id, decided)
@@ -304,8 +287,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
         return _hold(conn, source, location, file_id, run_id, "reject_ratio_exceeded", rows_read, decided, dry_run)
 
     if decided.insert + decided.match:
-        gate = gx_gate.staged_batch(engine.url.render_as_string(hide_password=False), file_id, today,
-                                    run_dir(run_id) / "gx")
+        gate = gx_gate.staged_batch(engine, file_id, today, run_dir(run_id) / "gx")
     else:
         gate = gx_gate.skipped(f"staged_file_{file_id}", run_dir(run_id) / "gx", "no row of the file would be merged")
     with conn.begin():
@@ -314,7 +296,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
         log.error("file %s: data-quality gate failed (%s); holding the file back", file_id, ", ".join(gate.failed))
         return _hold(conn, source, location, file_id, run_id, "dq_gate_failed", rows_read, decided, dry_run)
 
-    with db_step("merge", file_id):
+    with db_step("merge", file_id=file_id):
         try:
             counts = merge.merge(conn, file_id, source, rows_read, commit=not dry_run)
         except merge.ReconciliationFailed:
@@ -331,7 +313,7 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
 def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str,
             reason_code: str, dry_run: bool) -> FileResult:
     log.warning("file %s of source %s rejected as a whole: %s", file_id, source.id, reason_code)
-    with db_step("reject", file_id), conn.begin():
+    with db_step("reject", file_id=file_id), conn.begin():
         staging.discard(conn, file_id)
         ledger.update(conn, file_id, status="dry_run" if dry_run else "rejected", reason_code=reason_code,
                       rows_read=0, finished=True)
@@ -346,7 +328,7 @@ def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: i
 
 def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str, reason_code: str,
           rows_read: int, decided: merge.Decisions, dry_run: bool) -> FileResult:
-    with db_step("hold", file_id), conn.begin():
+    with db_step("hold", file_id=file_id), conn.begin():
         by_reason = quarantine.by_reason(conn, file_id)
         notes = {r.code: int(r.n) for r in staging.run(conn, "notes_by_code", file_id=file_id)}
         staging.discard(conn, file_id)
@@ -401,7 +383,7 @@ def _finish(conn: sa.Connection, source: SourceConfig, location: str, row: ledge
     result.quarantined_by_reason, result.notes_by_code = by_reason, notes
     _export_quarantine(conn, source, row.file_id, run_id)
     result.report_path = _write_file_report(result, run_id)
-    with db_step("finish", row.file_id), conn.begin():
+    with db_step("finish", file_id=row.file_id), conn.begin():
         staging.discard(conn, row.file_id)
         ledger.update(conn, row.file_id, status="done", report_path=result.report_path, finished=True)
     new_location = landing.move(location, "processed", row.file_id)
@@ -455,13 +437,11 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     unreconciled = [r.file_id for r in rows if r.status in ("merged", "done") and not r.reconciled]
     gate = None
     if validate_patients:
-        gate = gx_gate.patients_table(engine.url.render_as_string(hide_password=False),
-                                      [s.account_id for s in sources], today, run_dir(run_id) / "gx")
+        gate = gx_gate.patients_table(engine, [s.account_id for s in sources], today, run_dir(run_id) / "gx")
     out = run_dir(run_id)
-    out.mkdir(parents=True, exist_ok=True)
     summary = NightSummary(run_id, per, gate.success if gate else None, held, unreconciled,
                            str(out / "night_summary.json"))
-    Path(summary.summary_path).write_text(json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
+    private_files.write_text(summary.summary_path, json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
     lines = [f"# Nightly clinic import {run_id}", "",
              f"- patients table gate: {'passed' if summary.gx_success else ('FAILED' if gate else 'skipped')}",
              f"- files held back: {held or 'none'}", f"- files not reconciled: {unreconciled or 'none'}", "",
@@ -475,7 +455,7 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     for sid, a in per.items():
         for code, n in sorted(a.get("quarantined_by_reason", {}).items()):
             lines.append(f"- {sid}: `{code}` {n}")
-    (out / "night_summary.md").write_text("\n".join(lines) + "\n")
+    private_files.write_text(out / "night_summary.md", "\n".join(lines) + "\n")
     log.info("night summary written: %d file(s), held %s, unreconciled %s", len(rows), held, unreconciled)
     if unreconciled:
         raise merge.ReconciliationFailed(f"files {unreconciled} are not reconciled; see {summary.summary_path}")

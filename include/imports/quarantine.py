@@ -2,7 +2,7 @@
 
 ``write`` rebuilds one file's quarantine from its decisions; ``export_csv`` writes the clinic-facing CSV
 (fix and re-send) with spreadsheet formulas neutralized. The CSV holds PHI by nature: it goes to the run
-folder only, never to logs.
+folder only (owner-only: 0600 in a 0700 folder), never to logs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from include import private_files
 from include.imports.records import CANONICAL_FIELDS
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES
 from include.imports.staging import run
@@ -54,13 +55,13 @@ def export_csv(conn: sa.Connection, file_id: int, dest: Path,
                prefixes: tuple[str, ...] = DEFAULT_FORMULA_PREFIXES) -> QuarantineExport:
     """Write ``dest`` (CSV: record_no, reason_code, field, then the record's values), streaming rows
     through a server-side cursor (a quarantine can hold a quarter of a million-row file)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_files.ensure_dir(dest.parent)
     n = 0
     width = len(CANONICAL_FIELDS)
     with conn.begin():
         raw = conn.connection.dbapi_connection
         with raw.cursor(name=f"quarantine_export_{int(file_id)}") as cur, \
-                open(dest, "w", newline="", encoding="utf-8") as fh:
+                private_files.open_private(dest, "w", newline="", encoding="utf-8") as fh:
             cur.itersize = 5000
             cur.execute(_export_sql(), (file_id,))
             out = csv.writer(fh)

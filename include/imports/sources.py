@@ -21,8 +21,14 @@ YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format
         default_clinician_id: null
         max_reject_ratio: 0.05
         fhir_validation: model           # FHIR: model (fhir.resources, every line) | fast (used elements)
+        quarantine_formula_prefixes: ["=", "+", "-", "@", "\t", "\r"]   # may add prefixes, never drop one
 
-The landing location holds ``incoming/``, ``processed/`` and ``rejected/`` folders.
+    landing_roots:                       # the only roots the DAG's landing_root Param/Variable may name
+      - landing                          # relative = project root; or a URI prefix (s3://bucket/landing)
+
+The landing location holds ``incoming/``, ``processed/`` and ``rejected/`` folders. ``landing_roots``
+(top level) is the allow-list of landing roots a run may be pointed at; the environment variable
+``GENASCOPE_LANDING_ROOTS`` (roots separated by commas) replaces it for a deployment.
 """
 
 from __future__ import annotations
@@ -55,7 +61,10 @@ DEFAULT_SOURCES_PATH = INCLUDE_DIR / "config" / "clinic_sources.yaml"
 SOURCES_PATH_ENV = "GENASCOPE_CLINIC_SOURCES"
 
 #: Cell prefixes that make a spreadsheet evaluate a formula; neutralized in quarantine exports only.
+#: A source may add prefixes but never drop one of these (an empty list would turn neutralization off).
 DEFAULT_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Landing roots allowed when the YAML has no ``landing_roots`` (the folder `make airflow`/demo lay out).
+DEFAULT_LANDING_ROOTS = ("landing",)
 
 
 class SourceConfigError(ValueError):
@@ -170,6 +179,15 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
     fhir_validation = entry.get("fhir_validation", "model")
     if fhir_validation not in ("model", "fast"):
         raise fail("fhir_validation", "must be 'model' (fhir.resources validates every line) or 'fast'")
+    prefixes = entry.get("quarantine_formula_prefixes", DEFAULT_FORMULA_PREFIXES)
+    if isinstance(prefixes, str) or not isinstance(prefixes, (list, tuple)) or not prefixes \
+            or not all(isinstance(p, str) and p for p in prefixes):
+        raise fail("quarantine_formula_prefixes", "must be a non-empty list of non-empty strings (an empty list "
+                   "would let spreadsheet formulas in quarantine exports run)")
+    dropped = [p for p in DEFAULT_FORMULA_PREFIXES if p not in prefixes]
+    if dropped:
+        raise fail("quarantine_formula_prefixes", f"drops the required prefix(es) {dropped!r}; list may only add "
+                   "prefixes to the defaults")
     region = entry.get("default_phone_region", "US")
     if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
         raise fail("default_phone_region", "must be a two-letter region code such as US")
@@ -188,16 +206,35 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
         default_phone_region=region.upper(),
         default_clinician_id=entry.get("default_clinician_id"),
         max_reject_ratio=float(ratio),
-        quarantine_formula_prefixes=tuple(entry.get("quarantine_formula_prefixes", DEFAULT_FORMULA_PREFIXES)),
+        quarantine_formula_prefixes=tuple(prefixes),
         fhir_validation=fhir_validation,
     )
 
 
+def _sources_path(path: str | os.PathLike[str] | None) -> Path:
+    return Path(path or os.environ.get(SOURCES_PATH_ENV) or DEFAULT_SOURCES_PATH)
+
+
+def _load_doc(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def load_landing_roots(path: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """The allow-list of landing roots (top-level ``landing_roots`` of the sources YAML; default
+    ``landing``). Validation and matching are in ``include/imports/landing.py``."""
+    path = _sources_path(path)
+    doc = _load_doc(path)
+    roots = doc.get("landing_roots", list(DEFAULT_LANDING_ROOTS)) if isinstance(doc, dict) else None
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r.strip() for r in roots):
+        raise SourceConfigError(f"{path.name}: 'landing_roots' must be a list of folders or URI prefixes")
+    return tuple(r.strip() for r in roots)
+
+
 def load_sources(path: str | os.PathLike[str] | None = None) -> dict[str, SourceConfig]:
     """All clinic sources by id, from ``path`` (default: $GENASCOPE_CLINIC_SOURCES or the bundled YAML)."""
-    path = Path(path or os.environ.get(SOURCES_PATH_ENV) or DEFAULT_SOURCES_PATH)
-    with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh) or {}
+    path = _sources_path(path)
+    doc = _load_doc(path)
     entries = doc.get("sources") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise SourceConfigError(f"{path.name}: expected a top-level 'sources:' list")
@@ -212,4 +249,5 @@ def load_sources(path: str | os.PathLike[str] | None = None) -> dict[str, Source
     return sources
 
 
-__all__ = ["DEFAULT_COLUMN_MAPPING", "FORMATS", "SourceConfig", "SourceConfigError", "load_sources", "source_from_dict"]
+__all__ = ["DEFAULT_COLUMN_MAPPING", "FORMATS", "SourceConfig", "SourceConfigError", "load_landing_roots", "load_sources",
+           "source_from_dict"]

@@ -13,7 +13,7 @@ from alembic import context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from include import db, locks, settings  # noqa: E402
+from include import db, db_errors, locks, settings  # noqa: E402
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):
@@ -89,7 +89,9 @@ def run_migrations_online() -> None:
     app = db.resolve_app_database()
     print(f"alembic: using {app.describe()}", file=sys.stderr)
     engine = db.app_engine(app.uri)
-    with engine.connect() as connection:
+    # The alembic CLI prints what escapes: database errors leave without row values (DETAIL) or
+    # parameters. (Through the migration driver, the DAG task's own wrapper does the same.)
+    with db_errors.db_step("alembic"), engine.connect() as connection:
         _run(connection)
 
 

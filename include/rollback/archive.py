@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import pipeline_schema
+from include import pipeline_schema, private_files
 from include.rollback import sqlfiles
 from include.rollback.errors import ArchiveIncomplete, ArchiveNotStarted
 
@@ -285,13 +285,6 @@ def is_verified(conn: sa.Connection, run_id: str) -> bool:
 
 
 # ---------------------------------------------------------------- export
-def _open_private(path: Path):
-    """A new file only its owner can read (0600), whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    return os.fdopen(fd, "w", encoding="utf-8")
-
-
 def export(conn: sa.Connection, run_id: str, folder: Path) -> ExportResult:
     """Write the archive of ``run_id`` as NDJSON into ``folder``/archive_export.ndjson (mode 0600; PHI).
 
@@ -299,12 +292,11 @@ def export(conn: sa.Connection, run_id: str, folder: Path) -> ExportResult:
     (``{"kind": "link", "entity": ..., "entity_id": ..., "patient_id": ...}``). Written to a temporary
     file first and renamed, so a rerun replaces it whole. The folder is made owner-only (0700).
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    private_files.ensure_dir(folder)
     final = folder / "archive_export.ndjson"
     tmp = folder / ".archive_export.ndjson.tmp"
     patients = links = 0
-    with _open_private(tmp) as out:
+    with private_files.open_private(tmp, "w") as out:
         result = conn.execute(sa.text(
             "SELECT row_data FROM patient_pipeline.archived_patients WHERE run_id = :r ORDER BY id"
         ).execution_options(yield_per=5000), {"r": run_id})

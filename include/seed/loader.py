@@ -57,7 +57,7 @@ class SeedPermissionError(RuntimeError):
 def check_target(uri: str) -> str:
     """Fail clearly unless the database is at the legacy baseline or a later revision that still
     accepts legacy rows, with empty legacy tables. Returns the revision."""
-    engine = sa.create_engine(db.to_sqlalchemy_url(uri), poolclass=NullPool)
+    engine = db.create_engine(uri, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             rev = migration_driver.current_revision(conn)

@@ -17,8 +17,7 @@ def test_staged_batch_gate_fails_on_rows_that_must_not_be_merged(import_db, tmp_
             "first_name, last_name, email, phone, date_of_birth) VALUES "
             "(7, 1, 'insert', 'a', 'M1', 'Zelda', 'Quorn', 'zq@example.com', '555-0100', DATE '2030-01-01'), "
             "(7, 2, 'insert', 'a', 'M1', 'Zelda', 'Quorn', 'ZQ@example.com', NULL, NULL)"))
-    url = import_db.url.render_as_string(hide_password=False)
-    gate = gx_gate.staged_batch(url, 7, TODAY, tmp_path)
+    gate = gx_gate.staged_batch(import_db, 7, TODAY, tmp_path)
     assert not gate.success
     assert set(gate.failed) == {"phone_not_e164", "dob_out_of_range", "duplicate_patient_ids",
                                 "duplicate_external_ids", "duplicate_identity_keys"}
@@ -32,6 +31,5 @@ def test_patients_gate_passes_on_a_clean_table(import_db, tmp_path):
     with import_db.begin() as conn:
         conn.execute(sa.text("INSERT INTO patients (id, account_id, external_id, first_name, last_name, status) "
                              "VALUES ('p1', 'acct-clinic-north', 'M1', 'A', 'B', 'pending')"))
-    url = import_db.url.render_as_string(hide_password=False)
-    gate = gx_gate.patients_table(url, ["acct-clinic-north"], TODAY, tmp_path)
+    gate = gx_gate.patients_table(import_db, ["acct-clinic-north"], TODAY, tmp_path)
     assert gate.success and gate.row_count == 1 and gate.evaluated == len(gx_gate.PATIENT_RULES)
