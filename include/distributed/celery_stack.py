@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         placed = lay_out_landing(args.landing_root)
         print(f"S3 (moto) on {s3.endpoint_url}: {len(placed)} sample deliveries under {args.landing_root}", flush=True)
     if args.landing_root:  # the allow-list of landing roots (OPERATIONS.md §5) must hold it
-        extra["GENASCOPE_LANDING_ROOTS"] = os.pathsep.join(
+        extra["GENASCOPE_LANDING_ROOTS"] = ",".join(
             r for r in (os.environ.get("GENASCOPE_LANDING_ROOTS"), args.landing_root) if r)
     dep = deployment(isolate=not args.no_isolate, extra_env=extra)
     variables = {k: v for k, v in (("genascope_landing_root", args.landing_root),

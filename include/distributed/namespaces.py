@@ -42,6 +42,8 @@ def isolated(name: str, cmd: Sequence[str], private: dict[Path, Path], *, privat
     if private_tmp:  # first, so that private folders under /tmp are mounted on top of it
         steps.append("mount -t tmpfs -o mode=1777 tmpfs /tmp")
     for target, source in private.items():
+        if private_tmp and Path("/tmp") in Path(source).resolve().parents:
+            raise ValueError(f"{source}: a worker's own folder cannot be under /tmp (each worker gets a fresh /tmp)")
         Path(source).mkdir(parents=True, exist_ok=True, mode=0o700)
         steps.append(f"mkdir -p {shlex.quote(str(target))}")
         steps.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(target))}")

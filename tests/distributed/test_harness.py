@@ -13,9 +13,10 @@ from include.distributed import celery_stack, moto_s3, namespaces
 pytestmark = pytest.mark.skipif(not namespaces.supported(), reason="needs root for unshare --mount --uts")
 
 
-def test_a_file_one_worker_writes_locally_is_invisible_to_the_other_and_to_the_host(tmp_path):
-    shared = settings.PROJECT_ROOT / ".airflow-celery-probe" / "runs"
-    homes = {name: tmp_path.parent / f"{tmp_path.name}-{name}" for name in ("worker-a", "worker-b")}
+def test_a_file_one_worker_writes_locally_is_invisible_to_the_other_and_to_the_host():
+    shared = settings.PROJECT_ROOT / ".airflow-celery-probe" / "shared" / "runs"
+    # the workers' own disks (not under /tmp: each worker gets a fresh /tmp)
+    homes = {name: settings.PROJECT_ROOT / ".airflow-celery-probe" / name for name in ("worker-a", "worker-b")}
     try:
         write = namespaces.isolated("worker-a", ["sh", "-c", f"hostname; echo x > {shared}/report.json; "
                                                              f"ls {shared}"], {shared: homes["worker-a"]})
@@ -30,9 +31,7 @@ def test_a_file_one_worker_writes_locally_is_invisible_to_the_other_and_to_the_h
     finally:
         import shutil
 
-        shutil.rmtree(shared.parent, ignore_errors=True)
-        for h in homes.values():
-            shutil.rmtree(h, ignore_errors=True)
+        shutil.rmtree(settings.PROJECT_ROOT / ".airflow-celery-probe", ignore_errors=True)
 
 
 def test_the_deployment_settings_name_every_component_setting_and_bind_the_loopback(tmp_path):
