@@ -1,4 +1,6 @@
-"""`make demo` end to end (small), and the PHI rule on everything it and its DAG tasks logged."""
+"""`make demo` end to end (small), and the PHI and credential rules on everything it left behind: its
+output, the task logs, every file under the runs root (reports, GX Data Docs, quarantine CSVs) and the
+landing it laid out (the moved deliveries and their sidecars)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from include import db, embedded_db, settings
+from include import db, embedded_db, private_files, settings
 from tests.imports.conftest import find_phi, sample_phi_tokens
 from tests.phi import seeded_phi
 
@@ -38,6 +40,24 @@ def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):
         leaked = [s for s in seeded_phi(db.with_database(admin, database)) if s in everything]
         assert leaked == [], f"{len(leaked)} seeded PHI strings in the demo's output or task logs"
         assert find_phi(everything, sample_phi_tokens()) == []
+
+        runs = tmp_path / "runs"
+        files = [p for p in runs.rglob("*") if p.is_file()]
+        landing = [p for p in files if "landing" in p.relative_to(runs).parts]
+        assert any(p.parent.name == "processed" for p in landing), "the demo's landing is under the runs root"
+        assert any(p.name == "index.html" for p in files) and any(p.suffix == ".csv" for p in files)
+        written = "".join(p.read_text(errors="replace") for p in files)
+        seeded = seeded_phi(db.with_database(admin, database))
+        assert [s for s in seeded if s in written] == [], "seeded PHI under the runs root or the landing"
+        # reports, Data Docs and logs (the quarantine CSVs and deliveries hold the sample clinics' PHI by nature)
+        not_phi_files = [p for p in files if p.suffix != ".csv" and p not in landing]
+        assert find_phi("".join(p.read_text(errors="replace") for p in not_phi_files), sample_phi_tokens()) == []
+        for credential in ("postgresql://", "postgresql+psycopg://", "postgres:@", "password"):
+            assert credential not in written + everything, f"{credential!r} written by the demo"
+        assert not [p for p in files if p.name == "great_expectations.yml"]
+        assert {str(p): oct(private_files.mode_of(p)) for p in files if private_files.mode_of(p) != 0o600} == {}
+        folders = [p for p in runs.rglob("*") if p.is_dir()]
+        assert {str(p): oct(private_files.mode_of(p)) for p in folders if private_files.mode_of(p) != 0o700} == {}
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from include import db
+from include import db, private_files
 from include.seed import vocab
 from include.seed.generator import LegacyGenerator
 
@@ -180,7 +180,7 @@ def write_clinic_csv(path: str | Path, rows: int, seed: int = 42, match_uri: str
     recent: deque[list[str]] = deque(maxlen=512)
     next_match = 0
     batch: list[list[str]] = []
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with private_files.open_private(path, "w", newline="", encoding="utf-8") as fh:  # synthetic PHI: 0600
         out = csv.writer(fh)
         out.writerow(CLINIC_HEADER)
         for i in range(rows):

@@ -74,3 +74,15 @@ def test_a_syntax_error_keeps_its_primary_message(engine):
     with pytest.raises(db_errors.DatabaseStepFailed, match=r"42P01.*relation \"no_such_table\" does not exist"), \
             engine.connect() as conn, db_errors.db_step("read"):
         conn.execute(sa.text("SELECT * FROM no_such_table"))
+
+
+def test_every_task_of_every_dag_runs_inside_the_database_step_wrapper(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include import settings
+
+    bag = DagBag(dag_folder=str(settings.PROJECT_ROOT / "dags"))
+    unwrapped = [f"{dag_id}.{t.task_id}" for dag_id, dag in bag.dags.items() for t in dag.tasks
+                 if getattr(t, "python_callable", None) is not None
+                 and not hasattr(t.python_callable, "__db_step__")]
+    assert len(bag.dags) >= 3 and unwrapped == []
