@@ -17,12 +17,14 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test lint airflow bench seed db-stop clean
+.PHONY: help venv airflow-db demo test test-distributed lint airflow airflow-celery bench seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
 	@echo "make test     run the test suite (embedded PostgreSQL; also GENASCOPE_TEST_DATABASE_URL if set)"
 	@echo "make airflow  start airflow standalone with this project's DAGs"
+	@echo "make airflow-celery  a CeleryExecutor deployment on this machine (Redis, two workers); Ctrl-C stops it"
+	@echo "make test-distributed  migration, import and rollback dry run through that deployment on S3 (moto)"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
 	@echo "make seed N=… write N synthetic legacy invites into the app database"
@@ -50,6 +52,11 @@ demo: airflow-db
 test: venv
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+# The DAGs through `make airflow-celery`'s deployment, each worker in its own mount namespace, landing and
+# runs root on a moto S3 server on 127.0.0.1 (needs Redis at 127.0.0.1:6379 and root; ~6 min).
+test-distributed: venv
+	GENASCOPE_DISTRIBUTED_TEST=1 $(BIN)/python -m pytest tests/distributed -n 0 -p no:cacheprovider $(PYTEST_ARGS)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m include.sql_lint
@@ -62,7 +69,18 @@ airflow: airflow-db
 	chmod 700 $(AIRFLOW_HOME)
 	(umask 077; touch $(AIRFLOW_PASSWORDS)); chmod 600 $(AIRFLOW_PASSWORDS)
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(AIRFLOW_PASSWORDS), mode 0600)"
-	umask 077; AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
+	@# Tasks never start the embedded PostgreSQL themselves (include/db.py): hand them its address.
+	umask 077; AIRFLOW__API__HOST=127.0.0.1 \
+		AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
+		$(BIN)/airflow standalone
+
+# CeleryExecutor on this machine: Redis broker, metadata DB on the PostgreSQL server (else the embedded
+# one), scheduler, dag-processor, triggerer, api-server on 127.0.0.1:8090, two workers in their own mount
+# namespaces; by default an S3-compatible server (moto) on 127.0.0.1 holds the landing (the sample
+# clinics) and the runs root. CELERY_ARGS="--landing-root s3://… --runs-root s3://…" for your own bucket.
+CELERY_ARGS ?= --moto
+airflow-celery: venv
+	$(BIN)/python -m include.distributed.celery_stack up $(CELERY_ARGS)
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)

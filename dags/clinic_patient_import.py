@@ -20,12 +20,12 @@ a clinic re-sends a file, or with `dry_run` to see what a file would do.
    duplicates + quarantined`, else the task fails and nothing is merged) → file moved to `processed/` or,
    held back / rejected, to `rejected/` with a `<name>.reason.json`.
 4. `night_summary`: per source files, rows, inserted, updated, unchanged, duplicates, quarantined by reason;
-   validates `patients` with GX; writes `runs/clinic_patient_import/<run_id>/night_summary.{json,md}`. Updates the asset
+   validates `patients` with GX; writes `<runs root>/clinic_patient_import/<run_id>/night_summary.{json,md}`. Updates the asset
    `genascope_patients_clinic_import`.
 5. `release_pipeline_lease` (teardown: runs whatever happened before).
 
 Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
-in `runs/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
+in `<runs root>/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
 
 **Params.**
 - `source_ids`: clinic source ids to import (empty = all configured sources).
@@ -43,6 +43,10 @@ in `runs/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and 
   `unreadable_encoding`, ...): see `rejected/<name>.reason.json` and the quarantine CSV in the run folder;
   have the clinic fix and re-send it, or move it back to `incoming/` after raising the source's
   `max_reject_ratio` deliberately.
+- `import_file` failed with `FileVanished` (the message names the worker host): the delivery that
+  `discover_files` listed is not in `incoming/` as that worker sees it. On CeleryExecutor/KubernetesExecutor
+  the landing and the runs root must be object storage (`s3://…`; `discover_files` refuses local ones);
+  otherwise the file was moved away meanwhile: check the landing, then clear the task.
 - `acquire_pipeline_lease` failed: another pipeline DAG holds the lease; let it finish, then re-trigger.
 """
 

@@ -23,7 +23,7 @@ runbook: **preflight → schema (27, 28, 29) → backfill → quality gates → 
 Every task is safe to re-run: schema steps skip revisions already applied, the backfill resumes from its
 last committed batch, gates only read. A **failed gate** fails at once (no retries) and names the rule,
 the row count and ids; fix the cause (e.g. `missing_name` invites: give the invite or its user a name)
-and trigger the DAG again: it picks up where it stopped. Reports: `runs/patient_first_migration/<run_id>/`.
+and trigger the DAG again: it picks up where it stopped. Reports: `<runs root>/patient_first_migration/<run_id>/` (the runs root: Variable `genascope_runs_dir`, e.g. `s3://…/runs`; default `runs/`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ to the Variable `genascope_lease_wait_seconds`, then fails saying which run hold
 2. *archive*: all patients columns (`patient_pipeline.archived_patients`, the full row as jsonb too)
    and the links (`archived_patient_links`), under this run's id. `verify_archive` compares counts and
    checksums with the live tables; no downgrade runs before it passed. `export_archive_file` writes
-   `runs/patient_first_rollback/<run_id>/archive_export.ndjson`: **it holds PHI**, so the file is
+   `<runs root>/patient_first_rollback/<run_id>/archive_export.ndjson`: **it holds PHI**, so the file is
    created with mode **0600** and the folder 0700; move it only to storage approved for PHI. Logs and
    the report hold counts and ids only.
 3. *downgrade*: one task per revision, newest first; tasks at or below the target are skipped. Each
@@ -45,7 +45,7 @@ that task (or trigger again: a new run archives what is still live; the earlier 
 restored too). A **failed verify** fails at once (no retries); the archive is kept, nothing is lost.
 To put the patients back, run `patient_first_migration`: its `schema.restore_archived_patients` step
 restores the archive after the schema upgrades and before the backfill. Reports:
-`runs/patient_first_rollback/<run_id>/`.
+`<runs root>/patient_first_rollback/<run_id>/`.
 """
 
 from __future__ import annotations

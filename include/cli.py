@@ -4,6 +4,8 @@
     python -m include.cli verify-legacy    compare the live legacy schema with DATA-MODEL.md §1
     python -m include.cli stamp-baseline   verify, then `alembic stamp 20250526_legacy_baseline` (production)
     python -m include.cli db-stop          stop the embedded PostgreSQL
+    python -m include.cli embedded-uri     start the embedded PostgreSQL, print its app database's URI (for
+                                           AIRFLOW_CONN_GENASCOPE_DB: `make airflow` hands it to the tasks)
     python -m include.cli create-pipeline-role [--role genascope_pipeline] [--transfer-ownership genascope_owner]
                                            the least-privilege login role of the DAGs (run as a DBA; the
                                            password comes from $GENASCOPE_PIPELINE_PASSWORD, hashed here)
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
-                                            "create-pipeline-role"])
+                                            "create-pipeline-role", "embedded-uri"])
     parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
     parser.add_argument("--owner-role", default=None,
                         help="create-pipeline-role: the NOLOGIN role owning the application's tables "
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db-stop":
         stopped = embedded_db.stop()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+        return 0
+
+    if args.command == "embedded-uri":
+        print(db.embedded_connection_uri())
         return 0
 
     app = db.resolve_app_database()

@@ -4,10 +4,14 @@ Resolution order (first match wins):
 
 1. ``AIRFLOW_CONN_GENASCOPE_DB`` in the environment (URI or Airflow's JSON form);
 2. inside an Airflow task, the Airflow connection ``genascope_db`` (``airflow_settings.yaml`` declares it);
-3. the embedded PostgreSQL under ``.pgdata/``.
+3. outside a task only (the CLI, alembic, the demo, the tests, the benchmarks): the embedded PostgreSQL
+   under ``.pgdata/``.
 
-A connection whose host is empty, or whose extra says ``{"embedded": true}``, means "the embedded
-default", so the declared connection works on a new machine with nothing installed.
+A connection whose host is empty, or whose extra says ``{"embedded": true}``, names no server: outside a
+task that means "the embedded default", so the CLI works on a new machine with nothing installed. Inside
+a task it is an error (:class:`AppDatabaseNotConfigured`): an embedded server started by a task would be
+private to that worker's disk (its own lease, its own data). ``make airflow`` and the demo start the
+embedded server first and hand its address to Airflow as ``AIRFLOW_CONN_GENASCOPE_DB``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +34,10 @@ from include import embedded_db, settings
 log = logging.getLogger(__name__)
 
 ENV_CONN = "AIRFLOW_CONN_GENASCOPE_DB"
+
+
+class AppDatabaseNotConfigured(RuntimeError):
+    """Inside an Airflow task no connection names the application database's server."""
 
 
 @dataclass(frozen=True)
@@ -99,24 +108,47 @@ def _uri_from_env() -> str | None:
     return uri
 
 
-def _uri_from_airflow_connection() -> str | None:
-    """Only inside a running Airflow task: the `genascope_db` connection, if declared."""
+def in_airflow_task() -> bool:
+    """True while an Airflow task runs in this process (or in a process a task started).
+
+    The task runner exports ``AIRFLOW_CTX_DAG_ID`` and keeps the task's context on a stack; the export
+    outlives the task in a process that ran ``dag.test()``, so where the Task SDK is loaded its context
+    stack decides."""
     if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
-        return None
+        return False
+    contextmanager = sys.modules.get("airflow.sdk.definitions._internal.contextmanager")
+    if contextmanager is None:
+        return True  # a child process of a task (the SDK is not loaded here)
+    return bool(getattr(contextmanager, "_CURRENT_CONTEXT", None))
+
+
+def _not_configured(why: str) -> AppDatabaseNotConfigured:
+    return AppDatabaseNotConfigured(
+        f"this Airflow task has no application database: {why}. Inside a task the database must come from "
+        f"the connection {settings.APP_DB_CONN_ID} (a host in the Airflow connection, or {ENV_CONN} in every "
+        "worker's environment); a task never starts the embedded PostgreSQL, which would be private to this "
+        "worker's disk. `make airflow` and `make airflow-celery` set the connection to the embedded server; "
+        "on a deployment point it at the PostgreSQL server (README, Production).")
+
+
+def _uri_from_airflow_connection() -> str:
+    """Inside a running Airflow task: the `genascope_db` connection's server (raises if it names none)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(settings.APP_DB_CONN_ID)
     except AirflowNotFoundException:
-        return None
+        raise _not_configured(f"neither {ENV_CONN} nor an Airflow connection {settings.APP_DB_CONN_ID} "
+                              "exists") from None
     extra = conn.extra_dejson or {}
     if not conn.host or str(extra.get("embedded", "")).lower() in {"true", "1", "yes"}:
-        return None
+        raise _not_configured(f"the connection {settings.APP_DB_CONN_ID} names no server (no host, or "
+                              "extra embedded: true)")
     return _uri_from_airflow_json(json.dumps({
         "host": conn.host, "port": conn.port, "login": conn.login,
         "password": conn.password, "schema": conn.schema,
-    }))
+    })) or ""
 
 
 def resolve_app_database() -> AppDatabase:
@@ -124,10 +156,17 @@ def resolve_app_database() -> AppDatabase:
     uri = _uri_from_env()
     if uri:
         return AppDatabase(uri, f"connection {settings.APP_DB_CONN_ID} ({ENV_CONN})")
-    uri = _uri_from_airflow_connection()
-    if uri:
-        return AppDatabase(uri, f"Airflow connection {settings.APP_DB_CONN_ID}")
+    if in_airflow_task():
+        if os.environ.get(ENV_CONN, "").strip():
+            raise _not_configured(f"{ENV_CONN} names no server (no host, or extra embedded: true)")
+        return AppDatabase(_uri_from_airflow_connection(), f"Airflow connection {settings.APP_DB_CONN_ID}")
     return AppDatabase(embedded_db.start(), f"embedded PostgreSQL ({settings.EMBEDDED_PGDATA})")
+
+
+def embedded_connection_uri() -> str:
+    """Start the embedded server and return its app database's URI, for ``AIRFLOW_CONN_GENASCOPE_DB``
+    (``make airflow``, ``make airflow-celery``): the socket path, no password."""
+    return embedded_db.start()
 
 
 def create_engine(uri: str, **kwargs: object) -> sa.Engine:

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from include import db, migration_driver, migration_run, pipeline_lock, run_report, settings
+from include import db, migration_driver, migration_run, pipeline_lock, run_report, settings, storage
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,12 @@ def _engine():
 # ---------------------------------------------------------------- preflight
 def check_app_db() -> dict[str, Any]:
     """Reachable, a revision this project knows, and the live legacy schema matches the contract."""
+    runs_root = storage.check_runs_root()  # reports and Data Docs must be where the API server reads them
     with _engine().connect() as conn:
         info = migration_run.check_database(conn)
     log.info("preflight: %s, PostgreSQL %s, revision %s", info.database, info.server_version, info.revision)
     return {"database": info.database, "server_version": info.server_version, "revision": info.revision,
-            "legacy_rows": info.legacy_rows}
+            "legacy_rows": info.legacy_rows, "runs_root": runs_root}
 
 
 def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dict[str, Any]:

@@ -13,13 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from include import private_files, settings
+from include import private_files, storage
 
 
-def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Path:
-    """``<runs root>/<dag_id>/<run id>``, created owner-only (the runs root down to it: 0700)."""
+def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Any:
+    """``<runs root>/<dag_id>/<run id>``, created owner-only (the runs root down to it: 0700).
+
+    The runs root is ``include.storage.runs_root()`` (the Variable ``genascope_runs_dir`` inside a task, else
+    ``GENASCOPE_RUNS_DIR``, else ``runs/``): a ``Path``, or an ``ObjectStoragePath`` on object storage, so the
+    API server reads what any worker wrote. ``str()`` of the result is its full location."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
-    base = Path(root or settings.RUNS_DIR)
+    base = storage.path(root) if root is not None else storage.runs_root()
     path = base / dag_id / safe
     private_files.ensure_dir(path, within=base)
     return path
@@ -44,7 +48,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return out + [""]
 
 
-def write(directory: Path, title: str, data: dict[str, Any]) -> Path:
+def write(directory: Any, title: str, data: dict[str, Any]) -> Any:
     """Write report.json (``data`` verbatim) and report.md (rendered). Returns the markdown path."""
     data = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **data}
     private_files.write_text(directory / "report.json", json.dumps(data, indent=2, default=str, sort_keys=False))

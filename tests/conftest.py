@@ -114,3 +114,24 @@ def airflow_home() -> Path:
 
     airflow_settings.apply()
     return home
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server (moto) on 127.0.0.1 with a bucket ``genascope-test``; this process's AWS
+    environment points at it for the session (s3fs reads it), restored afterwards."""
+    from include.distributed import moto_s3
+
+    server = moto_s3.start()
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())
+    try:
+        server.create_bucket("genascope-test")
+        yield server
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

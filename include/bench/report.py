@@ -149,5 +149,17 @@ def _kept_sections(old: str) -> str:
 
 
 def write(path: Path, text: str) -> None:
-    kept = _kept_sections(path.read_text(encoding="utf-8")) if path.exists() else ""
-    path.write_text(text.rstrip("\n") + ("\n\n" + kept + "\n" if kept else "\n"), encoding="utf-8")
+    """Write the results; the sections measured by their own commands (the key form's, ``key_form_ab``, and the
+    object-storage one, ``object_storage_bench``) are kept as they were."""
+    from include.bench import object_storage_bench
+
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    storage = object_storage_bench.preserved_section(path).strip()
+    if storage:
+        old = old.replace(storage, "")
+    kept = [k for k in (_kept_sections(old), storage) if k]
+    path.write_text(text.rstrip("
+") + "
+" + "".join("
+" + k + "
+" for k in kept), encoding="utf-8")

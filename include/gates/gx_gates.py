@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-from include import db, private_files
+from include import db, private_files, storage
 from include.gates.results import GateResult
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,11 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    docs_dir = data_docs_dir(run_dir)
-    private_files.ensure_dir(docs_dir, within=run_dir)
+    # GX's site builder writes to a local folder: on object storage it builds in an owner-only temporary
+    # folder, which is copied under the run folder afterwards (the API server reads it from there).
+    local_run = run_dir if isinstance(run_dir, Path) else Path(tempfile.mkdtemp(prefix="gs_gx_docs_"))
+    docs_dir = data_docs_dir(local_run)
+    private_files.ensure_dir(docs_dir, within=local_run)
     context = _ephemeral_context(docs_dir)
     # The generic SQL source also accepts unix-socket URLs (the embedded server), which the postgres one
     # rejects. ``hide_parameters``: GX's engine must not print bound values either.
@@ -117,7 +122,12 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
     try:
         outcome = checkpoint.run()
     finally:
-        private_files.restrict_tree(run_dir / "gx")
+        private_files.restrict_tree(local_run / "gx")
+        if local_run is not run_dir:
+            try:
+                storage.upload_tree(docs_dir, data_docs_dir(run_dir))
+            finally:
+                shutil.rmtree(local_run, ignore_errors=True)
     results: list[GateResult] = []
     for run_result in outcome.run_results.values():
         for r in run_result.results:
@@ -126,5 +136,5 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
             rule = f"gx:{run_result.suite_name}.{cfg.kwargs.get('column', '')}:{cfg.type}"
             results.append(GateResult(rule, bool(r.success), unexpected, [], "" if r.success else "see Data Docs"))
     log.info("GX: %d expectations, %d failed; Data Docs under %s", len(results),
-             sum(not r.passed for r in results), docs_dir)
+             sum(not r.passed for r in results), data_docs_dir(run_dir))
     return results

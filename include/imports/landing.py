@@ -66,9 +66,9 @@ def as_path(location: str | Any) -> Any:
     if not isinstance(location, str):
         return location
     if _is_uri(location):
-        from airflow.sdk import ObjectStoragePath
+        from include import storage
 
-        return ObjectStoragePath(location)
+        return storage.path(location)  # ObjectStoragePath, its filesystem attached (include/storage.py)
     return Path(location.removeprefix("file://"))
 
 

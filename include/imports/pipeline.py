@@ -16,12 +16,11 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema, private_files, settings
+from include import migration_driver, pipeline_schema, private_files, settings, storage
 from include.db_errors import db_step
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
@@ -45,7 +44,9 @@ class ImportStepFailed(RuntimeError):
 
 
 class FileVanished(RuntimeError):
-    """A discovered file is gone from incoming/ and the ledger does not know it as finished."""
+    """A discovered file is gone from incoming/ and the ledger does not know it as finished. The task fails
+    (the night is not green); the message names the worker host, since a local landing a worker cannot see
+    is the usual cause on a distributed deployment."""
 
 
 class SimulatedInterruption(RuntimeError):
@@ -88,8 +89,9 @@ class FileResult:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def run_dir(run_id: str) -> Path:
-    """``RUNS_DIR/clinic_patient_import/<run id>`` (the same layout as the migration's run folders)."""
+def run_dir(run_id: str) -> Any:
+    """``<runs root>/clinic_patient_import/<run id>`` (the same layout as the migration's run folders): a
+    ``Path`` or an ``ObjectStoragePath`` (see ``include/storage.py``)."""
     from include import run_report
 
     return run_report.run_dir("clinic_patient_import", run_id)
@@ -135,9 +137,18 @@ def preflight(conn: sa.Connection, sources: list[SourceConfig]) -> None:
 
 
 def discover_files(source_ids: list[str] | None = None, landing_root: str | None = None) -> list[dict[str, str]]:
-    """Files waiting in each source's ``incoming/``: ``[{"source_id", "path"}]`` in source, then name order."""
+    """Files waiting in each source's ``incoming/``: ``[{"source_id", "path"}]`` in source, then name order
+    (paths are full locations: ``s3://…`` or absolute). On a non-local executor a local landing or runs root
+    that is not a declared shared volume is refused before anything is listed (``storage.require_shared``)."""
     found = []
-    for source in resolve_sources(source_ids):
+    sources = resolve_sources(source_ids)
+    storage.check_runs_root()
+    for source in sources:
+        storage.require_shared(
+            landing.landing_for(source, landing_root), f"the landing of source {source.id}",
+            "the DAG's landing_root Param, the Variable genascope_landing_root or the source's landing "
+            "(include/config/clinic_sources.yaml)")
+    for source in sources:
         for path in landing.incoming_files(source, landing_root):
             found.append({"source_id": source.id, "path": path})
     log.info("discovered %d file(s) for %d source(s)", len(found), len({f["source_id"] for f in found}))
@@ -220,8 +231,11 @@ def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig,
             log.info("file %s was already handled (status %s); nothing to do", row.file_id, row.status)
             return _result_from_ledger(row)
         raise FileVanished(
-            f"a discovered file of source {source.id} is no longer in incoming/ and the ledger has no finished "
-            f"record of it (last ledger row: {row.file_id if row else 'none'}); check the landing folder.")
+            f"a discovered file of source {source.id} is not in incoming/ as seen from worker "
+            f"{storage.worker_host()}, and the ledger has no finished record of it (last ledger row: "
+            f"{row.file_id if row else 'none'}). If the landing is a local folder, this worker cannot see the "
+            "disk discover_files listed: put the landing on object storage (s3://…) or a volume every worker "
+            "mounts; else check the landing folder, then clear this task to retry it.")
 
     fp = landing.fingerprint(location)  # O_NOFOLLOW: a symlink swapped in since the check fails here
     with db_step("register", source=source.id):
@@ -390,7 +404,7 @@ def _export_quarantine(conn: sa.Connection, source: SourceConfig, file_id: int, 
     dest = run_dir(run_id) / "imports" / f"file_{file_id}_quarantine.csv"
     export = quarantine.export_csv(conn, file_id, dest, source.quarantine_formula_prefixes)
     if export.rows == 0:
-        Path(export.path).unlink(missing_ok=True)
+        storage.path(export.path).unlink(missing_ok=True)
 
 
 def _file_details(conn: sa.Connection, result: FileResult) -> None:
@@ -486,7 +500,7 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     out = run_dir(run_id)
     summary = NightSummary(run_id, per, gate.success if gate else None, held, unreconciled,
                            str(out / "night_summary.json"))
-    private_files.write_text(summary.summary_path, json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
+    private_files.write_text(out / "night_summary.json", json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
     lines = [f"# Nightly clinic import {run_id}", "",
              f"- patients table gate: {'passed' if summary.gx_success else ('FAILED' if gate else 'skipped')}",
              f"- files held back: {held or 'none'}", f"- files not reconciled: {unreconciled or 'none'}", "",

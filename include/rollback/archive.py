@@ -20,6 +20,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -285,16 +286,21 @@ def is_verified(conn: sa.Connection, run_id: str) -> bool:
 
 
 # ---------------------------------------------------------------- export
-def export(conn: sa.Connection, run_id: str, folder: Path) -> ExportResult:
+def export(conn: sa.Connection, run_id: str, folder: Any) -> ExportResult:
     """Write the archive of ``run_id`` as NDJSON into ``folder``/archive_export.ndjson (mode 0600; PHI).
 
     One line per archived patient (``{"kind": "patient", "row": {...}}``) and per link
     (``{"kind": "link", "entity": ..., "entity_id": ..., "patient_id": ...}``). Written to a temporary
     file first and renamed, so a rerun replaces it whole. The folder is made owner-only (0700).
+
+    ``folder`` may be on object storage (the runs root, ``include/storage.py``): the object is then written
+    in one upload (an object appears whole when its upload completes, so no temporary name is needed) and
+    access is the bucket's policy; the ledger records its full URI.
     """
     private_files.ensure_dir(folder)
+    local = isinstance(folder, Path)
     final = folder / "archive_export.ndjson"
-    tmp = folder / ".archive_export.ndjson.tmp"
+    tmp = folder / ".archive_export.ndjson.tmp" if local else final
     patients = links = 0
     with private_files.open_private(tmp, "w") as out:
         result = conn.execute(sa.text(
@@ -311,9 +317,12 @@ def export(conn: sa.Connection, run_id: str, folder: Path) -> ExportResult:
                                   "patient_id": patient_id}) + "\n")
             links += 1
     conn.commit()
-    os.replace(tmp, final)
+    if local:
+        os.replace(tmp, final)
     conn.execute(sa.text("UPDATE patient_pipeline.rollback_archives SET export_file = :f WHERE run_id = :r"),
                  {"f": str(final), "r": run_id})
     conn.commit()
-    log.info("archive %s exported: %d patients, %d links (file mode 0600, holds PHI)", run_id, patients, links)
-    return ExportResult(str(final), patients, links, oct(final.stat().st_mode & 0o777))
+    log.info("archive %s exported: %d patients, %d links (%s, holds PHI)", run_id, patients, links,
+             "file mode 0600" if local else "object storage")
+    mode = oct(final.stat().st_mode & 0o777) if local else "bucket policy (object storage)"
+    return ExportResult(str(final), patients, links, mode)

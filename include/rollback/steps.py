@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include import db, migration_driver, migration_run, pipeline_lock, run_report, settings
+from include import db, migration_driver, migration_run, pipeline_lock, run_report, settings, storage
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,
@@ -32,7 +32,8 @@ def _engine():
 
 # ---------------------------------------------------------------- preflight
 def validate_confirm(params: dict[str, Any]) -> dict[str, Any]:
-    """A real run needs confirm == ROLLBACK; a dry run needs nothing. Reads no database."""
+    """A real run needs confirm == ROLLBACK; a dry run needs nothing; the runs root must be shared with the
+    API server (on a non-local executor). Reads no database."""
     target = downgrade.check_target(str(params.get("target_revision", "")))
     dry = bool(params.get("dry_run", True))
     confirm = params.get("confirm")
@@ -42,7 +43,9 @@ def validate_confirm(params: dict[str, Any]) -> dict[str, Any]:
             f"this is a real rollback (dry_run is off) but confirm is {got}: nothing was changed. "
             f"Trigger again with confirm = {CONFIRM_WORD} (exactly, upper case) to roll back to {target}, "
             "or with dry_run on to only see what would be archived and dropped.")
-    return {"dry_run": dry, "target_revision": target, "confirmed": not dry}
+    # the archive export and the report must be where the API server and the next migration read them
+    runs_root = storage.check_runs_root()
+    return {"dry_run": dry, "target_revision": target, "confirmed": not dry, "runs_root": runs_root}
 
 
 def acquire_lease(run_id: str, wait_s: float = 0) -> dict[str, Any]:

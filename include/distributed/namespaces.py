@@ -1,0 +1,52 @@
+"""A worker with a disk of its own, on one machine: a private mount namespace (``unshare``).
+
+``isolated(name, cmd, private)`` wraps a command so that it runs
+
+* in its own mount namespace with private propagation (nothing it mounts is seen outside);
+* in its own UTS namespace with hostname ``name`` (task instances record which worker ran them);
+* with each folder of ``private`` bind-mounted from the worker's own working directory (e.g. the
+  project's ``runs/`` and ``landing/``) and a fresh tmpfs on ``/tmp``,
+
+so a file one worker writes to a local path is invisible to the other workers and to the API server,
+exactly as on separate machines. It needs root (or CAP_SYS_ADMIN), as CI and this machine have.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class NamespacesUnavailable(RuntimeError):
+    """``unshare --mount --uts`` is not permitted here (not root, or no CAP_SYS_ADMIN)."""
+
+
+def supported() -> bool:
+    """True when this process may create mount and UTS namespaces."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "--uts", "--propagation", "private", "true"],
+                           capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def isolated(name: str, cmd: Sequence[str], private: dict[Path, Path], *, private_tmp: bool = True) -> list[str]:
+    """``cmd`` wrapped to run as worker ``name``: ``private`` maps each shared path (the mount point, e.g.
+    ``<project>/runs``) to the worker's own folder mounted over it. Both sides are created if missing."""
+    if not name.replace("-", "").isalnum():
+        raise ValueError(f"worker name {name!r}: letters, digits and '-' only (it becomes the hostname)")
+    steps = ["set -e", f"hostname {shlex.quote(name)}"]
+    if private_tmp:  # first, so that private folders under /tmp are mounted on top of it
+        steps.append("mount -t tmpfs -o mode=1777 tmpfs /tmp")
+    for target, source in private.items():
+        if private_tmp and Path("/tmp") in Path(source).resolve().parents:
+            raise ValueError(f"{source}: a worker's own folder cannot be under /tmp (each worker gets a fresh /tmp)")
+        Path(source).mkdir(parents=True, exist_ok=True, mode=0o700)
+        steps.append(f"mkdir -p {shlex.quote(str(target))}")
+        steps.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(target))}")
+    steps.append('exec "$@"')
+    return ["unshare", "--mount", "--uts", "--propagation", "private", "--",
+            "/bin/sh", "-c", "; ".join(steps), name, *cmd]
