@@ -32,6 +32,9 @@ APPROVAL_TIMEOUT = timedelta(seconds=int(os.environ.get("GENASCOPE_APPROVAL_TIME
 APPROVE = ApprovalOperator.APPROVE
 REJECT = ApprovalOperator.REJECT
 
+#: XCom key of the approval's outcome (the report and the steps after it read it).
+DECISION_KEY = "decision"
+
 #: The url_route of the plugin's "Report" tab (include/ui/plugin.py registers it).
 REPORT_TAB_ROUTE = "genascope-report"
 
@@ -50,8 +53,20 @@ class PipelineApprovalOperator(ApprovalOperator):
         reason = not_required_reason(dict(context["params"]))
         if reason:
             self.log.info("approval not asked: %s", reason)
-            return {"decision": "not required", "reason": reason}
+            result = {"decision": "not required", "reason": reason}
+            context["ti"].xcom_push(key=DECISION_KEY, value=result)
+            return result
         return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        # Pushed before the parent runs: on "Reject" it ends the task by skipping the downstream tasks
+        # (an exception), so its return value never becomes an XCom.
+        if "error" not in event:
+            context["ti"].xcom_push(key=DECISION_KEY, value={
+                "chosen_options": list(event.get("chosen_options") or []),
+                "responded_by_user": event.get("responded_by_user"),
+                "responded_at": str(event.get("responded_at") or "")})
+        return super().execute_complete(context, event)
 
 
 def not_required_reason(params: dict[str, Any]) -> str | None:

@@ -43,7 +43,7 @@ def skip_if_rejected(approval_task_id: str) -> None:
     was rejected: the steps it checks were never applied."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    result = get_current_context()["ti"].xcom_pull(task_ids=approval_task_id) or {}
+    result = get_current_context()["ti"].xcom_pull(task_ids=approval_task_id, key="decision") or {}
     if list(result.get("chosen_options") or []) == ["Reject"]:
         raise AirflowSkipException(f"{approval_task_id} was rejected: nothing was applied, nothing to verify")
 

@@ -244,7 +244,8 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
 
 
 def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
-    results = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in REPORT_TASKS.items()}
+    results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
+               for name, task_id in REPORT_TASKS.items()}
     gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
     sections = build_report_sections(params, results, gates)
     out = write_report(run_id, params, sections)

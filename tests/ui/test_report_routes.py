@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.ui.conftest import token
+from tests.airflow_api import token
 from tests.ui.reports_data import (
     IMPORT_RUN,
     MIGRATION_RUN,
