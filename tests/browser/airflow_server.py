@@ -62,6 +62,9 @@ def _env(home: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # the log servers of the worker and the triggerer: free ports too (another Airflow may run here)
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
         "GX_ANALYTICS_ENABLED": "False",
@@ -73,7 +76,7 @@ def _env(home: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def airflow_standalone(home: Path, extra_env: dict[str, str], timeout_s: float = 240) -> Iterator[AirflowServer]:
+def airflow_standalone(home: Path, extra_env: dict[str, str], timeout_s: float = 600) -> Iterator[AirflowServer]:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = free_port()
     env = _env(home, port, extra_env)
