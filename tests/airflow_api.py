@@ -19,9 +19,8 @@ def api(airflow_home, tmp_path_factory):
     os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = USERS
     os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(
         tmp_path_factory.mktemp("auth") / "passwords.json")
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
 
     with TestClient(create_app(apps="core"), base_url="http://127.0.0.1") as client:
         yield client

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import httpx
@@ -30,14 +31,17 @@ class AirflowServer:
     home: Path
     log: Path
 
+    @cached_property
     def token(self) -> str:
-        response = httpx.post(f"{self.url}/auth/token", json={"username": self.user, "password": self.password})
+        """A JWT from the simple auth manager's token endpoint (the REST API's login)."""
+        response = httpx.post(f"{self.url}/auth/token", json={"username": self.user, "password": self.password},
+                              timeout=120)
         response.raise_for_status()
         return response.json()["access_token"]
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token()}"}
-        return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=120, **kwargs)
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from include import migration_driver, pipeline_lock, run_report, settings
 from include import seed as seeder
-from tests.airflow_api import answer, api, tokens  # noqa: F401 (fixtures)
+from tests.airflow_api import answer
 from tests.phi import seeded_phi
 
 pytestmark = pytest.mark.airflow
