@@ -42,7 +42,8 @@ it on timeout (older Airflow needs the triggerer; `make airflow` starts one eith
 Every task is safe to re-run: schema steps skip revisions already applied, the backfill resumes from its
 last committed batch, gates only read. A **failed gate** fails at once (no retries) and names the rule,
 the row count and ids; fix the cause (e.g. `missing_name` invites: give the invite or its user a name)
-and trigger the DAG again: it picks up where it stopped. Reports: `runs/patient_first_migration/<run_id>/`.
+and trigger the DAG again: it picks up where it stopped. Reports: the run's **Report** tab in the UI
+(from `runs/patient_first_migration/<run_id>/report.json`; GX Data Docs linked there).
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ no-op, verification only reads. If a task failed, fix the cause named in its log
 that task (or trigger again: a new run archives what is still live; the earlier archive is kept and
 restored too). A **failed verify** fails at once (no retries); the archive is kept, nothing is lost.
 To put the patients back, run `patient_first_migration`: its `schema.restore_archived_patients` step
-restores the archive after the schema upgrades and before the backfill. Reports:
-`runs/patient_first_rollback/<run_id>/`.
+restores the archive after the schema upgrades and before the backfill. Reports: the run's **Report**
+tab in the UI (from `runs/patient_first_rollback/<run_id>/report.json`).
 """
 
 from __future__ import annotations
