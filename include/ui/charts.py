@@ -33,7 +33,7 @@ def bar_chart(title: str, labels: list[str], series: list[Series], *, width: int
     label_w, bar_h, gap, pad = 170, 14, 10, 8
     chart_w = width - label_w - 120
     group_h = bar_h * len(series) + gap
-    legend_h = 22
+    legend_h = 40
     height = pad * 2 + legend_h + group_h * len(labels) + 18
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
@@ -42,8 +42,8 @@ def bar_chart(title: str, labels: list[str], series: list[Series], *, width: int
     x = label_w
     for i, s in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
-        out.append(f'<rect x="{x}" y="{pad + 3}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{x + 14}" y="{pad + 12}">{escape(s.name)}</text>')
+        out.append(f'<rect x="{x}" y="{pad + 23}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{x + 14}" y="{pad + 32}">{escape(s.name)}</text>')
         x += 20 + 7 * len(s.name) + 20
     top = pad + legend_h + 10
     for li, label in enumerate(labels):

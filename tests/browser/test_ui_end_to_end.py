@@ -28,9 +28,12 @@ DOCS = settings.PROJECT_ROOT / "docs"
 
 
 @pytest.fixture(scope="module")
-def app_database(pg_server):
-    from tests.conftest import create_database, drop_database
+def app_database():
+    """A database of its own on the embedded server (the one `make airflow` uses): the UI is what is
+    tested here, once; the DAG and route tests cover both servers."""
+    from tests.conftest import create_database, drop_database, server_admin_uri
 
+    pg_server = server_admin_uri("embedded")
     uri = create_database(pg_server, "gs_browser")
     with db.app_engine(uri).connect() as conn:
         migration_driver.upgrade(conn, settings.REV_BASELINE)
