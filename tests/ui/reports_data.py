@@ -55,3 +55,24 @@ def write_import_night(run_id: str = IMPORT_RUN) -> None:
         "quarantined_by_reason": {"invalid_email": 2}}}, True, [], [], str(folder / "night_summary.json"))
     (folder / "night_summary.json").write_text(json.dumps(night.as_xcom(), indent=2, sort_keys=True))
     (folder / "night_summary.md").write_text("# Nightly clinic import\n")
+
+
+ROLLBACK_RUN = "manual__2026-12-01T21:00:00+00:00"
+
+
+def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
+    from include.rollback import steps
+
+    params = {"target_revision": "20250526_legacy_baseline", "dry_run": False, "require_approval": True}
+    results = {
+        "preflight": {"current_revision": "20250530_finalize_invites", "target_revision": "20250526_legacy_baseline",
+                      "revisions_to_downgrade": ["20250530_finalize_invites", "20250527_create_patients"],
+                      "would_archive": {"patients": 4, "invite": 3}, "would_drop": {
+                          "20250527_create_patients": {"patients rows": 4}}},
+        "approve_rollback": {"chosen_options": ["Reject"], "responded_by_user": {"id": "ops", "name": "ops"},
+                             "responded_at": "2026-12-01T21:01:00+00:00"},
+    }
+    sections = steps.build_report_sections(params, results, [])
+    run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
+                     {"params": params, **sections})
+    return sections

@@ -133,3 +133,15 @@ def test_the_plugin_registers_the_report_tab_and_the_pipeline_page(api, tokens):
     assert views["Report"]["href"] == "/genascope/runs/{DAG_ID}/{RUN_ID}/report"
     assert views["Patient pipeline"]["destination"] == "nav"
     assert [a["url_prefix"] for a in ours["fastapi_apps"]] == ["/genascope"]
+
+
+def test_a_rejected_rollback_report_says_who_rejected_and_what_would_have_been_dropped(api, runs_root, tokens):
+    from tests.ui.reports_data import ROLLBACK_RUN, write_rollback_report
+
+    write_rollback_report()
+    page = get(api, f"/genascope/runs/patient_first_rollback/{quote(ROLLBACK_RUN, safe='')}/report", "viewer",
+               tokens)
+    assert page.status_code == 200, page.text
+    assert 'data-testid="report-status">rejected: nothing applied<' in page.text
+    assert 'data-testid="approval-approve_rollback">rejected<' in page.text and ">ops<" in page.text
+    assert "patients rows" in page.text and "20250527_create_patients" in page.text
