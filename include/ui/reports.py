@@ -160,8 +160,11 @@ def run_file(dag_id: str, run_id: str, path: str, user: DagReader) -> Response:
     except (storage.UnsafePath, storage.ReportNotFound) as exc:
         raise _not_found("no such file in this run") from exc
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return Response(data, media_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
+    if suffix in (".html", ".svg"):
+        # Files written by tools (GX Data Docs) run in an opaque origin: no access to Airflow's session.
+        headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups"
+    return Response(data, media_type=CONTENT_TYPES.get(suffix, "application/octet-stream"), headers=headers)
 
 
 @router.get("/quarantine/{file_id}.csv", summary="An import file's quarantine export (PHI: edit access)")

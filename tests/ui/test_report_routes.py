@@ -72,8 +72,9 @@ def test_viewer_reads_the_migration_report_with_counts_gates_approvals_and_chart
     assert 'data-testid="approval-approve_plan">approved<' in page
     assert "<svg" in page and "rows/s" in page and "create_patients" in page
     assert "Great Expectations Data Docs" in page
-    assert get(api, f"{MIG}/files/gx/uncommitted/data_docs/local_site/index.html", "viewer", tokens).text \
-        == "<html><body>GX Data Docs of the run</body></html>"
+    docs = get(api, f"{MIG}/files/gx/uncommitted/data_docs/local_site/index.html", "viewer", tokens)
+    assert docs.text == "<html><body>GX Data Docs of the run</body></html>"
+    assert docs.headers["content-security-policy"].startswith("sandbox")  # no access to Airflow's session
     report_json = get(api, f"{MIG}/files/report.json", "viewer", tokens)
     assert report_json.status_code == 200 and report_json.json()["summary"]["patients_created"] == 1234
 
