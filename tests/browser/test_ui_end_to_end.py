@@ -121,7 +121,7 @@ def test_trigger_approve_and_read_the_report_in_the_browser_with_no_phi_on_any_p
     from urllib.parse import quote
 
     for task_id in ("approval.approve_plan", "finalize.approve_finalize"):
-        wait_for(lambda t=task_id: task_state(server, run_id, t) == "awaiting_input", 420, f"{task_id} to ask")
+        wait_for(lambda t=task_id: task_state(server, run_id, t) == "awaiting_input", 900, f"{task_id} to ask")
         page.goto(f"{server.url}/dags/{DAG}/runs/{quote(run_id, safe='')}/required_actions")
         required = page.get_by_role("dialog")
         required.get_by_text(task_id).first.wait_for()
@@ -130,7 +130,7 @@ def test_trigger_approve_and_read_the_report_in_the_browser_with_no_phi_on_any_p
         wait_for(lambda t=task_id: task_state(server, run_id, t) == "success", 180, f"{task_id} to resume")
 
     wait_for(lambda: server.api("GET", f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}").json()["state"]
-             in ("success", "failed"), 420, "the run to finish")
+             in ("success", "failed"), 900, "the run to finish")
     assert server.api("GET", f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}").json()["state"] == "success"
 
     # 4. the run's Report tab: the patient count
