@@ -17,11 +17,12 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test test-distributed lint airflow airflow-celery bench seed db-stop clean
+.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint airflow airflow-celery bench seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
 	@echo "make test     run the test suite (embedded PostgreSQL; also GENASCOPE_TEST_DATABASE_URL if set)"
+	@echo "make test-browser  the UI end to end in Debian's chromium (Playwright) against a real airflow standalone"
 	@echo "make airflow  start airflow standalone with this project's DAGs"
 	@echo "make airflow-celery  a CeleryExecutor deployment on this machine (Redis, two workers); Ctrl-C stops it"
 	@echo "make test-distributed  migration, import and rollback dry run through that deployment on S3 (moto)"
@@ -50,7 +51,15 @@ demo: airflow-db
 # the e2e benchmark) runs once. (--dist loadgroup does not group with pytest 9.2 + xdist 3.8: xdist
 # tags the old Item._nodeid, which pytest 9 no longer reads.)
 test: venv
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/browser $(PYTEST_ARGS)
+
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser of its own).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The UI end to end: a real `airflow standalone` on 127.0.0.1 (own AIRFLOW_HOME), driven in chromium.
+test-browser: venv chromium
+	$(BIN)/python -m pytest tests/browser -n 0 -p no:cacheprovider $(PYTEST_ARGS)
 
 # The DAGs through `make airflow-celery`'s deployment, each worker in its own mount namespace, landing and
 # runs root on a moto S3 server on 127.0.0.1 (needs Redis at 127.0.0.1:6379 and root; ~6 min).

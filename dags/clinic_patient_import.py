@@ -26,6 +26,12 @@ a clinic re-sends a file, or with `dry_run` to see what a file would do.
 
 Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
 in `<runs root>/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
+The run's **Report** tab in the Airflow UI shows the night (per source counts, quarantine and field issues
+by reason, per-file reports, GX results); quarantine exports there need edit access on this DAG (PHI).
+
+**Approvals.** None: an import changes nothing irreversible (the same bytes never import twice, a held
+file is moved aside, never merged), so it runs unattended every night. The migration and the rollback
+ask for approval before their irreversible steps (see their docs).
 
 **Params.**
 - `source_ids`: clinic source ids to import (empty = all configured sources).

@@ -2,7 +2,8 @@
 # patient_first_migration
 
 Moves the Genascope application database from invite-first to patient-first, following the seed
-runbook: **preflight → schema (27, 28, 29) → backfill → quality gates → finalize (30) → report**.
+runbook: **preflight → approval → schema (27, 28, 29) → backfill → quality gates → approval → finalize (30)
+→ report**.
 
 **Trigger by hand only.** One run at a time; it also holds the pipeline lease shared with
 `patient_first_rollback` and `clinic_patient_import`, so none of them run beside it.
@@ -16,14 +17,34 @@ runbook: **preflight → schema (27, 28, 29) → backfill → quality gates → 
 - **restore_archived_patients** (default *on*): after a `patient_first_rollback`, put back the archived
   patients that the backfill cannot derive from invites (e.g. imported ones) with their original ids,
   before the backfill plans (so it matches them instead of creating duplicates).
+- **require_approval** (default *on*): a real run waits for a person's approval twice (see below). Turn it
+  off only for automation (`make demo`, tests): the run then goes from trigger to NOT NULL unattended.
 - **auto_rollback_on_failure**: when a step fails, undo what *this run* applied (its links, the patients
   it created, the revisions it applied).
+
+## Approvals (Airflow's human-in-the-loop; answer under *Required Actions* or on the task)
+1. `approval.approve_plan`, before any DDL or data is applied: `approval.prepare_plan_approval` plans the
+   backfill dry (nothing applied) and the request shows its numbers (patients to create and matched,
+   invites/users/chat sessions to link, quarantined and review-queue invites), the gates the run must
+   pass and a link to the run's **Report** tab. Counts only, no PHI.
+2. `finalize.approve_finalize`, after every gate passed and before `20250530_finalize_invites`: each
+   gate's result and row count.
+
+**Approve** goes on. **Reject** skips everything after it (at the plan: nothing is applied at all; before
+finalize: the backfill stays, reversible with `patient_first_rollback`, and NOT NULL is not applied); the
+report (status `rejected…`, who and when) and the lease release still run and the run ends green. **No
+answer within 4 hours** (`GENASCOPE_APPROVAL_TIMEOUT_S`): the approval task fails, nothing after it runs,
+the lease is released and the run is red; trigger again to ask again. A dry run never asks. The waiting
+task is in the `awaiting_input` state; Airflow 3.3's scheduler resumes it when someone answers and fails
+it on timeout (older Airflow needs the triggerer; `make airflow` starts one either way).
 
 ## Recovery
 Every task is safe to re-run: schema steps skip revisions already applied, the backfill resumes from its
 last committed batch, gates only read. A **failed gate** fails at once (no retries) and names the rule,
 the row count and ids; fix the cause (e.g. `missing_name` invites: give the invite or its user a name)
-and trigger the DAG again: it picks up where it stopped. Reports: `<runs root>/patient_first_migration/<run_id>/` (the runs root: Variable `genascope_runs_dir`, e.g. `s3://…/runs`; default `runs/`).
+and trigger the DAG again: it picks up where it stopped. Reports: the run's **Report** tab in the UI
+(from `<runs root>/patient_first_migration/<run_id>/report.json`; GX Data Docs linked there; the runs root:
+Variable `genascope_runs_dir`, e.g. `s3://…/runs`; default `runs/`).
 """
 
 from __future__ import annotations
@@ -32,6 +53,7 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import settings
+from include.approvals import PipelineApprovalOperator
 from include.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
@@ -74,6 +96,10 @@ def _gate(result: dict) -> dict:
                                            description="After a rollback, put back the archived patients the "
                                                        "backfill cannot derive from invites (e.g. imported ones), "
                                                        "with their original ids.", section=SAFETY_SECTION),
+        "require_approval": Param(True, type="boolean", title="Require approval",
+                                  description="A real run waits for approval (Required Actions) after the dry "
+                                              "plan and before 20250530_finalize_invites. Off only for automation.",
+                                  section=SAFETY_SECTION),
         "auto_rollback_on_failure": Param(False, type="boolean", title="Auto-rollback on failure",
                                           description="If a step fails, undo what this run applied.",
                                           section=SAFETY_SECTION),
@@ -108,6 +134,24 @@ def patient_first_migration():
         checked, leased, recorded = check_app_db(), acquire_pipeline_lease(), record_legacy_checksums()
         checked >> leased >> recorded
         return checked, recorded
+
+    @task_group(group_id="approval")
+    def approval():
+        @task(retries=1)
+        def prepare_plan_approval() -> dict:
+            """A dry plan of this run (nothing applied) as the approval's body: counts and gates only."""
+            from include import migration_steps
+
+            return migration_steps.prepare_plan_approval(run_id(), params())
+
+        prepared = prepare_plan_approval()
+        approve = PipelineApprovalOperator(
+            task_id="approve_plan", retries=0,
+            subject="Apply the patient-first migration (run {{ run_id }})?",
+            body="{{ ti.xcom_pull(task_ids='approval.prepare_plan_approval')['body'] }}",
+        )
+        prepared >> approve
+        return prepared, approve
 
     @task_group(group_id="schema")
     def schema():
@@ -216,6 +260,16 @@ def patient_first_migration():
 
     @task_group(group_id="finalize")
     def finalize():
+        @task(retries=1)
+        def prepare_finalize_approval() -> dict:
+            """Every gate's result and row count as the approval's body (reads no database)."""
+            from include import migration_steps
+
+            ti = get_current_context()["ti"]
+            gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in migration_steps.GATE_TASKS[:-1]) if g]
+            plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
+            return migration_steps.prepare_finalize_approval(run_id(), params(), gates, plan)
+
         @task(retries=2)
         def finalize_invites_not_null() -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
@@ -234,10 +288,16 @@ def patient_first_migration():
 
             return _gate(migration_steps.post_check_finalized())
 
-        first = finalize_invites_not_null()
+        prepared = prepare_finalize_approval()
+        approve = PipelineApprovalOperator(
+            task_id="approve_finalize", retries=0,
+            subject="Apply 20250530_finalize_invites (invites.patient_id NOT NULL) (run {{ run_id }})?",
+            body="{{ ti.xcom_pull(task_ids='finalize.prepare_finalize_approval')['body'] }}",
+        )
+        applied = finalize_invites_not_null()
         last = post_check_finalized()
-        first >> last
-        return first, last
+        prepared >> approve >> applied >> last
+        return [prepared, approve, applied], last
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
     def auto_rollback_on_failure() -> dict:
@@ -262,6 +322,7 @@ def patient_first_migration():
         return migration_steps.release(run_id())
 
     pre_first, pre = preflight()
+    prepare_plan, approve_plan = approval()
     schema_first, schema_last = schema()
     plan, backfill_last = backfill()
     gate_tasks = gates()
@@ -271,11 +332,15 @@ def patient_first_migration():
     lease = release_pipeline_lease()
     watcher = fail_run_if_any_step_failed("migration")
 
-    pre >> schema_first
+    pre >> prepare_plan
+    approve_plan >> schema_first
     schema_last >> plan
     backfill_last >> gate_tasks
-    gate_tasks >> fin_first
-    main_tasks = [pre_first, pre, schema_first, schema_last, plan, backfill_last, *gate_tasks, fin_first, fin_last]
+    gate_tasks >> fin_first[0]
+    # A rejected approval skips its direct downstream (the next step, the auto-rollback and the watcher);
+    # the report and the lease release (all_done) still run.
+    main_tasks = [pre_first, pre, prepare_plan, approve_plan, schema_first, schema_last, plan, backfill_last,
+                  *gate_tasks, *fin_first, fin_last]
     main_tasks >> rollback >> report >> lease
     main_tasks >> watcher
 

@@ -2,8 +2,8 @@
 # patient_first_rollback
 
 Takes the Genascope application database back from patient-first towards invite-first **without
-losing a patient**: **preflight → archive (+ verify, export) → downgrade one revision per task →
-verify → report**. Every patients row (from the backfill, the imports or the application) and every
+losing a patient**: **preflight → approval → archive (+ verify, export) → downgrade one revision per
+task → verify → report**. Every patients row (from the backfill, the imports or the application) and every
 link to a patient is copied into the pipeline schema `patient_pipeline` (which survives the rollback)
 before anything is dropped; the next `patient_first_migration` run restores what the backfill cannot
 derive from invites (imported patients, with their original ids and links).
@@ -21,6 +21,18 @@ to the Variable `genascope_lease_wait_seconds`, then fails saying which run hold
 - **confirm**: a real run (dry_run off) needs the word `ROLLBACK` here. Anything else fails the run at
   once with a message saying so, before the database is touched.
 - **lock_timeout_ms**: how long each downgrade may wait for a table lock before it backs off and retries.
+- **require_approval** (default *on*): a real run waits for a person's approval before the first drop
+  (see below). Off only for automation (tests).
+
+## Approval (Airflow's human-in-the-loop; answer under *Required Actions* or on the task)
+`approval.approve_rollback` runs after the preflight and before the archive and the first drop. The request
+shows the current revision, the revisions to remove, the rows to archive per table and a link to the
+run's **Report** tab (counts only, no PHI). **Approve**: archive, verify, export, downgrade as below.
+**Reject**: nothing is archived or dropped; the report (status `rejected: nothing applied`, who and when)
+and the lease release still run, the run ends green. **No answer within 4 hours**
+(`GENASCOPE_APPROVAL_TIMEOUT_S`): the approval task fails, nothing is dropped, the lease is released, the
+run is red. A dry run never asks. Airflow 3.3's scheduler resumes the waiting (`awaiting_input`) task
+when someone answers and fails it on timeout (older Airflow needs the triggerer; `make airflow` starts one).
 
 ## What each step guarantees
 1. *preflight*: the confirmation, the lease, the current revision (a target above it fails), counts,
@@ -44,8 +56,8 @@ no-op, verification only reads. If a task failed, fix the cause named in its log
 that task (or trigger again: a new run archives what is still live; the earlier archive is kept and
 restored too). A **failed verify** fails at once (no retries); the archive is kept, nothing is lost.
 To put the patients back, run `patient_first_migration`: its `schema.restore_archived_patients` step
-restores the archive after the schema upgrades and before the backfill. Reports:
-`<runs root>/patient_first_rollback/<run_id>/`.
+restores the archive after the schema upgrades and before the backfill. Reports: the run's **Report**
+tab in the UI (from `<runs root>/patient_first_rollback/<run_id>/report.json`).
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
+from include.approvals import PipelineApprovalOperator
 from include.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
@@ -63,9 +76,12 @@ from include.dag_support import (
     params,
     run_id,
     skip_if_dry,
+    skip_if_rejected,
     task,
 )
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
+
+APPROVAL_TASK = "approval.approve_rollback"
 
 
 def _gate(result: dict) -> dict:
@@ -97,6 +113,10 @@ def _gate(result: dict) -> dict:
         "lock_timeout_ms": Param(2000, type="integer", minimum=100, maximum=60000, title="Lock timeout (ms)",
                                  description="Max wait for a table lock per downgrade before backing off and "
                                              "retrying.", section=SAFETY_SECTION),
+        "require_approval": Param(True, type="boolean", title="Require approval",
+                                  description="A real run waits for approval (Required Actions) before the "
+                                              "archive and the first drop. Off only for automation.",
+                                  section=SAFETY_SECTION),
     },
 )
 def patient_first_rollback():
@@ -148,6 +168,25 @@ def patient_first_rollback():
         for up, down in zip(chain, chain[1:], strict=False):
             up >> down
         return chain[0], chain[-1]
+
+    @task_group(group_id="approval")
+    def approval():
+        @task(retries=1)
+        def prepare_rollback_approval() -> dict:
+            """What the preflight found (revisions to remove, rows to archive) as the approval's body."""
+            from include.rollback import steps
+
+            ti = get_current_context()["ti"]
+            return steps.prepare_approval(run_id(), params(), ti.xcom_pull(task_ids="preflight.inspect_database"))
+
+        prepared = prepare_rollback_approval()
+        approve = PipelineApprovalOperator(
+            task_id="approve_rollback", retries=0,
+            subject="Roll the app database back to {{ params.target_revision }} (run {{ run_id }})?",
+            body="{{ ti.xcom_pull(task_ids='approval.prepare_rollback_approval')['body'] }}",
+        )
+        prepared >> approve
+        return prepared, approve
 
     @task_group(group_id="archive")
     def archive():
@@ -212,6 +251,7 @@ def patient_first_rollback():
             from include.rollback import steps
 
             skip_if_dry("verify")
+            skip_if_rejected(APPROVAL_TASK)
             return _gate(steps.verify_schema(params()["target_revision"]))
 
         @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
@@ -219,6 +259,7 @@ def patient_first_rollback():
             from include.rollback import steps
 
             skip_if_dry("verify")
+            skip_if_rejected(APPROVAL_TASK)
             return _gate(steps.verify_legacy_checksums(run_id()))
 
         @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED)
@@ -226,6 +267,7 @@ def patient_first_rollback():
             from include.rollback import steps
 
             skip_if_dry("verify")
+            skip_if_rejected(APPROVAL_TASK)
             return _gate(steps.verify_archive_counts(run_id()))
 
         return [verify_schema_shape(), verify_legacy_checksums(), verify_archive_counts()]
@@ -243,6 +285,7 @@ def patient_first_rollback():
         return steps.release(run_id())
 
     pre_first, pre_last = preflight()
+    prepare, approve = approval()
     archive_first, archive_last = archive()
     down_first, down_last = downgrade()
     checks = verify()
@@ -250,10 +293,11 @@ def patient_first_rollback():
     lease = release_pipeline_lease()
     watcher = fail_run_if_any_step_failed("rollback")
 
-    pre_last >> archive_first
+    pre_last >> prepare
+    approve >> archive_first  # not in main_tasks: a rejection skips only its direct downstream (the archive)
     archive_last >> down_first
     down_last >> checks
-    main_tasks = [pre_first, pre_last, archive_first, archive_last, down_first, down_last, *checks]
+    main_tasks = [pre_first, pre_last, prepare, archive_first, archive_last, down_first, down_last, *checks]
     main_tasks >> report >> lease
     main_tasks >> watcher
 

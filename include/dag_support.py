@@ -54,6 +54,16 @@ def skip_if_dry(what: str) -> None:
         raise AirflowSkipException(f"dry run: {what} not executed (the report says what it would do)")
 
 
+def skip_if_rejected(approval_task_id: str) -> None:
+    """Skip a step that runs whatever its upstream did (trigger rule none_failed) when the run's approval
+    was rejected: the steps it checks were never applied."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    result = get_current_context()["ti"].xcom_pull(task_ids=approval_task_id, key="decision") or {}
+    if list(result.get("chosen_options") or []) == ["Reject"]:
+        raise AirflowSkipException(f"{approval_task_id} was rejected: nothing was applied, nothing to verify")
+
+
 def fail_without_retry(exc: Exception) -> None:
     """Re-raise ``exc`` as a failure Airflow does not retry (a refusal that a retry cannot fix)."""
     from airflow.sdk.exceptions import AirflowFailException

@@ -210,6 +210,46 @@ def catch_up(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
         return _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
 
 
+# ---------------------------------------------------------------- approvals (include/approvals.py)
+def prepare_plan_approval(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The plan approval's body: a dry plan of this run (no DDL, no data), the gates, the report link.
+
+    Returns ``required: False`` (and builds nothing) for a dry run or with ``require_approval`` off.
+    """
+    from include import approvals
+
+    reason = approvals.not_required_reason(params)
+    if reason:
+        return {"required": False, "reason": reason, "body": ""}
+    plan = plan_backfill(run_id, {**params, "dry_run": True})
+    counts = {k: (len(v) if isinstance(v, list) else v) for k, v in plan.items() if isinstance(v, (int, list))}
+    return {"required": True, "plan": counts,
+            "body": approvals.migration_plan_body(plan, sql_gates.SQL_RULES, dag_id=DAG_ID, run_id=run_id)}
+
+
+def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[dict], plan: dict[str, Any]) -> dict:
+    """The finalize approval's body: every gate's result and row count (pure: reads no database)."""
+    from include import approvals
+
+    reason = approvals.not_required_reason(params)
+    if reason:
+        return {"required": False, "reason": reason, "body": ""}
+    return {"required": True, "body": approvals.finalize_body(gates, plan, dag_id=DAG_ID, run_id=run_id)}
+
+
+def approval_sections(params: dict[str, Any], results: dict[str, Any], gates_failed: bool) -> dict[str, Any]:
+    """approve_plan / approve_finalize as the report shows them: decision, by whom, when."""
+    from include import approvals
+
+    asked = approvals.not_required_reason(params) is None
+    plan = approvals.decision(results.get("approve_plan"), asked=asked)
+    if plan["decision"] != "approved" and asked or gates_failed and not results.get("approve_finalize"):
+        final = {"decision": "not reached"}
+    else:
+        final = approvals.decision(results.get("approve_finalize"), asked=asked)
+    return {"approve_plan": plan, "approve_finalize": final}
+
+
 # ---------------------------------------------------------------- report from the run's XComs
 REPORT_TASKS = {
     "preflight": "preflight.check_app_db",
@@ -221,6 +261,8 @@ REPORT_TASKS = {
     "catch_up": "backfill.catch_up",
     "finalize_invites_not_null": "finalize.finalize_invites_not_null",
     "auto_rollback": "auto_rollback_on_failure",
+    "approve_plan": "approval.approve_plan",
+    "approve_finalize": "finalize.approve_finalize",
 }
 GATE_TASKS = [f"gates.gate_{r}" for r in sql_gates.SQL_RULES] + [
     "gates.gate_legacy_checksums_unchanged", "gates.gate_counts_reconcile", "gates.gate_great_expectations",
@@ -235,8 +277,13 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
     schema = [{"task": t, **(results.get(t) or {"state": "not run"})} for t in UPGRADE_TASKS]
     phases = [{"phase": p, **(results.get(p) or {"state": "not run"})} for p in (*BACKFILL_PHASES, "catch_up")]
     failed_gates = [g for g in gates if not g.get("passed")]
+    approvals = approval_sections(params, results, bool(failed_gates))
     if dry:
         status = "dry run"
+    elif approvals["approve_plan"]["decision"] == "rejected":
+        status = "rejected: nothing applied"
+    elif approvals["approve_finalize"]["decision"] == "rejected":
+        status = "rejected before finalize: 20250530_finalize_invites not applied"
     elif failed_gates:
         status = "failed"
     elif params.get("stop_before_finalize"):
@@ -255,9 +302,13 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
         "unresolved_account_invites": plan.get("unresolved_account_invites", 0),
         "gates_failed": len(failed_gates),
     }
+    for name, outcome in approvals.items():
+        who = f" by {outcome['by']} at {outcome['at']}" if outcome.get("by") else ""
+        summary[name] = f"{outcome['decision']}{who}"
     return {
         "status": status,
         "summary": summary,
+        "approvals": approvals,
         "preflight": results.get("preflight") or {},
         "legacy_checksums_before": results.get("legacy_checksums") or {},
         "schema_steps": schema,
@@ -272,7 +323,8 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
 
 
 def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
-    results = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in REPORT_TASKS.items()}
+    results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
+               for name, task_id in REPORT_TASKS.items()}
     gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
     sections = build_report_sections(params, results, gates)
     out = write_report(run_id, params, sections)

@@ -52,3 +52,22 @@ def test_migration_params_have_safe_defaults(dagbag):
     assert params["auto_rollback_on_failure"] is False
     assert params["stop_before_finalize"] is False
     assert params["batch_size"] == settings.DEFAULT_BATCH_SIZE
+
+
+def test_approvals_guard_every_irreversible_step_and_are_on_by_default(dagbag):
+    from datetime import timedelta
+
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    migration, rollback = dagbag.dags["patient_first_migration"], dagbag.dags["patient_first_rollback"]
+    for dag, approval, guarded in (
+            (migration, "approval.approve_plan",
+             [t for t in migration.task_dict if t.startswith(("schema.", "backfill.", "finalize.finalize"))]),
+            (migration, "finalize.approve_finalize", ["finalize.finalize_invites_not_null"]),
+            (rollback, "approval.approve_rollback",
+             [t for t in rollback.task_dict if t.startswith(("archive.", "downgrade."))])):
+        assert dag.params["require_approval"] is True
+        task = dag.task_dict[approval]
+        assert isinstance(task, ApprovalOperator) and task.retries == 0
+        assert timedelta(0) < task.response_timeout <= timedelta(hours=5)  # below the lease's 6 h TTL
+        assert guarded and all(approval in dag.task_dict[t].get_flat_relative_ids(upstream=True) for t in guarded)

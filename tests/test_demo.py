@@ -32,6 +32,7 @@ def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output[-3000:]
         assert "status: dry run" in output and "status: done" in output
+        assert '"require_approval": false' in output and "skips the two approvals" in output
         assert "night summary:" in output and "clinic-north-csv:" in output
         log_path = re.search(r"Task logs of this demo: (\S+)", output).group(1)
         logs = open(log_path, encoding="utf-8", errors="replace").read()

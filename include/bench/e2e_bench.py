@@ -169,7 +169,7 @@ def migration_run(server: Server, cfg: E2EConfig, log_path: Path) -> E2ERun:
         seeder.generate(uri, cfg.invites, cfg.seed)
         vacuum_analyze(uri)
         say(f"e2e migration database: {cfg.invites} invites seeded in {watch.seconds:.1f}s")
-        return _timed_dag_test(MIGRATION_DAG, {"dry_run": False}, _dag_env(uri), log_path, cfg.size_label,
+        return _timed_dag_test(MIGRATION_DAG, {"dry_run": False, "require_approval": False}, _dag_env(uri), log_path, cfg.size_label,
                                cfg.invites)
     finally:
         drop_database(server, name)

@@ -55,6 +55,16 @@ def acquire_lease(run_id: str, wait_s: float = 0) -> dict[str, Any]:
     return {"lease": "taken", "run_id": run_id}
 
 
+def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, Any] | None) -> dict[str, Any]:
+    """The rollback approval's body from the preflight's counts (pure: reads no database)."""
+    from include import approvals
+
+    reason = approvals.not_required_reason(params)
+    if reason:
+        return {"required": False, "reason": reason, "body": ""}
+    return {"required": True, "body": approvals.rollback_body(preflight or {}, dag_id=DAG_ID, run_id=run_id)}
+
+
 def rollback_plan(conn, target: str) -> dict[str, Any]:
     """What a rollback to ``target`` archives and drops, from the live database (read-only)."""
     current = migration_driver.current_revision(conn)
@@ -167,6 +177,7 @@ REPORT_TASKS = {
     "preflight": "preflight.inspect_database",
     "legacy_checksums_before": "preflight.record_legacy_checksums",
     "archive": "archive.archive_patients_and_links",
+    "approve_rollback": "approval.approve_rollback",
     "export": "archive.export_archive_file",
     **{tid: f"downgrade.{tid}" for tid in downgrade.DOWNGRADE_TASKS},
 }
@@ -180,8 +191,15 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
     plan = results.get("preflight") or {}
     failed = [g for g in gates if not g.get("passed")]
     verified = {g.get("rule") for g in gates if g.get("passed")}
+    from include import approvals
+
+    asked = approvals.not_required_reason(params) is None
+    approval = approvals.decision(results.get("approve_rollback"), asked=asked) if plan or not asked \
+        else {"decision": "not reached"}
     if dry:
         status = "dry run" if plan else "failed"
+    elif approval["decision"] == "rejected":
+        status = "rejected: nothing applied"
     elif failed:
         status = "failed"
     elif {"schema_is_target_shape", "legacy_checksums_unchanged", "archive_counts_match"} <= verified:
@@ -200,10 +218,13 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
         **{f"{'would_archive' if dry else 'archived'}_{k}": v for k, v in (plan.get("would_archive") or {}).items()},
         "export_file_mode": export.get("mode", "—"),
         "gates_failed": len(failed),
+        "approve_rollback": approval["decision"] + (f" by {approval['by']} at {approval['at']}"
+                                                    if approval.get("by") else ""),
     }
     return {
         "status": status,
         "summary": summary,
+        "approvals": {"approve_rollback": approval},
         "preflight": {k: v for k, v in plan.items() if k not in ("would_drop",)},
         "would_drop": plan.get("would_drop", {}),
         "legacy_checksums_before": results.get("legacy_checksums_before") or {},
@@ -226,7 +247,8 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
 
 
 def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
-    results = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in REPORT_TASKS.items()}
+    results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
+               for name, task_id in REPORT_TASKS.items()}
     gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
     sections = build_report_sections(params, results, gates)
     out = write_report(run_id, params, sections)

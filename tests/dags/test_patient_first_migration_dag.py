@@ -42,8 +42,9 @@ def seeded(app_env, engine):
 
 def run_dag(dag, **conf):
     """dag.test() with every Param given: a Param one dag.test() sets stays set on the DAG object for the
-    next run in this process (seen with Airflow 3.3: a run after the auto-rollback test rolled back too)."""
-    return dag.test(run_conf={**PARAM_DEFAULTS, **conf})
+    next run in this process (seen with Airflow 3.3: a run after the auto-rollback test rolled back too).
+    These tests are not about approvals (tests/dags/test_migration_approvals.py is): require_approval off."""
+    return dag.test(run_conf={**PARAM_DEFAULTS, "require_approval": False, **conf})
 
 
 def report_of(dagrun) -> dict:

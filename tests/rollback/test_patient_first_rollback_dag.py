@@ -22,11 +22,13 @@ def test_the_dag_refuses_without_confirmation_then_rolls_back_to_the_baseline_lo
     h.build_migrated(conn)
     before = h.patients(conn)
 
-    refused = dag.test(run_conf={"target_revision": settings.REV_BASELINE, "dry_run": False, "confirm": "yes"})
+    refused = dag.test(run_conf={"target_revision": settings.REV_BASELINE, "dry_run": False, "confirm": "yes",
+                                      "require_approval": False})
     assert refused.state == "failed"
     assert h.revision(conn) == settings.REV_FINALIZE_INVITES and h.patients(conn) == before
 
-    run = dag.test(run_conf={"target_revision": settings.REV_BASELINE, "dry_run": False, "confirm": "ROLLBACK"})
+    run = dag.test(run_conf={"target_revision": settings.REV_BASELINE, "dry_run": False, "confirm": "ROLLBACK",
+                                  "require_approval": False})
     assert run.state == "success"
     assert h.revision(conn) == settings.REV_BASELINE and legacy_contract.differences(conn) == []
     assert h.patients(conn) == {}

@@ -1,0 +1,127 @@
+"""A real ``airflow standalone`` (scheduler, dag-processor, triggerer, api-server) for the browser test:
+its own AIRFLOW_HOME and SQLite metadata DB, bound to 127.0.0.1 on a free port, this project's DAGs and
+plugin, one known admin password (written owner-only into the home, never printed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import httpx
+
+from include import settings
+
+
+@dataclass(frozen=True)
+class AirflowServer:
+    url: str
+    user: str
+    password: str
+    home: Path
+    log: Path
+
+    @cached_property
+    def token(self) -> str:
+        """A JWT from the simple auth manager's token endpoint (the REST API's login)."""
+        response = httpx.post(f"{self.url}/auth/token", json={"username": self.user, "password": self.password},
+                              timeout=120)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=120, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(home: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
+    url = f"http://127.0.0.1:{port}"
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # the log servers of the worker and the triggerer: free ports too (another Airflow may run here)
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+        "GX_ANALYTICS_ENABLED": "False",
+        "PYTHONPATH": str(settings.PROJECT_ROOT),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    })
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def airflow_standalone(home: Path, extra_env: dict[str, str], timeout_s: float = 600) -> Iterator[AirflowServer]:
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    port = free_port()
+    env = _env(home, port, extra_env)
+    password = secrets.token_urlsafe(16)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({"admin": password}))
+    passwords.chmod(0o600)
+    log = home / "standalone.log"
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, cwd=settings.PROJECT_ROOT)
+    subprocess.run([sys.executable, "-m", "include.airflow_settings"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, cwd=settings.PROJECT_ROOT)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*airflow, "standalone"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=settings.PROJECT_ROOT, start_new_session=True)
+    server = AirflowServer(f"http://127.0.0.1:{port}", "admin", password, home, log)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited ({proc.returncode}); see {log}")
+            try:
+                dags = server.api("GET", "/dags", params={"dag_id_pattern": "patient_first"})
+                if dags.status_code == 200 and {d["dag_id"] for d in dags.json()["dags"]} >= {
+                        "patient_first_migration", "patient_first_rollback"}:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"airflow standalone not ready after {timeout_s:.0f}s; see {log}")
+            time.sleep(2)
+        yield server
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
