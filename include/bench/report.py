@@ -158,8 +158,4 @@ def write(path: Path, text: str) -> None:
     if storage:
         old = old.replace(storage, "")
     kept = [k for k in (_kept_sections(old), storage) if k]
-    path.write_text(text.rstrip("
-") + "
-" + "".join("
-" + k + "
-" for k in kept), encoding="utf-8")
+    path.write_text(text.rstrip("\n") + "\n" + "".join("\n" + k + "\n" for k in kept), encoding="utf-8")
