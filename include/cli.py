@@ -4,6 +4,8 @@
     python -m include.cli verify-legacy    compare the live legacy schema with DATA-MODEL.md §1
     python -m include.cli stamp-baseline   verify, then `alembic stamp 20250526_legacy_baseline` (production)
     python -m include.cli db-stop          stop the embedded PostgreSQL
+    python -m include.cli steward ...      stewardship: review decisions, worklists, replay, undo an import
+                                           (`python -m include.cli steward --help`)
 """
 
 from __future__ import annotations
@@ -31,9 +33,14 @@ def print_db_info(conn: sa.Connection) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["steward"]:
+        from include.stewardship import cli as steward_cli
+
+        return steward_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop"])
+    parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop", "steward"])
     args = parser.parse_args(argv)
 
     if args.command == "db-stop":

@@ -1,6 +1,8 @@
 -- Update the matched patients of one file, set-based, and log which fields changed (names, no values).
 -- A value replaces the stored one only when it is non-empty and different (COALESCE new over old):
 -- an import never blanks a stored value. Matched rows with no change are counted as unchanged.
+-- The log row keeps the patient's previous values (the fields this statement may change, and updated_at)
+-- in the pipeline schema, so the file can be undone (include/stewardship/undo_import.py).
 -- Reads: import_decision, patients. Writes: patients, import_change_log.
 -- Safe to re-run: runs in the merge transaction, which also moves the ledger to 'merged'; a rerun of a
 -- merged file skips the merge. Re-applying the same values changes nothing (all rows unchanged).
@@ -15,7 +17,11 @@ WITH ch AS (
                CASE WHEN d.date_of_birth IS NOT NULL AND d.date_of_birth IS DISTINCT FROM p.date_of_birth
                     THEN 'date_of_birth' END,
                CASE WHEN p.clinician_id IS NULL AND CAST(:clinician_id AS text) IS NOT NULL THEN 'clinician_id' END
-           ], NULL) AS fields
+           ], NULL) AS fields,
+           jsonb_build_object('external_id', p.external_id, 'email', p.email, 'first_name', p.first_name,
+                              'last_name', p.last_name, 'phone', p.phone, 'date_of_birth', p.date_of_birth,
+                              'clinician_id', p.clinician_id, 'status', p.status,
+                              'updated_at', p.updated_at) AS previous
     FROM patient_pipeline.import_decision d
     JOIN patients p ON p.id = d.patient_id
     WHERE d.file_id = :file_id AND d.disposition = 'match'
@@ -33,8 +39,8 @@ WITH ch AS (
      WHERE p.id = ch.id AND cardinality(ch.fields) > 0
     RETURNING p.id
 ), logged AS (
-    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields)
-    SELECT :file_id, ch.id, 'update', ch.fields FROM ch WHERE cardinality(ch.fields) > 0
+    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields, previous_values)
+    SELECT :file_id, ch.id, 'update', ch.fields, ch.previous FROM ch WHERE cardinality(ch.fields) > 0
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM upd) AS updated,
