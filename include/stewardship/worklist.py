@@ -101,8 +101,8 @@ def _prefixes_by_source() -> dict[str, tuple[str, ...]]:
 
 def quarantine_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
     """Open quarantine rows of the scope, streamed (file id, record no, kind, reason, field, values)."""
-    result = conn.execution_options(stream_results=True, max_row_buffer=5000).execute(
-        statement("worklist_quarantine"), scope.params())
+    result = conn.execute(statement("worklist_quarantine"), scope.params(),
+                          execution_options={"stream_results": True, "max_row_buffer": 5000})
     yield from result
 
 
@@ -142,7 +142,7 @@ def export_worklist(conn: sa.Connection, ctx: Context, scope: Scope, dest: Path)
                 by_reason[r.reason_code] = by_reason.get(r.reason_code, 0) + 1
                 files.add(int(r.file_id))
     conn.rollback()  # the streaming read's transaction; the record below is its own
-    params = {**{k: (str(v) if v is not None else None) for k, v in scope.params().items()}, "path": str(dest)}
+    params = {**scope.params(), "night": scope.night.isoformat() if scope.night else None, "path": str(dest)}
     with conn.begin():
         action_id = actions.record(conn, ctx, "export_worklist", "applied", params, counts)
     return ActionResult("export_worklist", "applied", action_id, params=params, counts={**counts, **{
