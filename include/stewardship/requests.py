@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from include import pipeline_schema, run_report, settings
 from include.stewardship import actions, review, undo_import, worklist
 from include.stewardship.actions import CONFIRM_WORDS, ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest, ConfirmationRequired, StewardshipError
+
+log = logging.getLogger(__name__)
 
 DAG_ID = "patient_stewardship"
 ACTIONS = ("merge", "unmerge", "keep_separate", "dismiss", "export_worklist", "replay_corrections",
@@ -310,6 +313,15 @@ def execute(engine: sa.Engine, req: Request, ctx: Context, run_id: str,
     validate(req)
     with engine.connect() as conn:
         pipeline_schema.ensure(conn)
+    results = _execute(engine, req, ctx, run_id, extra_roots)
+    for r in results:  # ids, counts and reason codes only
+        log.info("stewardship %s: %s (action %s)%s %s", r.action, r.status, r.action_id,
+                 f" reason {r.reason_code}" if r.reason_code else "", r.counts)
+    return results
+
+
+def _execute(engine: sa.Engine, req: Request, ctx: Context, run_id: str,
+             extra_roots: list[str] | None) -> list[ActionResult]:
     if req.action == "decisions":
         decisions = parse_decisions(read_input_file(req.input_file, extra_roots))
         return [_one(engine, d, ctx) for d in decisions]
