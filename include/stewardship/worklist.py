@@ -3,7 +3,7 @@
 ``export_worklist`` writes the open quarantine rows (and field issues, see ``field_issue_rows``) of one
 file, one source or one night as an owner-only CSV (mode 0600, folder 0700): file id, record number,
 kind, reason, field and the values as read, spreadsheet formulas neutralized. The file holds PHI by
-nature; it is written to the run folder (or the CLI's ``--out``), never to a log.
+nature; it is written to the run folder, never to a log.
 
 ``replay_corrections`` takes a CSV keyed by ``file_id`` + ``record_no`` with corrected columns (the
 worklist itself, edited, is such a file: its extra columns are ignored and neutralized cells are read
@@ -107,18 +107,16 @@ def quarantine_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
 
 
 def field_issue_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
-    """Open field issues of the scope, as worklist rows (same columns as ``quarantine_rows``).
+    """Field issues of the scope, as worklist rows (same columns as ``quarantine_rows``; no values: the
+    field-issue table keeps file, record number, field and reason code only).
 
-    The field-issue table comes with the real-world feeds work (IMPORTS.md "Real-world feeds", branch
-    feat/feeds), built in parallel. Until ``patient_pipeline.import_field_issue`` exists this yields
-    nothing; completing it is this one function: select the issue's file id, record number,
-    ``'field_issue'``, reason code, field and the record's values as read for the scope.
+    ``patient_pipeline.import_field_issue`` comes with the real-world feeds work (IMPORTS.md "Real-world
+    feeds", branch feat/feeds, built in parallel); until it exists in the database this yields nothing.
+    This function is the one place that knows that table (``worklist_field_issues.sql``).
     """
     if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.import_field_issue')")).scalar() is None:
         return
-    log.warning("patient_pipeline.import_field_issue exists but the worklist does not read it yet "
-                "(include/stewardship/worklist.py field_issue_rows)")
-    yield from ()
+    yield from conn.execute(statement("worklist_field_issues"), scope.params())
 
 
 def export_worklist(conn: sa.Connection, ctx: Context, scope: Scope, dest: Path) -> ActionResult:

@@ -105,3 +105,23 @@ def test_replay_of_rows_that_are_not_open_quarantine_is_refused_and_imports_noth
     assert rows(steward_db, "SELECT count(*) FROM patient_pipeline.import_file") == [(1,)]
     assert rows(steward_db, "SELECT count(*) FROM patient_pipeline.import_quarantine WHERE resolved_at IS NULL") == [
         (2,)]
+
+
+def test_field_issues_are_listed_once_the_field_issue_table_exists(steward_db, csv_source, drop_csv):
+    file_id = _import_with_quarantine(steward_db, csv_source, drop_csv)
+    (without,) = execute(steward_db, Request(action="export_worklist", file_id=file_id), ctx(), "run-1")
+    assert without.counts["field_issue"] == 0
+    # the table as the real-world feeds work (feat/feeds) creates it: file, record, field, reason; no value
+    with steward_db.begin() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE patient_pipeline.import_field_issue (file_id bigint NOT NULL REFERENCES "
+            "patient_pipeline.import_file (file_id), record_no integer NOT NULL, field text NOT NULL, "
+            "reason_code text NOT NULL, recorded_at timestamp without time zone NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (file_id, record_no, field))"))
+        conn.execute(sa.text("INSERT INTO patient_pipeline.import_field_issue (file_id, record_no, field, reason_code) "
+                             "VALUES (:f, 5, 'phone', 'unparseable_phone')"), {"f": file_id})
+    (res,) = execute(steward_db, Request(action="export_worklist", file_id=file_id), ctx(), "run-2")
+    assert (res.counts["rows"], res.counts["quarantine"], res.counts["field_issue"]) == (3, 2, 1)
+    with open(res.params["path"], newline="", encoding="utf-8") as fh:
+        issue = [r for r in csv.reader(fh) if r[2] == "field_issue"]
+    assert issue == [[str(file_id), "5", "field_issue", "unparseable_phone", "phone", "", "", "", "", "", "", ""]]
