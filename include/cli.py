@@ -9,6 +9,8 @@
     python -m include.cli create-pipeline-role [--role genascope_pipeline] [--transfer-ownership genascope_owner]
                                            the least-privilege login role of the DAGs (run as a DBA; the
                                            password comes from $GENASCOPE_PIPELINE_PASSWORD, hashed here)
+    python -m include.cli steward ...      stewardship: review decisions, worklists, replay, undo an import
+                                           (`python -m include.cli steward --help`)
 """
 
 from __future__ import annotations
@@ -37,10 +39,15 @@ def print_db_info(conn: sa.Connection) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["steward"]:
+        from include.stewardship import cli as steward_cli
+
+        return steward_cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
-                                            "create-pipeline-role", "embedded-uri"])
+                                            "create-pipeline-role", "embedded-uri", "steward"])
     parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
     parser.add_argument("--owner-role", default=None,
                         help="create-pipeline-role: the NOLOGIN role owning the application's tables "

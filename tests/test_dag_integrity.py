@@ -6,9 +6,9 @@ import pytest
 
 from include import settings
 
-EXPECTED_DAGS = {"patient_first_migration", "patient_first_rollback", "clinic_patient_import"}
+EXPECTED_DAGS = {"patient_first_migration", "patient_first_rollback", "clinic_patient_import", "patient_stewardship"}
 #: Tasks that touch no database (files, Param checks, the red-run watcher) may use the default pool.
-NO_DB_TASKS = {"fail_run_if_any_step_failed", "discover_files", "preflight.validate_confirm"}
+NO_DB_TASKS = {"fail_run_if_any_step_failed", "discover_files", "preflight.validate_confirm", "validate_request"}
 
 
 @pytest.fixture(scope="module")

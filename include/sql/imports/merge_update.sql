@@ -5,6 +5,8 @@
 -- reports deceased (this row, or an earlier superseded message of the same file) whose patient is
 -- 'pending' or 'active' becomes 'inactive', logged with reason 'deceased'. A later record without the
 -- death (or with FHIR active: true) leaves an inactive patient inactive.
+-- The log row keeps the patient's previous values (the fields this statement may change, and updated_at)
+-- in the pipeline schema, so the file can be undone (include/stewardship/undo_import.py).
 -- Reads: import_decision, patients. Writes: patients, import_change_log.
 -- Safe to re-run: runs in the merge transaction, which also moves the ledger to 'merged'; a rerun of a
 -- merged file skips the merge. Re-applying the same values changes nothing (all rows unchanged).
@@ -18,7 +20,11 @@ WITH dead_ext AS (
                AS dies,
            p.external_id AS p_external_id, p.email AS p_email, p.first_name AS p_first_name,
            p.last_name AS p_last_name, p.phone AS p_phone, p.date_of_birth AS p_date_of_birth,
-           p.clinician_id AS p_clinician_id
+           p.clinician_id AS p_clinician_id,
+           jsonb_build_object('external_id', p.external_id, 'email', p.email, 'first_name', p.first_name,
+                              'last_name', p.last_name, 'phone', p.phone, 'date_of_birth', p.date_of_birth,
+                              'clinician_id', p.clinician_id, 'status', p.status,
+                              'updated_at', p.updated_at) AS previous
     FROM patient_pipeline.import_decision d
     JOIN patients p ON p.id = d.patient_id
     LEFT JOIN dead_ext x ON x.external_id = d.external_id
@@ -52,8 +58,9 @@ WITH dead_ext AS (
      WHERE p.id = ch.id AND cardinality(ch.fields) > 0
     RETURNING p.id
 ), logged AS (
-    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields, reason)
-    SELECT :file_id, ch.id, 'update', ch.fields, CASE WHEN ch.dies THEN 'deceased' END
+    INSERT INTO patient_pipeline.import_change_log (file_id, patient_id, change_kind, changed_fields, reason,
+                                                   previous_values)
+    SELECT :file_id, ch.id, 'update', ch.fields, CASE WHEN ch.dies THEN 'deceased' END, ch.previous
     FROM ch WHERE cardinality(ch.fields) > 0
     RETURNING 1
 )

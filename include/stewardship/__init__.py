@@ -1,0 +1,17 @@
+"""Stewardship: act on what the pipeline could not decide alone (OPERATIONS.md §3).
+
+One module per action family, plain functions on a connection (used by the ``patient_stewardship`` DAG
+and by ``python -m include.cli steward ...``):
+
+- ``review``: the review queues of the backfill and the imports: ``merge``, ``unmerge``,
+  ``keep_separate`` (remembered: the same pair is never queued again), ``dismiss``;
+- ``worklist``: quarantined rows (and field issues) as an owner-only CSV worklist; ``replay_corrections``
+  through the normal import path;
+- ``undo_import``: take one import file back (previous values restored, unlinked inserts removed);
+- ``actions``: the action log (who, what, when; ids and counts only) and undoing a recorded action;
+- ``requests``: one validated request (action + ids or a decisions file, dry run, confirm) run under the
+  pipeline lease, with its report.
+
+Every action runs in one transaction; a dry run computes the exact outcome and rolls it back. Logs,
+reports, XComs and the CLI's output hold ids, counts and reason codes only.
+"""
