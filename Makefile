@@ -17,12 +17,13 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test lint airflow bench seed db-stop clean
+.PHONY: help venv airflow-db demo test lint airflow api bench seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
 	@echo "make test     run the test suite (embedded PostgreSQL; also GENASCOPE_TEST_DATABASE_URL if set)"
 	@echo "make airflow  start airflow standalone with this project's DAGs"
+	@echo "make api      serve the patient intake API on http://127.0.0.1:8000 (OpenAPI docs at /docs)"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
 	@echo "make seed N=… write N synthetic legacy invites into the app database"
@@ -58,6 +59,10 @@ airflow: airflow-db
 	$(BIN)/python -m include.imports.demo_support
 	@echo "Airflow UI: http://localhost:8080  (user admin; password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
+
+# The patient intake API (include/api/): uvicorn on 127.0.0.1:8000, docs at /docs. Keys: python -m include.cli api-key.
+api: venv
+	$(BIN)/python -m include.api --host 127.0.0.1 --port 8000
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)
