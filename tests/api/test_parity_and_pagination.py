@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from include import settings
 from include.imports import pipeline
 from include.imports.sources import load_sources
-from tests.api.conftest import ACCT_A, ACCT_B
+from tests.api.conftest import ACCT_B
 
 FIELDS = ("email", "first_name", "last_name", "phone", "external_id", "date_of_birth")
 EXISTING = [  # in both accounts before the delivery
