@@ -8,8 +8,10 @@ delivery of ``RawRecord``s and runs exactly the file import's steps, through the
     -> ``merge.decide`` (decide.sql) + ``quarantine.write`` -> ``merge.merge`` (review queue, updates
     that never blank a value, inserts, change log, reconciliation, ledger ``merged``) -> ledger ``done``
 
-under the account's advisory lock (``merge.account_lock``: one delivery of an account at a time, so two
-concurrent calls can never both create the same person). What differs from a file, on purpose:
+with the decisions and the merge under the account's advisory lock (``merge.account_lock``: one delivery of
+an account decides and merges at a time, so two concurrent calls can never both create the same person;
+the ledger row and the staging COPY, which touch only the delivery's own rows, come before it). What
+differs from a file, on purpose:
 
 - **every row's outcome is returned** (inserted / updated / unchanged / duplicate / quarantined, patient
   id, reason code and field) instead of a file report; the caller answers with it;
@@ -84,12 +86,32 @@ def import_records(engine: sa.Engine, source: SourceConfig, records: Sequence[Ra
     """Import ``records`` for ``source``'s account as one ledger delivery (see the module docstring).
 
     ``call_id`` identifies the delivery (the ledger's ``dag_run_id`` is ``<kind>:<call_id>``); ``name`` is
-    the ledger's file name (``api-create``, ``api-bulk``). The wait for the account lock (another
-    delivery of the account in progress) is bounded by the session's ``lock_timeout``.
+    the ledger's file name (``api-create``, ``api-bulk``). Registering and staging touch only this
+    delivery's rows and run before the account lock; the decisions and the merge (what must see the
+    account's patients as they are) run under it. The wait for the lock (another delivery of the account
+    in progress) is bounded by the session's ``lock_timeout``.
     """
+    run_id = f"{source_kind}:{call_id}"
     with engine.connect() as conn:
-        with merge.account_lock(conn, source.account_id):
-            return _import_locked(conn, source, records, call_id, name, size_bytes, today, source_kind)
+        reg = ledger.register(conn, source, name, run_id, call_fingerprint(call_id), size_bytes, run_id)
+        file_id = reg.row.file_id
+        try:
+            staged = staging.stage(conn, file_id, records, source, today)
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # bookkeeping; the merge commits durably
+                staging.run(conn, "mark_source_kind", file_id=file_id, source_kind=source_kind)
+                ledger.update(conn, file_id, status="staged", rows_read=staged.rows_read, rows_staged=staged.rows_read)
+            with merge.account_lock(conn, source.account_id):
+                counts, outcomes = _decide_and_merge(conn, source, file_id, staged.rows_read)
+        except BaseException as exc:
+            _fail(conn, file_id)
+            if isinstance(exc, sa.exc.DBAPIError):
+                sqlstate = getattr(exc.orig, "sqlstate", None) or "unknown"
+                raise DeliveryFailed(f"delivery {file_id} failed: SQLSTATE {sqlstate} ({type(exc.orig).__name__}); "
+                                     "nothing was merged") from None
+            raise
+    log.info("delivery %s (%s) of source %s: %s", file_id, source_kind, source.id, counts.as_dict())
+    return DeliveryResult(file_id, counts, outcomes)
 
 
 def ensure_schema(engine: sa.Engine) -> None:
@@ -98,37 +120,21 @@ def ensure_schema(engine: sa.Engine) -> None:
         pipeline_schema.ensure(conn)
 
 
-def _import_locked(conn: sa.Connection, source: SourceConfig, records: Sequence[RawRecord], call_id: str,
-                   name: str, size_bytes: int, today: date, source_kind: str) -> DeliveryResult:
-    run_id = f"{source_kind}:{call_id}"
-    reg = ledger.register(conn, source, name, run_id, call_fingerprint(call_id), size_bytes, run_id)
-    file_id = reg.row.file_id
-    try:
-        with conn.begin():
-            staging.run(conn, "mark_source_kind", file_id=file_id, source_kind=source_kind)
-        staged = staging.stage(conn, file_id, records, source, today)
-        with conn.begin():
-            ledger.update(conn, file_id, status="staged", rows_read=staged.rows_read, rows_staged=staged.rows_read)
-        with conn.begin():
-            decided = merge.decide(conn, file_id, source)
-            quarantine.write(conn, file_id)
-        if decided.total != staged.rows_read:
-            raise merge.ReconciliationFailed(
-                f"delivery {file_id}: {staged.rows_read} records but {decided.total} decided; nothing was merged")
-        counts = merge.merge(conn, file_id, source, staged.rows_read)
-        with conn.begin():
-            outcomes = _outcomes(conn, file_id, source.account_id)
-            staging.discard(conn, file_id)
-            ledger.update(conn, file_id, status="done", finished=True)
-    except BaseException as exc:
-        _fail(conn, file_id)
-        if isinstance(exc, sa.exc.DBAPIError):
-            sqlstate = getattr(exc.orig, "sqlstate", None) or "unknown"
-            raise DeliveryFailed(f"delivery {file_id} failed: SQLSTATE {sqlstate} ({type(exc.orig).__name__}); "
-                                 "nothing was merged") from None
-        raise
-    log.info("delivery %s (%s) of source %s: %s", file_id, source_kind, source.id, counts.as_dict())
-    return DeliveryResult(file_id, counts, outcomes)
+def _decide_and_merge(conn: sa.Connection, source: SourceConfig, file_id: int,
+                      rows_read: int) -> tuple[merge.MergeCounts, list[RecordOutcome]]:
+    with conn.begin():
+        decided = merge.decide(conn, file_id, source)
+        quarantine.write(conn, file_id)
+    if decided.total != rows_read:
+        raise merge.ReconciliationFailed(
+            f"delivery {file_id}: {rows_read} records but {decided.total} decided; nothing was merged")
+    counts = merge.merge(conn, file_id, source, rows_read)
+    with conn.begin():
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # the merge above committed durably
+        outcomes = _outcomes(conn, file_id, source.account_id)
+        staging.discard(conn, file_id)
+        ledger.update(conn, file_id, status="done", finished=True)
+    return counts, outcomes
 
 
 def _outcomes(conn: sa.Connection, file_id: int, account_id: str) -> list[RecordOutcome]:
