@@ -76,9 +76,10 @@ class ApiBench:
     insert: Latencies | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     bars: list[Bar] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)  # 1-minute load average at the start and at the end
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.file.as_dict(), "bulk": self.bulk.as_dict(), "single": self.single.__dict__,
+        return {"load": self.load, "file": self.file.as_dict(), "bulk": self.bulk.as_dict(), "single": self.single.__dict__,
                 "insert": self.insert.__dict__, "counts": self.counts, "config": self.config.__dict__,
                 "bars": [b.__dict__ for b in self.bars]}
 
@@ -259,6 +260,7 @@ class _InsertCaller:
 
 def run(server: Server, cfg: ApiConfig, work_dir: Path | None = None) -> ApiBench:
     out = ApiBench(server.version, cfg)
+    out.load.append(os.getloadavg()[0])
     name, uri = _prepare(server)
     work = Path(work_dir or tempfile.mkdtemp(prefix="gs_api_bench_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -280,6 +282,7 @@ def run(server: Server, cfg: ApiConfig, work_dir: Path | None = None) -> ApiBenc
             f"p99 {out.insert.p99_ms:.1f} ms")
     finally:
         drop_database(server, name)
+    out.load.append(os.getloadavg()[0])
     if out.counts["bulk"].get("inserted") != cfg.rows or out.counts["file"].get("inserted") != cfg.rows:
         raise RuntimeError(f"the file and the bulk calls should each insert {cfg.rows} patients: {out.counts}")
     r = out.bulk.rows_per_s / out.file.rows_per_s if out.file.rows_per_s else 0.0
@@ -295,7 +298,9 @@ def render(api: ApiBench, command: str, when: str) -> list[str]:
     s, i = api.single, api.insert
     lines = [
         "## API (patient intake, see API.md)", "",
-        f"- command: `{command}`; run {when}; PostgreSQL {api.postgres}; one run (no repeats).",
+        f"- command: `{command}`; run {when}; PostgreSQL {api.postgres}; one run (no repeats); machine load "
+        f"average {' → '.join(f'{x:.1f}' for x in api.load)} on {os.cpu_count()} cores (other jobs were running: "
+        "compare the paths with each other, not with the other sections' absolute numbers).",
         f"- the same {cfg.rows:,} generated rows (all new, valid) as a platform-header CSV through "
         "`pipeline.import_file` (the nightly import's task body, GX gate included) and through a real API server "
         f"(`python -m include.api`, httpx) at {cfg.per_call:,} rows per `POST /api/patients/bulk`; then "
