@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,6 +92,19 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else "no such resource"
         return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def _database(_: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate == "57014":  # statement_timeout
+            return problem_response(503, "timeout", "the database work took longer than the API's statement "
+                                    "timeout; retry, or send fewer rows per call", headers={"Retry-After": "5"})
+        if sqlstate == "55P03":  # lock_timeout
+            return problem_response(503, "account_busy", "another import of this account is running; retry later",
+                                    headers={"Retry-After": "30"})
+        log.error("database error SQLSTATE %s (%s)", sqlstate or "unknown", type(exc.orig).__name__)
+        return problem_response(503, "database_unavailable", "the database is not reachable or failed; retry later",
+                                headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -62,8 +62,9 @@ def deliver(engine: sa.Engine, settings: ApiSettings, account_id: str, rows: Seq
         return direct.import_records(engine, source, to_records(rows), call_id=uuid.uuid4().hex, name=name,
                                      size_bytes=size_bytes, today=datetime.now(UTC).date())
     except (direct.DeliveryFailed, sa.exc.OperationalError) as exc:
-        text = str(exc)
-        if "55P03" in text or "LockNotAvailable" in text or "lock timeout" in text:
+        orig = getattr(exc, "orig", None)
+        text = f"{exc} {getattr(orig, 'sqlstate', '')} {type(orig).__name__}"
+        if "55P03" in text or "LockNotAvailable" in text:
             raise Problem(503, "account_busy", "an import of this account is running; retry in a minute",
                           headers={"Retry-After": "30"}) from None
         if "57014" in text or "QueryCanceled" in text:

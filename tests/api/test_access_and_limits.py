@@ -6,6 +6,7 @@ import io
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from tests.api.conftest import ACCT_A, ACCT_B, audit_rows, start_server
 
@@ -84,7 +85,7 @@ def test_missing_malformed_unknown_wrong_and_revoked_keys_are_401(server, api_en
 def limited(api_env, tmp_path_factory):
     log = tmp_path_factory.mktemp("limited") / "server.log"
     with start_server(api_env, log, GENASCOPE_API_MAX_BODY_BYTES="4000", GENASCOPE_API_MAX_BULK_ROWS="5",
-                      GENASCOPE_API_MAX_UPLOAD_BYTES="2000", GENASCOPE_API_RATE_PER_MINUTE="60",
+                      GENASCOPE_API_MAX_UPLOAD_BYTES="2000", GENASCOPE_API_RATE_PER_MINUTE="6",
                       GENASCOPE_API_RATE_BURST="5") as srv:
         yield srv
 
@@ -93,6 +94,8 @@ def test_bodies_rows_and_uploads_over_the_limits_are_413(limited, api_env):
     big = [person(f"big{i}") for i in range(60)]
     r = limited.client.post("/api/patients/bulk", json=big, headers=api_env.headers("b"))
     assert r.status_code == 413 and r.json()["code"] == "body_too_large"
+    # answered before the key is read, and still audited (route template and status, no key)
+    assert [(a.route, a.status) for a in audit_rows(api_env, None)][-1] == ("/api/patients/bulk", 413)
 
     def chunks():  # no Content-Length: counted while it streams in
         yield b"["
@@ -122,3 +125,21 @@ def test_a_key_over_its_rate_is_429_with_retry_after(limited, api_env):
     assert limited.client.get("/api/patients", params={"limit": 1}, headers=api_env.headers("b")).status_code == 200
     statuses = [row.status for row in audit_rows(api_env, api_env.key_ids["a"])]
     assert 429 in statuses
+
+
+def test_database_work_over_the_statement_timeout_is_503_and_merges_nothing(api_env, tmp_path):
+    with api_env.engine.begin() as conn:
+        conn.execute(sa.text(
+            "CREATE OR REPLACE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.external_id = 'MRN-slow' THEN PERFORM pg_sleep(5); END IF; RETURN NEW; END $$"))
+        conn.execute(sa.text("CREATE TRIGGER test_slow BEFORE INSERT ON patients FOR EACH ROW "
+                             "EXECUTE FUNCTION test_slow_insert()"))
+    try:
+        with start_server(api_env, tmp_path / "server.log", GENASCOPE_API_STATEMENT_TIMEOUT_MS="1500") as srv:
+            rows = [person(f"slow{i}") for i in range(3)] + [person("slow") | {"external_id": "MRN-slow"}]
+            r = srv.client.post("/api/patients/bulk", json=rows, headers=api_env.headers("b"))
+    finally:
+        with api_env.engine.begin() as conn:
+            conn.execute(sa.text("DROP TRIGGER test_slow ON patients"))
+    assert r.status_code == 503 and r.json()["code"] == "timeout" and r.headers["retry-after"]
+    assert api_env.scalar("SELECT count(*) FROM patients WHERE external_id LIKE 'MRN-slow%'") == 0
