@@ -20,7 +20,7 @@ def test_schemathesis_finds_no_server_error(server, api_env, tmp_path: Path):
            "--generation-database", "none", "--request-timeout", "60", "--no-color",
            "--header", f"Authorization: Bearer {api_env.keys['a']}",
            "--report", "junit", "--report-dir", str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HARD_LIMIT_SECONDS)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HARD_LIMIT_SECONDS, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     (tmp_path / "schemathesis.txt").write_text(out)
     assert proc.returncode == 0, f"schemathesis failed (exit {proc.returncode}); its report: {tmp_path}"
