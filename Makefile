@@ -17,7 +17,7 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint airflow airflow-celery bench seed db-stop clean
+.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint airflow airflow-celery api bench seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
@@ -26,6 +26,7 @@ help:
 	@echo "make airflow  start airflow standalone with this project's DAGs"
 	@echo "make airflow-celery  a CeleryExecutor deployment on this machine (Redis, two workers); Ctrl-C stops it"
 	@echo "make test-distributed  migration, import and rollback dry run through that deployment on S3 (moto)"
+	@echo "make api      serve the patient intake API on http://127.0.0.1:8000 (OpenAPI docs at /docs)"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
 	@echo "make seed N=… write N synthetic legacy invites into the app database"
@@ -90,6 +91,10 @@ airflow: airflow-db
 CELERY_ARGS ?= --moto
 airflow-celery: venv
 	$(BIN)/python -m include.distributed.celery_stack up $(CELERY_ARGS)
+
+# The patient intake API (include/api/): uvicorn on 127.0.0.1:8000, docs at /docs. Keys: python -m include.cli api-key.
+api: venv
+	$(BIN)/python -m include.api --host 127.0.0.1 --port 8000
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)

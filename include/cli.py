@@ -11,6 +11,10 @@
                                            password comes from $GENASCOPE_PIPELINE_PASSWORD, hashed here)
     python -m include.cli steward ...      stewardship: review decisions, worklists, replay, undo an import
                                            (`python -m include.cli steward --help`)
+    python -m include.cli api-key create --account A --name N [--admin]
+                                           a key of the intake API for account A (printed once)
+    python -m include.cli api-key list     every key: id, account, name, admin, created, revoked, last used
+    python -m include.cli api-key revoke ID
 """
 
 from __future__ import annotations
@@ -38,8 +42,56 @@ def print_db_info(conn: sa.Connection) -> None:
     conn.commit()
 
 
+def api_key_main(argv: list[str]) -> int:
+    """``api-key create|list|revoke``: the intake API's keys (include/api/keys.py); only the new key is secret."""
+    from include import pipeline_schema
+    from include.api import keys
+
+    parser = argparse.ArgumentParser(prog="python -m include.cli api-key")
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="create a key for one account (printed once)")
+    create.add_argument("--account", required=True)
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.add_argument("--admin", action="store_true", help="the key may name other accounts (say so on purpose)")
+    sub.add_parser("list", help="list keys (never the secrets)")
+    revoke = sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    args = parser.parse_args(argv)
+    app = db.resolve_app_database()
+    print(f"app database: {app.describe()}", file=sys.stderr)
+    with db.app_engine(app.uri).connect() as conn:
+        pipeline_schema.ensure(conn)
+        try:
+            if args.action == "create":
+                new = keys.create(conn, args.account, args.name, admin=args.admin)
+                scope = "ADMIN key (may name any account)" if new.key.is_admin else f"account {new.key.account_id}"
+                print(f"created API key {new.key.key_id} for {scope}; it is shown once, store it now:",
+                      file=sys.stderr)
+                print(new.token)
+            elif args.action == "list":
+                print(f"{'key id':<14}{'account':<24}{'admin':<7}{'created (UTC)':<21}{'revoked (UTC)':<21}"
+                      f"{'last used (UTC)':<21}name")
+                for k in keys.list_keys(conn):
+                    print(f"{k.key_id:<14}{k.account_id:<24}{'yes' if k.is_admin else 'no':<7}"
+                          f"{k.created_at:%Y-%m-%d %H:%M:%S}  {_when(k.revoked_at):<21}{_when(k.last_used_at):<21}"
+                          f"{k.name}")
+            else:
+                k = keys.revoke(conn, args.key_id)
+                print(f"revoked API key {k.key_id} (account {k.account_id}) at {k.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+        except keys.UnknownApiKey as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    return 0
+
+
+def _when(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["api-key"]:
+        return api_key_main(argv[1:])
     if argv[:1] == ["steward"]:
         from include.stewardship import cli as steward_cli
 
@@ -47,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
-                                            "create-pipeline-role", "embedded-uri", "steward"])
+                                            "create-pipeline-role", "embedded-uri", "steward", "api-key"])
     parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
     parser.add_argument("--owner-role", default=None,
                         help="create-pipeline-role: the NOLOGIN role owning the application's tables "

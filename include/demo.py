@@ -6,6 +6,8 @@
 2. Migration: the embedded app database `genascope` is reset, seeded with N synthetic legacy invites and
    migrated by the `patient_first_migration` DAG through `airflow dags test`: first dry, then for real.
 3. Nightly import: `clinic_patient_import` over the three sample clinics.
+4. Intake API: the API runs for a few seconds on the same database: one patient, a bulk of 1,000, the list,
+   and the same bulk re-sent (matched, not duplicated). Its server log goes to runs/demo/<timestamp>/.
 
 Everything it prints is counts, ids and revision ids. Task logs go to runs/demo/<timestamp>/.
 """
@@ -128,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-walk", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--database", default=embedded_db.APP_DATABASE,
                         help="database on the embedded server to reset and migrate (default: the app database)")
     args = parser.parse_args(argv)
@@ -172,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         env[landing_module.LANDING_ROOTS_ENV] = str(landing)
         print_summary(dags_test("clinic_patient_import", {"landing_root": str(landing), "dry_run": False},
                                 env, log_path))
+    if not args.skip_api:
+        banner("4. Patient intake API on the same engine")
+        from include.api import demo as api_demo
+
+        api_demo.run(uri, log_dir)
     print(f"\nTask logs of this demo: {log_path}")
     return 0
 

@@ -34,10 +34,13 @@ def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):
         assert "status: dry run" in output and "status: done" in output
         assert '"require_approval": false' in output and "skips the two approvals" in output
         assert "night summary:" in output and "clinic-north-csv:" in output
+        assert "re-sent bulk: 1,000 unchanged, 0 inserted -> matched, no duplicate" in output
         log_path = re.search(r"Task logs of this demo: (\S+)", output).group(1)
         logs = open(log_path, encoding="utf-8", errors="replace").read()
         assert "patient_first_migration" in logs and "clinic_patient_import" in logs
-        everything = output + logs
+        api_log = open(os.path.join(os.path.dirname(log_path), "api-server.log"), encoding="utf-8").read()
+        assert "include.api.access POST /api/patients/bulk 200" in api_log
+        everything = output + logs + api_log
         leaked = [s for s in seeded_phi(db.with_database(admin, database)) if s in everything]
         assert leaked == [], f"{len(leaked)} seeded PHI strings in the demo's output or task logs"
         assert find_phi(everything, sample_phi_tokens()) == []

@@ -19,8 +19,9 @@ from include.bench.suite import BenchOptions, run, run_smoke
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m include.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=("backfill", "import", "e2e"),
-                   help="run one part only (default: backfill, import, then the end-to-end DAG runs)")
+    p.add_argument("--only", choices=("backfill", "import", "api", "e2e"),
+                   help="run one part only (default: backfill, import, api, then the end-to-end DAG runs); "
+                        "--only api replaces just the API section of the results file")
     p.add_argument("--no-e2e", action="store_true",
                    help="skip the end-to-end runs through `airflow dags test` (they need `make airflow-db`)")
     p.add_argument("--sizes", default="S,M,L",
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--b0-limit", type=int, default=BenchOptions.b0_limit,
                    help="invites B0 processes per trial (default %(default)s)")
     p.add_argument("--b2-rows", type=int, default=BenchOptions.b2_rows, help="rows B2 reads at most (default %(default)s)")
+    p.add_argument("--api-rows", type=int, default=BenchOptions.api_rows,
+                   help="rows of the API benchmark's file and bulk calls (default %(default)s; 0 skips it)")
     args = p.parse_args(argv)
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(argv))}" if argv else "")
         run(BenchOptions(only=args.only, e2e=not args.no_e2e, sizes=args.sizes, repeats=args.repeats,
                          server_url=args.server_url,
-                         out=Path(args.out), command=command, b0_limit=args.b0_limit, b2_rows=args.b2_rows))
+                         out=Path(args.out), command=command, b0_limit=args.b0_limit, b2_rows=args.b2_rows,
+                         api_rows=args.api_rows))
     except BenchSetupError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from include.bench.api_bench import ApiBench
+from include.bench.api_bench import render as api_render
 from include.bench.backfill_bench import BackfillBench
 from include.bench.e2e_bench import IMPORT_DAG, MIGRATION_DAG, E2ERun
 from include.bench.harness import SIZES, Bar, Timing, median
@@ -69,7 +71,7 @@ def _e2e(runs: list[E2ERun], backfill: BackfillBench | None, imports: ImportBenc
 
 
 def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: ImportBench | None,
-           e2e: list[E2ERun] | None = None) -> str:
+           e2e: list[E2ERun] | None = None, api: ApiBench | None = None) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -127,6 +129,8 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
         csvs = "; ".join(f"{k}: {v['rows']:,} rows, {v['matching']:,} matching, {v['duplicates']:,} duplicates, "
                          f"{v['defective']:,} defective" for k, v in imports.csv.items())
         lines += ["", f"Clinic CSVs: {csvs}.", ""]
+    if api is not None:
+        lines += api_render(api, meta["command"], meta["started"])
     lines += ["## End to end", "", *(_e2e(e2e, backfill, imports) if e2e else [meta.get("e2e_note", "")]), ""]
     if meta.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in meta["notes"]], ""]
@@ -159,3 +163,17 @@ def write(path: Path, text: str) -> None:
         old = old.replace(storage, "")
     kept = [k for k in (_kept_sections(old), storage) if k]
     path.write_text(text.rstrip("\n") + "\n" + "".join("\n" + k + "\n" for k in kept), encoding="utf-8")
+
+
+def replace_section(path: Path, lines: list[str]) -> None:
+    """Put one ``## `` section (``lines[0]`` is its heading) into an existing results file: replace the section
+    of that heading, else insert it before ``## End to end`` (else at the end). The rest is left as it is."""
+    heading = lines[0]
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    if heading in old:
+        start = old.index(heading)
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+    else:
+        start = end = old.index("## End to end") if "## End to end" in old else len(old)
+    new = old[:start] + lines + old[end:]
+    path.write_text("\n".join(new).rstrip("\n") + "\n", encoding="utf-8")  # the other sections as they are

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from include import settings
-from include.bench import backfill_bench, e2e_bench, import_bench, report
+from include.bench import api_bench, backfill_bench, e2e_bench, import_bench, report
 from include.bench.harness import SIZES, Machine, Server, Stopwatch, connect_server, now_utc, say
 
 E2E_NOTE = ("Not run in this invocation (`--only backfill|import`, `--no-e2e` or the smoke run); `make bench` "
@@ -27,7 +27,7 @@ NOTES = (
 
 @dataclass
 class BenchOptions:
-    only: str | None = None  # "backfill" | "import" | "e2e" | None (all)
+    only: str | None = None  # "backfill" | "import" | "api" | "e2e" | None (all)
     e2e: bool = True  # with only=None: also the end-to-end DAG runs
     sizes: list[str] = field(default_factory=lambda: ["S", "M", "L"])
     # the per-benchmark defaults live in BackfillConfig and ImportConfig (one place each)
@@ -42,6 +42,7 @@ class BenchOptions:
     idle_seconds: float = backfill_bench.BackfillConfig.idle_seconds
     seed: int = backfill_bench.BackfillConfig.seed
     size_rows: dict[str, int] = field(default_factory=lambda: dict(SIZES))
+    api_rows: int = api_bench.ApiConfig.rows
 
 
 def backfill_config(opts: BenchOptions) -> backfill_bench.BackfillConfig:
@@ -107,6 +108,8 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     }
     bf_cfg = backfill_config(opts) if opts.only in (None, "backfill") else None
     im_cfg = import_config(opts) if opts.only in (None, "import") else None
+    api_cfg = (api_bench.ApiConfig(rows=opts.api_rows, seed=opts.seed)
+               if opts.only == "api" or (opts.only is None and opts.api_rows > 0) else None)
     e2e_cfg = e2e_config(opts) if opts.only == "e2e" or (opts.only is None and opts.e2e) else None
     parts = []
     if bf_cfg:
@@ -116,6 +119,9 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     if im_cfg:
         parts.append("import CSV " + ", ".join(f"{k} ({v:,} rows)" for k, v in im_cfg.csv_sizes.items())
                      + f"; B2 on at most {im_cfg.b2_rows:,} rows")
+    if api_cfg:
+        parts.append(f"API: {api_cfg.rows:,} rows (file vs bulk at {api_cfg.per_call:,} per call), "
+                     f"{api_cfg.clients} clients x {api_cfg.singles_per_client} single creates")
     if e2e_cfg:
         parts.append(f"end to end: migration DAG on {e2e_cfg.invites:,} invites, nightly import of a "
                      f"{e2e_cfg.csv_rows:,}-row CSV (one run each)")
@@ -124,11 +130,17 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     backfill: backfill_bench.BackfillBench | None = None
     imports: import_bench.ImportBench | None = None
     e2e: list[e2e_bench.E2ERun] | None = None
+    api: api_bench.ApiBench | None = None
 
     def flush() -> None:
         meta["finished"], meta["wall_minutes"] = now_utc(), watch.seconds / 60
-        if opts.out is not None:
-            report.write(opts.out, report.render(meta, backfill, imports, e2e))
+        if opts.out is None:
+            return
+        if opts.only == "api":  # only the API section of an existing results file is replaced
+            if api is not None:
+                report.replace_section(opts.out, api_bench.render(api, opts.command, meta["started"]))
+            return
+        report.write(opts.out, report.render(meta, backfill, imports, e2e, api))
 
     if bf_cfg:
         backfill = backfill_bench.run(server, bf_cfg)
@@ -136,14 +148,18 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     if im_cfg:
         imports = import_bench.run(server, im_cfg)
         flush()
+    if api_cfg:
+        api = api_bench.run(server, api_cfg)
+        flush()
     if e2e_cfg:
         log_dir = settings.RUNS_DIR / "bench" / f"e2e-{stamp}"
         e2e = e2e_bench.run(server, e2e_cfg, log_dir)
     flush()
     results = {"meta": meta, "backfill": backfill.as_dict() if backfill else None,
                "import": imports.as_dict() if imports else None,
-               "e2e": [r.as_dict() for r in e2e] if e2e else None,
-               "bars": [b.__dict__ for b in (backfill.bars if backfill else []) + (imports.bars if imports else [])]}
+               "e2e": [r.as_dict() for r in e2e] if e2e else None, "api": api.as_dict() if api else None,
+               "bars": [b.__dict__ for b in (backfill.bars if backfill else []) + (imports.bars if imports else [])
+                        + (api.bars if api else [])]}
     if opts.out is not None:
         json_path = settings.RUNS_DIR / "bench" / f"results-{stamp}.json"
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +175,6 @@ def run_smoke(server_url: str | None = None, out: Path | None = None) -> dict[st
     """Tiny sizes, one repeat (for the test suite: wide margins, not the timed bars); ``out`` optional."""
     opts = BenchOptions(
         sizes=["M"], repeats=1, server_url=server_url, out=out, command="run_smoke()", e2e=False,
-        b0_limit=150, b2_rows=1_000, import_template_invites=1_500, idle_seconds=1.0,
+        b0_limit=150, b2_rows=1_000, import_template_invites=1_500, idle_seconds=1.0, api_rows=0,
         size_rows={"S": 2_000, "M": 10_000, "L": 20_000})
     return run(opts)

@@ -25,6 +25,7 @@ def test_bundled_sources_declare_the_three_clinics():
         "clinic-north-csv": ("acct-clinic-north", "csv"),
         "clinic-east-fhir": ("acct-clinic-east", "fhir_ndjson"),
         "clinic-west-hl7": ("acct-clinic-west", "hl7v2"),
+        "upload-acct-clinic-north": ("acct-clinic-north", "csv"),  # the intake API's upload source
     }
     assert sources["clinic-north-csv"].incoming().endswith("clinic-north/incoming")
 

@@ -1,0 +1,91 @@
+"""The intake API's application factory, and what a host application needs to mount its router.
+
+``create_app(settings)`` is the standalone app (``make api``). ``install(app, settings)`` gives any
+FastAPI app what the routes need (the database pool, the rate limiter, the problem+json handlers, the
+body-size limit and the audit middleware); ``router`` holds the routes (``patients``, ``imports``). A
+host backend mounts them with its own authentication::
+
+    from include.api import Caller, install, require_api_key, router
+
+    def host_caller(user=Depends(current_user)) -> Caller:      # the host's auth dependency
+        return Caller(key_id=f"user:{user.id}", account_id=user.account_id, is_admin=user.is_superuser)
+
+    install(app)
+    app.include_router(router)
+    app.dependency_overrides[require_api_key] = host_caller
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI
+
+from include.api import errors
+from include.api.audit import AuditMiddleware
+from include.api.database import create_engine
+from include.api.imports.router import router as imports_router
+from include.api.limits import BodySizeLimit, RateLimiter
+from include.api.patients.router import router as patients_router
+from include.api.settings import ApiSettings
+from include.imports import direct
+
+log = logging.getLogger(__name__)
+
+#: Both resources; the imports routes first, so ``/api/patients/imports/...`` is never read as a patient id.
+router = APIRouter()
+router.include_router(imports_router)
+router.include_router(patients_router)
+
+
+@dataclass
+class IntakeState:
+    settings: ApiSettings
+    limiter: RateLimiter
+    _engine: sa.Engine | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.settings)
+            direct.ensure_schema(self._engine)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def install(app: FastAPI, settings: ApiSettings | None = None) -> IntakeState:
+    """State, error handlers, body limit and audit for the intake routes on ``app``."""
+    settings = settings or ApiSettings.from_env()
+    state = IntakeState(settings, RateLimiter(settings.rate_per_minute, settings.rate_burst))
+    app.state.intake = state
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(AuditMiddleware, engine_getter=lambda: state.engine)  # outermost: audits 413s too
+    return state
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The standalone intake API (OpenAPI at /openapi.json, docs at /docs)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.intake.engine  # noqa: B018  (connect and ensure the pipeline schema before serving)
+        log.info("intake API ready")
+        yield
+        app.state.intake.dispose()
+
+    app = FastAPI(title="Genascope patient intake API", version="1.0.0", lifespan=lifespan,
+                  description="Patients in through the nightly import's engine (see README, API section). "
+                              "Every route needs `Authorization: Bearer <API key>`.")
+    install(app, settings)
+    app.include_router(router)
+    return app

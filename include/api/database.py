@@ -1,0 +1,22 @@
+"""The API's own connection pool on the app database (the same resolution as the DAGs: ``include.db``).
+
+Every session starts with the API's ``statement_timeout`` and ``lock_timeout`` (libpq ``options``), so no
+call can hold a connection, or wait for a lock, longer than the settings say; the application name
+``genascope_intake_api`` makes its sessions visible in ``pg_stat_activity``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from include import db
+from include.api.settings import ApiSettings
+
+
+def create_engine(settings: ApiSettings) -> sa.Engine:
+    uri = settings.database_uri or db.resolve_app_database().uri
+    options = f"-c statement_timeout={int(settings.statement_timeout_ms)} -c lock_timeout={int(settings.lock_timeout_ms)}"
+    return sa.create_engine(
+        db.to_sqlalchemy_url(uri), pool_pre_ping=True, pool_size=settings.pool_size,
+        max_overflow=settings.pool_size, pool_timeout=30, hide_parameters=True,
+        connect_args={"options": options, "application_name": "genascope_intake_api"})

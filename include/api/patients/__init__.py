@@ -1,0 +1,1 @@
+"""The ``patients`` resource: create one, create in bulk, list, read."""

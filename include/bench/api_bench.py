@@ -1,0 +1,331 @@
+"""The intake API benchmark of BENCHMARKS.md ("API"): bulk vs the file import, single creates vs a bare INSERT.
+
+One fresh database (at 20250529_update_patients) with four empty accounts, the same generated rows for the
+file and for the API:
+
+- **file**: the rows as a platform-header CSV through ``include.imports.pipeline.import_file`` (the nightly
+  import's task body, with its GX gate), in this process;
+- **bulk**: the same rows through a real API server (``python -m include.api`` in a subprocess, httpx),
+  ``per_call`` rows per ``POST /api/patients/bulk`` (10,000, the limit);
+- **single**: ``clients`` concurrent clients (threads, one httpx client each) creating new patients with
+  ``POST /api/patients``, latency per call;
+- **insert**: the same number of concurrent sessions doing a bare parameterized ``INSERT INTO patients``
+  (autocommit), latency per round trip: the floor a create cannot go below.
+
+Bar: bulk rows/s >= 0.5 x file rows/s. Prints counts and seconds only.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+
+from include import db, migration_driver, pipeline_schema, settings
+from include.bench.harness import Bar, Server, Timing, create_database, drop_database, engine_for, say, unique_name
+
+ACCOUNTS = {"file": "acct-bench-file", "bulk": "acct-bench-bulk", "single": "acct-bench-single",
+            "insert": "acct-bench-insert"}
+FIELDS = ("email", "first_name", "last_name", "phone", "external_id", "date_of_birth")
+BAR_RATIO = 0.5
+
+
+@dataclass
+class ApiConfig:
+    rows: int = 50_000  # rows of the file, and of the bulk calls
+    per_call: int = 10_000
+    clients: int = 16
+    singles_per_client: int = 25
+    seed: int = 42
+
+
+@dataclass
+class Latencies:
+    calls: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    seconds: float
+
+    @classmethod
+    def of(cls, ms: list[float], seconds: float) -> Latencies:
+        s = sorted(ms)
+        pick = (lambda q: s[min(len(s) - 1, int(round(q * (len(s) - 1))))]) if s else (lambda q: 0.0)
+        return cls(len(s), pick(0.50), pick(0.99), s[-1] if s else 0.0, seconds)
+
+
+@dataclass
+class ApiBench:
+    postgres: str
+    config: ApiConfig
+    file: Timing = field(default_factory=lambda: Timing("file import P", "-"))
+    bulk: Timing = field(default_factory=lambda: Timing("API bulk", "-"))
+    single: Latencies | None = None
+    insert: Latencies | None = None
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    bars: list[Bar] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)  # 1-minute load average at the start and at the end
+
+    def as_dict(self) -> dict[str, object]:
+        return {"load": self.load, "file": self.file.as_dict(), "bulk": self.bulk.as_dict(), "single": self.single.__dict__,
+                "insert": self.insert.__dict__, "counts": self.counts, "config": self.config.__dict__,
+                "bars": [b.__dict__ for b in self.bars]}
+
+
+def rows_for(n: int, tag: str) -> list[dict[str, str]]:
+    """Distinct, valid patients (names, e-mails, phones and DOBs in the shapes clinics send)."""
+    return [{"email": f"{tag}.{i:07d}@example.org", "first_name": f"Fn{i:07d}", "last_name": f"Ln{i % 5000:04d}",
+             "phone": f"(202) 555-{i % 10000:04d}", "external_id": f"{tag.upper()}-{i:07d}",
+             "date_of_birth": f"{1930 + i % 70}-{1 + i % 12:02d}-{1 + i % 28:02d}"} for i in range(n)]
+
+
+def _prepare(server: Server) -> tuple[str, str]:
+    name = unique_name("api")
+    uri = create_database(server, name)
+    engine = engine_for(uri)
+    try:
+        with engine.connect() as conn:
+            migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            pipeline_schema.ensure(conn)
+        with engine.begin() as conn:
+            for acct in ACCOUNTS.values():
+                conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:i, 'bench')"), {"i": acct})
+    finally:
+        engine.dispose()
+    return name, uri
+
+
+def _file_import(uri: str, rows: list[dict[str, str]], work: Path, out: ApiBench) -> None:
+    from include.imports import pipeline
+    from include.imports.sources import source_from_dict
+
+    landing = work / "landing" / "bench"
+    (landing / "incoming").mkdir(parents=True)
+    path = landing / "incoming" / "bench.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    source = source_from_dict({"id": "bench-api-file", "account_id": ACCOUNTS["file"], "format": "csv",
+                               "landing": str(landing), "date_formats": ["%Y-%m-%d"], "max_reject_ratio": 1.0})
+    engine = engine_for(uri)
+    old_runs = settings.RUNS_DIR
+    settings.RUNS_DIR = work / "runs"
+    try:
+        t0 = time.perf_counter()
+        result = pipeline.import_file(engine, source, str(path), run_id="bench-api-file")
+        out.file.add(result.rows_read, time.perf_counter() - t0)
+    finally:
+        settings.RUNS_DIR = old_runs
+        engine.dispose()
+    out.counts["file"] = {k: getattr(result, k) for k in ("rows_read", "inserted", "updated", "unchanged",
+                                                           "duplicates", "quarantined")}
+    say(f"api bench: file import of {result.rows_read:,} rows in {out.file.seconds[-1]:.2f}s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _ApiServer:
+    def __init__(self, uri: str, log_path: Path, pool_size: int) -> None:
+        self.port = _free_port()
+        env = {**os.environ, db.ENV_CONN: uri, "PYTHONPATH": str(settings.PROJECT_ROOT),
+               "GENASCOPE_API_RATE_PER_MINUTE": "1000000", "GENASCOPE_API_RATE_BURST": "1000000",
+               "GENASCOPE_API_POOL_SIZE": str(pool_size), "GENASCOPE_API_MAX_BODY_BYTES": str(64 * 2**20)}
+        self.log = log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "include.api", "--port", str(self.port)], env=env,
+                                     cwd=settings.PROJECT_ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the API server exited; see {log_path}")
+            try:
+                if httpx.get(self.base + "/openapi.json", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API server did not start; see {log_path}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def _keys(uri: str) -> dict[str, str]:
+    from include.api import keys
+
+    engine = engine_for(uri)
+    try:
+        with engine.connect() as conn:
+            return {k: keys.create(conn, acct, f"bench {k}").token for k, acct in ACCOUNTS.items()}
+    finally:
+        engine.dispose()
+
+
+def _bulk(base: str, token: str, rows: list[dict[str, str]], per_call: int, out: ApiBench) -> None:
+    totals: dict[str, int] = {}
+    with httpx.Client(base_url=base, timeout=600, headers={"Authorization": f"Bearer {token}"}) as client:
+        t0 = time.perf_counter()
+        for start in range(0, len(rows), per_call):
+            r = client.post("/api/patients/bulk", json=rows[start:start + per_call])
+            r.raise_for_status()
+            for k, v in r.json()["counts"].items():
+                totals[k] = totals.get(k, 0) + int(v)
+        out.bulk.add(len(rows), time.perf_counter() - t0)
+    out.counts["bulk"] = totals
+    say(f"api bench: bulk of {len(rows):,} rows ({per_call:,} per call) in {out.bulk.seconds[-1]:.2f}s")
+
+
+def _concurrent(clients: int, per_client: int, one_call) -> Latencies:
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    start = threading.Barrier(clients + 1)
+
+    def worker(n: int) -> None:
+        try:
+            with one_call(n) as call:
+                start.wait()
+                for i in range(per_client):
+                    t0 = time.perf_counter()
+                    call(i)
+                    lat[n].append((time.perf_counter() - t0) * 1000)
+        except Exception as exc:  # noqa: BLE001  (reported as a count; the bench fails below)
+            errors.append(type(exc).__name__)
+            start.abort()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {sorted(set(errors))}")
+    return Latencies.of([x for xs in lat for x in xs], time.perf_counter() - t0)
+
+
+class _ApiCaller:
+    def __init__(self, base: str, token: str, tag: str) -> None:
+        self.client = httpx.Client(base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"})
+        self.tag = tag
+
+    def __enter__(self):
+        def call(i: int) -> None:
+            r = self.client.post("/api/patients", json={"first_name": f"S{i}", "last_name": "Single",
+                                                        "external_id": f"{self.tag}-{i}"})
+            if r.status_code != 201:
+                raise RuntimeError(f"single create answered {r.status_code}")
+        return call
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+class _InsertCaller:
+    def __init__(self, uri: str, tag: str) -> None:
+        self.conn = psycopg.connect(db.to_libpq_uri(uri), autocommit=True)
+        self.tag = tag
+
+    def __enter__(self):
+        def call(i: int) -> None:
+            self.conn.execute(
+                "INSERT INTO patients (id, account_id, external_id, first_name, last_name, status, created_at, "
+                "updated_at) VALUES (%s, %s, %s, %s, %s, 'pending', now(), now())",
+                (str(uuid.uuid4()), ACCOUNTS["insert"], f"{self.tag}-{i}", f"S{i}", "Single"))
+        return call
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+
+def run(server: Server, cfg: ApiConfig, work_dir: Path | None = None) -> ApiBench:
+    out = ApiBench(server.version, cfg)
+    out.load.append(os.getloadavg()[0])
+    name, uri = _prepare(server)
+    work = Path(work_dir or tempfile.mkdtemp(prefix="gs_api_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = rows_for(cfg.rows, "bench")
+        _file_import(uri, rows, work, out)
+        tokens = _keys(uri)
+        api = _ApiServer(uri, work / "api-server.log", pool_size=cfg.clients + 2)
+        try:
+            _bulk(api.base, tokens["bulk"], rows, cfg.per_call, out)
+            out.single = _concurrent(cfg.clients, cfg.singles_per_client,
+                                     lambda n: _ApiCaller(api.base, tokens["single"], f"SINGLE-{n}"))
+            say(f"api bench: {out.single.calls} single creates from {cfg.clients} clients, p50 "
+                f"{out.single.p50_ms:.1f} ms, p99 {out.single.p99_ms:.1f} ms")
+        finally:
+            api.stop()
+        out.insert = _concurrent(cfg.clients, cfg.singles_per_client, lambda n: _InsertCaller(uri, f"INSERT-{n}"))
+        say(f"api bench: {out.insert.calls} bare INSERTs from {cfg.clients} sessions, p50 {out.insert.p50_ms:.1f} ms, "
+            f"p99 {out.insert.p99_ms:.1f} ms")
+    finally:
+        drop_database(server, name)
+    out.load.append(os.getloadavg()[0])
+    if out.counts["bulk"].get("inserted") != cfg.rows or out.counts["file"].get("inserted") != cfg.rows:
+        raise RuntimeError(f"the file and the bulk calls should each insert {cfg.rows} patients: {out.counts}")
+    r = out.bulk.rows_per_s / out.file.rows_per_s if out.file.rows_per_s else 0.0
+    out.bars = [Bar("API bulk / file import rows/s (same rows)",
+                    f"{out.bulk.rows_per_s:,.0f} / {out.file.rows_per_s:,.0f} = {r:.2f}×", f"≥ {BAR_RATIO}×",
+                    r >= BAR_RATIO)]
+    return out
+
+
+def render(api: ApiBench, command: str, when: str) -> list[str]:
+    """The "## API" section of BENCHMARKS.md."""
+    cfg = api.config
+    s, i = api.single, api.insert
+    lines = [
+        "## API (patient intake, see API.md)", "",
+        f"- command: `{command}`; run {when}; PostgreSQL {api.postgres}; one run (no repeats); machine load "
+        f"average {' → '.join(f'{x:.1f}' for x in api.load)} on {os.cpu_count()} cores (other jobs were running: "
+        "compare the paths with each other, not with the other sections' absolute numbers).",
+        f"- the same {cfg.rows:,} generated rows (all new, valid) as a platform-header CSV through "
+        "`pipeline.import_file` (the nightly import's task body, GX gate included) and through a real API server "
+        f"(`python -m include.api`, httpx) at {cfg.per_call:,} rows per `POST /api/patients/bulk`; then "
+        f"{cfg.clients} concurrent clients creating {cfg.singles_per_client} new patients each with "
+        "`POST /api/patients`, next to the same number of sessions doing a bare parameterized `INSERT INTO patients` "
+        "(autocommit) round trip.", "",
+        *_bar_lines(api.bars), "",
+        "| path | rows | s | rows/s | counts |", "|---|---|---|---|---|",
+        f"| file import P | {api.file.median_rows:,} | {api.file.median_seconds:.2f} | {api.file.rows_per_s:,.0f} | "
+        + ", ".join(f"{k} {v}" for k, v in api.counts["file"].items()) + " |",
+        f"| API bulk ({cfg.per_call:,}/call) | {api.bulk.median_rows:,} | {api.bulk.median_seconds:.2f} | "
+        f"{api.bulk.rows_per_s:,.0f} | " + ", ".join(f"{k} {v}" for k, v in api.counts["bulk"].items()) + " |", "",
+        f"| {cfg.clients} concurrent clients | calls | p50 ms | p99 ms | max ms | calls/s |", "|---|---|---|---|---|---|",
+        f"| `POST /api/patients` (single create) | {s.calls} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {s.max_ms:.0f} | "
+        f"{s.calls / s.seconds:,.0f} |",
+        f"| bare parameterized `INSERT` round trip | {i.calls} | {i.p50_ms:.1f} | {i.p99_ms:.1f} | {i.max_ms:.0f} | "
+        f"{i.calls / i.seconds:,.0f} |", "",
+        "A single create is a bulk of one (the same ledger entry, COPY staging, decisions SQL and merge, about ten "
+        "round trips and seven commits, plus the audit row) and the creates of one account are serialized by the "
+        "import's per-account lock, so that two calls can never both create the same person: its latency under "
+        f"{cfg.clients} clients is mostly the wait for that lock, not its own work.", "",
+    ]
+    return lines
+
+
+def _bar_lines(bars: list[Bar]) -> list[str]:
+    lines = ["| bar | measured | target | result |", "|---|---|---|---|"]
+    return lines + [f"| {b.name} | {b.measured} | {b.threshold} | {'PASS' if b.passed else '**FAIL**'} |" for b in bars]
