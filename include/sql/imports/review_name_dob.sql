@@ -10,8 +10,9 @@ SELECT d.file_id, d.record_no, 'name_dob_match', d.patient_id, p.id
 FROM patient_pipeline.import_decision d
 JOIN patients p
   ON p.account_id = :account_id AND p.date_of_birth = d.date_of_birth
- AND patient_pipeline.key_form(p.first_name) COLLATE "C" = patient_pipeline.key_form(d.first_name) COLLATE "C"
- AND patient_pipeline.key_form(p.last_name) COLLATE "C" = patient_pipeline.key_form(d.last_name) COLLATE "C"
+ -- IS TRUE: the join hashes on the date of birth only, so the keys are computed for the pairs that share one
+ AND (patient_pipeline.key_form(p.first_name) COLLATE "C" = patient_pipeline.key_form(d.first_name) COLLATE "C"
+      AND patient_pipeline.key_form(p.last_name) COLLATE "C" = patient_pipeline.key_form(d.last_name) COLLATE "C") IS TRUE
 WHERE d.file_id = :file_id AND d.disposition = 'insert' AND d.date_of_birth IS NOT NULL
   AND NOT patient_pipeline.steward_kept_apart(
       patient_pipeline.steward_patient_keys(:account_id, p.id, p.external_id, p.email, p.first_name),
