@@ -59,9 +59,9 @@ with `undo_action` where that makes sense (an undone import is re-imported by de
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
-from include.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry
+from include.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry, task
 
 DAG_ID = "patient_stewardship"
 ACTION_SECTION = "Action"

@@ -137,9 +137,10 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
     return "\n".join(lines)
 
 
-#: Sections measured by their own command (``python -m include.bench.key_form_ab``), not by ``make bench``:
+#: Sections measured by their own commands (``python -m include.bench.key_form_ab``,
+#: ``python -m include.bench.previous_values_ab``), not by ``make bench``:
 #: a regenerated BENCHMARKS.md keeps them as they were.
-KEPT_SECTIONS = ("## Key form",)
+KEPT_SECTIONS = ("## Key form", "## Import with previous values kept")
 
 
 def _kept_sections(old: str) -> str:

@@ -37,7 +37,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from include import pipeline_schema
-from include.imports import ledger, merge, quarantine, staging
+from include.imports import field_issues, ledger, merge, quarantine, staging
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
 
@@ -125,6 +125,7 @@ def _decide_and_merge(conn: sa.Connection, source: SourceConfig, file_id: int,
     with conn.begin():
         decided = merge.decide(conn, file_id, source)
         quarantine.write(conn, file_id)
+        ledger.update(conn, file_id, field_issue_rows=field_issues.write(conn, file_id))
     if decided.total != rows_read:
         raise merge.ReconciliationFailed(
             f"delivery {file_id}: {rows_read} records but {decided.total} decided; nothing was merged")

@@ -16,7 +16,6 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from include import settings
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -35,10 +34,13 @@ class ReportNotFound(FileNotFoundError):
 
 
 def runs_root() -> ObjectStoragePath:
-    """The runs root as an ObjectStoragePath: ``GENASCOPE_RUNS_DIR`` (a folder or a URI), else ``runs/``."""
+    """The runs root as an ObjectStoragePath: the one the writers use (``include.storage.runs_root_location``:
+    ``GENASCOPE_RUNS_DIR`` as a folder or a URI, else ``runs/``)."""
     from airflow.sdk import ObjectStoragePath
 
-    configured = os.environ.get("GENASCOPE_RUNS_DIR") or str(settings.RUNS_DIR)
+    from include import storage
+
+    configured = storage.runs_root_location()
     if "://" not in configured:
         configured = "file://" + os.path.abspath(configured)
     return ObjectStoragePath(configured)

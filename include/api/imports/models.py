@@ -28,6 +28,8 @@ class ImportStatus(BaseModel):
     source_kind: str = Field(description="file (a clinic file or an upload) or api (an API call)")
     status: str
     reason_code: str | None = None
+    reason_message: str | None = Field(default=None, description="what to fix when the file was rejected or held "
+                                       "(column, segment or element path; never a value)")
     rows_read: int | None = None
     inserted: int | None = None
     updated: int | None = None
@@ -35,6 +37,7 @@ class ImportStatus(BaseModel):
     duplicates: int | None = None
     quarantined: int | None = None
     review_items: int | None = None
+    field_issue_rows: int | None = Field(default=None, description="rows imported without an invalid optional value")
     reconciled: bool | None = None
     duplicate_of: int | None = None
     registered_at: datetime

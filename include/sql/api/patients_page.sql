@@ -2,8 +2,8 @@
 -- all), the optional filters, in the stable order (created_at, id) after the cursor's (created_at, id).
 -- Keyset pagination: a row inserted while a client pages gets a later created_at than the rows already
 -- read, so pages neither repeat nor skip rows that existed when paging began.
--- The e-mail filter compares the key form (lower(btrim(email)), the key of ux_patients_identity_key and of
--- the import's matching); the last-name filter is a case-insensitive prefix (LIKE with escaped wildcards).
+-- The e-mail filter compares the key form (patient_pipeline.email_key, DATA-MODEL §4 rule 3, the key of the
+-- import's matching and of the backfill); the last-name filter is a case-insensitive prefix (LIKE with escaped wildcards).
 -- Reads: patients. Writes: nothing.
 SELECT id, account_id, clinician_id, external_id, email, first_name, last_name, phone, date_of_birth, status,
        created_at, updated_at
@@ -11,7 +11,7 @@ FROM patients p
 WHERE (CAST(:all_accounts AS boolean) OR p.account_id = :account_id)
   AND (CAST(:status AS text) IS NULL OR p.status = CAST(:status AS text))
   AND (CAST(:external_id AS text) IS NULL OR p.external_id = CAST(:external_id AS text))
-  AND (CAST(:email_key AS text) IS NULL OR (p.email IS NOT NULL AND lower(btrim(p.email)) = CAST(:email_key AS text)))
+  AND (CAST(:email_key AS text) IS NULL OR (p.email IS NOT NULL AND patient_pipeline.email_key(p.email) = CAST(:email_key AS text)))
   AND (CAST(:last_name_like AS text) IS NULL OR lower(p.last_name) LIKE CAST(:last_name_like AS text) ESCAPE '\')
   AND (CAST(:clinician_id AS text) IS NULL OR p.clinician_id = CAST(:clinician_id AS text))
   AND (CAST(:created_since AS timestamp) IS NULL OR p.created_at >= CAST(:created_since AS timestamp))
