@@ -16,7 +16,6 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
