@@ -140,7 +140,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
 #: Sections measured by their own commands (``python -m include.bench.key_form_ab``,
 #: ``python -m include.bench.previous_values_ab``), not by ``make bench``:
 #: a regenerated BENCHMARKS.md keeps them as they were.
-KEPT_SECTIONS = ("## Key form", "## Import with previous values kept")
+KEPT_SECTIONS = ("## Key form", "## Import with previous values kept", "## Real-world feeds")
 
 
 def _kept_sections(old: str) -> str:

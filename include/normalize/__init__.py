@@ -178,43 +178,45 @@ def normalize_record(raw: RawRecord, source: SourceConfig, today: date) -> Norma
 
     key = None
     email_reason = None
-    for candidate in (email, *alternates.get("email", ())) if alternates else (email,):
-        if candidate is None:
-            continue
-        candidate = trim_noise(candidate)
-        if not candidate:
-            continue
-        if len(candidate) > MAX_EMAIL:
-            email_reason = email_reason or "field_too_long"
-        elif is_valid_email(candidate):
-            email, key = candidate, email_key(candidate)
-            break
-        else:
-            email_reason = email_reason or "invalid_email"
-    if key is None:
-        email = None
-        if email_reason is not None:
-            if ext is None or "email" in required:
-                if reason is None:
-                    reason, reason_field = email_reason, "email"
+    if email is not None or alternates:
+        for candidate in (email, *alternates.get("email", ())) if alternates else (email,):
+            if candidate is None:
+                continue
+            candidate = trim_noise(candidate)
+            if not candidate:
+                continue
+            if len(candidate) > MAX_EMAIL:
+                email_reason = email_reason or "field_too_long"
+            elif is_valid_email(candidate):
+                email, key = candidate, email_key(candidate)
+                break
             else:
-                issues.append(("email", email_reason))
+                email_reason = email_reason or "invalid_email"
+        if key is None:
+            email = None
+            if email_reason is not None:
+                if ext is None or "email" in required:
+                    if reason is None:
+                        reason, reason_field = email_reason, "email"
+                else:
+                    issues.append(("email", email_reason))
 
-    phone_reason = None
-    for candidate in (phone, *alternates.get("phone", ())) if alternates else (phone,):
-        value, why = to_e164(candidate, source.default_phone_region)
-        if value is not None:
-            phone = value
-            break
-        phone_reason = phone_reason or why
-    else:
-        phone = None
-        if phone_reason is not None:
-            if "phone" in required:
-                if reason is None:
-                    reason, reason_field = phone_reason, "phone"
-            else:
-                issues.append(("phone", phone_reason))
+    if phone is not None or alternates:
+        phone_reason = None
+        for candidate in (phone, *alternates.get("phone", ())) if alternates else (phone,):
+            value, why = to_e164(candidate, source.default_phone_region)
+            if value is not None:
+                phone = value
+                break
+            phone_reason = phone_reason or why
+        else:
+            phone = None
+            if phone_reason is not None:
+                if "phone" in required:
+                    if reason is None:
+                        reason, reason_field = phone_reason, "phone"
+                else:
+                    issues.append(("phone", phone_reason))
 
     dob_value = dob_partial = None
     if dob is not None:
@@ -246,7 +248,7 @@ def normalize_record(raw: RawRecord, source: SourceConfig, today: date) -> Norma
 
     deceased = False
     death = get("date_of_death")
-    if death is not None and death.strip().lower() not in _NOT_DECEASED:
+    if death and death.strip().lower() not in _NOT_DECEASED:
         deceased = True
         death = death.strip()
         if death.lower() not in _DECEASED_FLAGS and not _death_date_ok(death, source):
