@@ -51,6 +51,7 @@ class StorageBench:
     started: str = ""
     finished: str = ""
     postgres: str = ""
+    load: list[float] = field(default_factory=list)  # 1-minute load average before each trial
 
 
 def _import_once(uri: str, csv: Path, account: str, landing_kind: str, bucket: str) -> import_paths.ProjectImport:
@@ -115,6 +116,7 @@ def run(rows: int = 100_000, repeats: int = 3, seed: int = 42, template_invites:
         say(f"storage bench CSV: {summary.rows} rows, {out.bytes / 1e6:.1f} MB, written in {watch.seconds:.1f}s")
         for r in range(repeats):
             for kind in (LANDINGS if r % 2 == 0 else tuple(reversed(LANDINGS))):
+                out.load.append(os.getloadavg()[0])
                 with database_copy(server, template, f"storage_{kind}") as uri:
                     p = _import_once(uri, csv, account, kind, bucket)
                 out.timings.setdefault(kind, Timing("P", kind)).add(p.rows, p.seconds)
@@ -144,7 +146,9 @@ def section(out: StorageBench, command: str) -> str:
              "- S3: a moto server on 127.0.0.1 through `ObjectStoragePath` (s3fs): listing, two streaming reads "
              "(fingerprint, parse), the move to `processed/`; no real network latency",
              f"- PostgreSQL {out.postgres} (embedded server); machine: {machine.cores} cores, "
-             f"Python {machine.python}", "",
+             f"Python {machine.python}; 1-minute load average before the trials "
+             f"{min(out.load or [0]):.1f}-{max(out.load or [0]):.1f} (other work on the machine slows both "
+             "landings alike; compare the two rows of one run only)", "",
              "| landing | rows | median s | rows/s | peak RSS MB (max) | seconds per repeat |", "|---|---|---|---|---|---|"]
     for kind in LANDINGS:
         t = out.timings.get(kind)
