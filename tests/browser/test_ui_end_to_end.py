@@ -63,9 +63,15 @@ def browser():
 
 
 def wait_for(predicate, timeout_s: float, what: str, every_s: float = 2.0):
+    """Poll ``predicate`` until it is truthy; a slow or busy api-server (HTTP errors, timeouts) is polled again."""
+    import httpx
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except httpx.HTTPError:
+            value = None
         if value:
             return value
         time.sleep(every_s)
