@@ -63,7 +63,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag
 
-from include import settings
+from include.core import settings
 from include.dag_support import task
 
 DAG_ID = "clinic_patient_import"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from include import settings
+from include.core import settings
 
 DEFAULT_PATH = settings.PROJECT_ROOT / "airflow_settings.yaml"
 

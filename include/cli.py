@@ -25,7 +25,8 @@ import sys
 
 import sqlalchemy as sa
 
-from include import catalog, db, embedded_db, legacy_contract, migration_driver, settings
+from include import catalog, db, embedded_db, legacy_contract, migration_driver
+from include.core import settings
 
 
 def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:

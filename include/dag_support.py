@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import TriggerRule, get_current_context
 from airflow.sdk import task as _airflow_task
 
-from include import settings
+from include.core import settings
 
 RUN_SECTION = "Run"
 SAFETY_SECTION = "Safety"

@@ -29,7 +29,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import psycopg
 import sqlalchemy as sa
 
-from include import embedded_db, settings
+from include import embedded_db
+from include.core import settings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import psycopg
 
-from include import cli, db, embedded_db, migration_driver, private_files, settings
+from include import cli, db, embedded_db, migration_driver, private_files
+from include.core import settings
 
 PY = sys.executable
 

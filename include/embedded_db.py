@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from include import settings
+from include.core import settings
 
 log = logging.getLogger(__name__)
 # The wheel logs every pg_ctl call at INFO, also from an atexit hook after logging has shut down.

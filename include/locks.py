@@ -12,7 +12,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import errors as pg_errors
 
-from include import settings
+from include.core import settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from include import settings
+from include.core import settings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import catalog, checksums, db, legacy_contract, migration_driver, pipeline_schema, settings
+from include import catalog, checksums, db, legacy_contract, migration_driver, pipeline_schema
+from include.core import settings
 
 log = logging.getLogger(__name__)
 

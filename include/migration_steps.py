@@ -7,7 +7,8 @@ import logging
 import time
 from typing import Any
 
-from include import db, migration_driver, migration_run, pipeline_lock, run_report, settings, storage
+from include import db, migration_driver, migration_run, pipeline_lock, run_report, storage
+from include.core import settings
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
 
 log = logging.getLogger(__name__)

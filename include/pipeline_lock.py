@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include import pipeline_schema, settings
+from include import pipeline_schema
+from include.core import settings
 from include.locks import PipelineBusy
 
 log = logging.getLogger(__name__)

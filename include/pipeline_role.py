@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from include import settings
+from include.core import settings
 
 DEFAULT_ROLE = "genascope_pipeline"
 DEFAULT_OWNER_ROLE = "genascope_owner"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 
 
 def ddl_files() -> list:

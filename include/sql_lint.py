@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from include import settings
+from include.core import settings
 
 SQUAWK_CONFIG = settings.PROJECT_ROOT / ".squawk.toml"
 

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from include import settings
+from include.core import settings
 
 log = logging.getLogger(__name__)
 

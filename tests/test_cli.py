@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import cli, migration_driver, settings
+from include import cli, migration_driver
+from include.core import settings
 
 
 @pytest.fixture

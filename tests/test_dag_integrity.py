@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include import settings
+from include.core import settings
 
 EXPECTED_DAGS = {"patient_first_migration", "patient_first_rollback", "clinic_patient_import", "patient_stewardship"}
 #: Tasks that touch no database (files, Param checks, the red-run watcher) may use the default pool.

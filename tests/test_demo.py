@@ -13,7 +13,8 @@ import uuid
 import psycopg
 import pytest
 
-from include import db, embedded_db, private_files, settings
+from include import db, embedded_db, private_files
+from include.core import settings
 from tests.imports.conftest import find_phi, sample_phi_tokens
 from tests.phi import seeded_phi
 

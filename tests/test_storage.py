@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from include import settings, storage
+from include import storage
+from include.core import settings
 
 
 def test_outside_a_task_the_runs_root_is_genascope_runs_dir_else_the_project_default(monkeypatch, tmp_path):

@@ -6,7 +6,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 
 
 @cache

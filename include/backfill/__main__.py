@@ -11,7 +11,7 @@ import logging
 import sys
 from dataclasses import asdict
 
-from include import db, settings
+from include import db
 from include.backfill import (
     BackfillOptions,
     catch_up,
@@ -22,6 +22,7 @@ from include.backfill import (
     plan,
     run_all,
 )
+from include.core import settings
 
 STEPS = {
     "plan": plan, "create_patients": create_patients, "link_invites": link_invites, "link_users": link_users,

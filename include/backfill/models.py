@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from include import settings
+from include.core import settings
 
 
 class BackfillError(RuntimeError):

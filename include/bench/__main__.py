@@ -12,9 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from include import settings
 from include.bench.harness import SIZES, BenchSetupError
 from include.bench.suite import BenchOptions, run, run_smoke
+from include.core import settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

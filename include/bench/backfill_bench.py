@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from include import migration_driver, settings
+from include import migration_driver
 from include import seed as seeder
 from include.backfill import BackfillOptions
 from include.bench import backfill_paths
@@ -34,6 +34,7 @@ from include.bench.harness import (
     vacuum_analyze,
 )
 from include.bench.writer_probe import ProbeStats, WriterProbe
+from include.core import settings
 
 #: The backfill's own defaults: P runs exactly as the DAG runs it.
 P_BATCH_SIZE: int = BackfillOptions.__dataclass_fields__["batch_size"].default  # type: ignore[assignment]

@@ -24,9 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from include import settings
 from include.bench import backfill_bench, import_bench
 from include.bench.harness import SIZES, Stopwatch, connect_server, database_copy, drop_database, say
+from include.core import settings
 from include.seed import write_clinic_csv
 
 #: CPU seconds of the PostgreSQL backends of one database (read from /proc: the server runs on this machine)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from include import seed as seeder
-from include import settings
 from include.bench import import_bench, import_paths
 from include.bench.harness import (
     Machine,
@@ -35,6 +34,7 @@ from include.bench.harness import (
     now_utc,
     say,
 )
+from include.core import settings
 
 START = "<!-- object-storage-bench:start -->"
 END = "<!-- object-storage-bench:end -->"

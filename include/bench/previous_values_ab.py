@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 
 from include import seed as seeder
-from include import settings
 from include.bench.harness import SIZES, connect_server, database_copy, drop_database, median
 from include.bench.import_bench import build_template
+from include.core import settings
 
 #: Runs in the checkout given as cwd (its own ``include`` package): one P trial, one JSON line.
 TRIAL = (

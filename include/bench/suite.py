@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include import settings
 from include.bench import api_bench, backfill_bench, e2e_bench, import_bench, report
 from include.bench.harness import SIZES, Machine, Server, Stopwatch, connect_server, now_utc, say
+from include.core import settings
 
 E2E_NOTE = ("Not run in this invocation (`--only backfill|import`, `--no-e2e` or the smoke run); `make bench` "
             "runs it after the part benchmarks.")

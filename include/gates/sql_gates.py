@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_run, settings
+from include import migration_run
+from include.core import settings
 from include.gates.results import GateResult
 
 #: rule -> what to do when it fails (shown in the task log and the run report)

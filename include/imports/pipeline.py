@@ -20,7 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema, private_files, settings, storage
+from include import migration_driver, pipeline_schema, private_files, storage
+from include.core import settings
 from include.db_errors import db_step
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected

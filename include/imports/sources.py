@@ -48,8 +48,8 @@ from typing import Any
 
 import yaml
 
+from include.core.settings import INCLUDE_DIR, PROJECT_ROOT
 from include.imports.records import CANONICAL_FIELDS, REQUIRABLE_FIELDS, REQUIRED_CSV_FIELDS
-from include.settings import INCLUDE_DIR, PROJECT_ROOT
 
 FORMATS = ("csv", "fhir_ndjson", "hl7v2")
 

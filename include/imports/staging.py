@@ -18,7 +18,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
 from include.normalize import NormalizedRecord, normalize_record

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import migration_driver, settings
+from include import migration_driver
+from include.core import settings
 from include.rollback import archive
 from include.rollback.errors import ArchiveIncomplete, DowngradeOutOfOrder, UnknownTarget
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS

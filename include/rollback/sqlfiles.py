@@ -6,7 +6,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 
 SQL_DIR = settings.SQL_DIR / "rollback"
 

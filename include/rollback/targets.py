@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from include import settings
+from include.core import settings
 
 #: Rollback targets (the revision the database ends at), least destructive first, with readable labels.
 TARGETS: dict[str, str] = {

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include import catalog, legacy_contract, migration_driver, migration_run, settings
+from include import catalog, legacy_contract, migration_driver, migration_run
+from include.core import settings
 from include.rollback import archive
 
 #: What each revision adds: (table, column) pairs, constraint names, index names.

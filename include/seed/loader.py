@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-from include import db, migration_driver, settings
+from include import db, migration_driver
+from include.core import settings
 from include.seed.generator import COLUMNS, TABLES, LegacyGenerator, SeedSummary
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 from include.ui import storage
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from include import settings
+from include.core import settings
 
 TEMPLATES = settings.INCLUDE_DIR / "ui" / "templates"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from include import settings
+from include.core import settings
 from include.imports import pipeline
 from include.imports.sources import load_sources
 from tests.api.conftest import free_port, start_server

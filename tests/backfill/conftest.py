@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema, settings
+from include import migration_driver, pipeline_schema
+from include.core import settings
 from tests.backfill.legacy_rows import Legacy
 
 

@@ -11,7 +11,8 @@ import time
 
 import sqlalchemy as sa
 
-from include import db, migration_driver, pipeline_schema, settings
+from include import db, migration_driver, pipeline_schema
+from include.core import settings
 from tests.backfill.legacy_rows import Legacy, at
 from tests.conftest import create_database, drop_database
 

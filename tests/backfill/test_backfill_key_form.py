@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_driver, settings
+from include import migration_driver
+from include.core import settings
 from include.gates.sql_gates import SQL_RULES, run_sql_gate
 from tests.backfill.legacy_rows import at, backfill, invite_links, patients
 

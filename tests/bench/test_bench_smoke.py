@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from include import settings
 from include.bench.harness import run_smoke
+from include.core import settings
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from include import settings
+from include.core import settings
 
 
 @dataclass(frozen=True)

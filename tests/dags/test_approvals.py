@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_lock, run_report, settings
+from include import migration_driver, pipeline_lock, run_report
 from include import seed as seeder
+from include.core import settings
 from tests.airflow_api import answer
 from tests.phi import seeded_phi
 

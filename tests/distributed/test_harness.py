@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from include import settings
+from include.core import settings
 from include.distributed import celery_stack, moto_s3, namespaces
 
 pytestmark = pytest.mark.skipif(not namespaces.supported(), reason="needs root for unshare --mount --uts")

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from include import settings
+from include.core import settings
 from include.imports.readers import read_records
 from include.imports.sources import load_sources
 

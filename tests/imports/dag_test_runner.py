@@ -13,7 +13,7 @@ import sys
 import pendulum
 from airflow.sdk import DAG
 
-from include import settings
+from include.core import settings
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include import catalog, migration_driver, settings
+from include import catalog, migration_driver
+from include.core import settings
 
 LEGACY_ROWS_SQL = (
     """INSERT INTO accounts (id, name, domain, status, created_at, updated_at) VALUES

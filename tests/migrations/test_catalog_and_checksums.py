@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, run_sql
 
-from include import catalog, checksums, migration_driver, settings
+from include import catalog, checksums, migration_driver
+from include.core import settings
 
 
 def test_legacy_checksums_see_every_row_change_but_not_the_link_columns(legacy_conn: sa.Connection) -> None:

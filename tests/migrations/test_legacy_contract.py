@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import run_sql
 
-from include import catalog, legacy_contract, migration_driver, settings
+from include import catalog, legacy_contract, migration_driver
+from include.core import settings
 
 
 def test_the_baseline_revision_creates_exactly_the_contract(legacy_engine: sa.Engine) -> None:

@@ -15,7 +15,8 @@ from migration_helpers import (
     run_sql,
 )
 
-from include import catalog, checksums, legacy_contract, migration_driver, settings
+from include import catalog, checksums, legacy_contract, migration_driver
+from include.core import settings
 
 VC36 = "character varying(36)"
 TS = "timestamp without time zone"

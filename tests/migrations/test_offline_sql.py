@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from include import settings, sql_lint
+from include import sql_lint
+from include.core import settings
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from include import settings, sql_lint
+from include import sql_lint
+from include.core import settings
 
 SQUAWK = sql_lint.squawk_binary()
 needs_squawk = pytest.mark.skipif(SQUAWK is None, reason="squawk binary (squawk-cli) not installed")

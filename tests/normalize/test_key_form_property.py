@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from include import db
-from include import settings as project_settings
+from include.core import settings as project_settings
 from include.normalize import keys
 from tests.conftest import create_database, drop_database
 

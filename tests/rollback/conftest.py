@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 
 
 @pytest.fixture

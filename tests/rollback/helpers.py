@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_driver, migration_run, settings
+from include import migration_driver, migration_run
+from include.core import settings
 from include.rollback import steps
 
 LEGACY_ROWS = (

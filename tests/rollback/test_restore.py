@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, settings
+from include import migration_driver
+from include.core import settings
 from include.rollback import restore, steps
 from include.rollback.errors import RestoreNotPossible
 from tests.rollback import helpers as h

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import legacy_contract, migration_driver, migration_run, settings
+from include import legacy_contract, migration_driver, migration_run
+from include.core import settings
 from include.rollback import archive, downgrade, restore, steps
 from tests.rollback import helpers as h
 

@@ -8,7 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_lock, settings
+from include import migration_driver, pipeline_lock
+from include.core import settings
 from include.locks import PipelineBusy
 from include.rollback import archive, downgrade, restore, steps
 from include.rollback.errors import ArchiveIncomplete, ConfirmationMissing, DowngradeOutOfOrder

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from include import settings
+from include.core import settings
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES, SourceConfigError, load_sources, source_from_dict
 
 

@@ -79,7 +79,7 @@ def test_a_syntax_error_keeps_its_primary_message(engine):
 def test_every_task_of_every_dag_runs_inside_the_database_step_wrapper(airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 
-    from include import settings
+    from include.core import settings
 
     bag = DagBag(dag_folder=str(settings.PROJECT_ROOT / "dags"))
     unwrapped = [f"{dag_id}.{t.task_id}" for dag_id, dag in bag.dags.items() for t in dag.tasks

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import psycopg
 import sqlalchemy as sa
 
-from include import db, migration_driver, settings
+from include import db, migration_driver
+from include.core import settings
 from include.seed import SeedSummary
 
 SMALL_N = 400

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from seed_helpers import Seeded
 
-from include import migration_driver, settings
+from include import migration_driver
 from include.checksums import legacy_checksums
+from include.core import settings
 from include.seed import (
     TABLES,
     LegacyGenerator,

@@ -12,7 +12,7 @@ import sys
 
 from airflow.sdk import DAG
 
-from include import settings
+from include.core import settings
 
 
 def main() -> None:

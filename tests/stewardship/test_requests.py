@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from include import settings
+from include.core import settings
 from include.stewardship.errors import BadRequest, ConfirmationRequired
 from include.stewardship.requests import Request, execute, parse_decisions, read_input_file, validate
 from tests.stewardship.conftest import ACCOUNT, ctx, rows

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 from include.imports import pipeline
 from include.stewardship.requests import Request, execute
 from tests.stewardship.conftest import TODAY, ctx, rows

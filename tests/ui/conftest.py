@@ -10,7 +10,7 @@ from tests.airflow_api import api, token, tokens  # noqa: F401 (fixtures and hel
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
     """An empty runs root that both the writers (run_report) and the plugin's reader use."""
-    from include import settings
+    from include.core import settings
 
     root = tmp_path / "runs"
     root.mkdir()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_lock, pipeline_schema, settings
+from include import migration_driver, pipeline_lock, pipeline_schema
+from include.core import settings
 from tests.ui.reports_data import QUARANTINED_EMAIL, QUARANTINED_NAME
 
 pytestmark = pytest.mark.airflow

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import settings
+from include.core import settings
 from include.imports import pipeline
 from tests.imports.db.conftest import TODAY, scalar
 
 CHILD = """
 import sys, datetime
-from include import db, settings
+from include import db
+from include.core import settings
 from include.imports.sources import load_sources
 from include.imports import pipeline
 settings.RUNS_DIR = __import__("pathlib").Path(sys.argv[3])

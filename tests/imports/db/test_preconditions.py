@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, settings
+from include import migration_driver
+from include.core import settings
 from include.imports import pipeline
 from tests.imports.db.conftest import TODAY
 
