@@ -79,7 +79,7 @@ airflow: airflow-db
 	chmod 700 $(AIRFLOW_HOME)
 	(umask 077; touch $(AIRFLOW_PASSWORDS)); chmod 600 $(AIRFLOW_PASSWORDS)
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(AIRFLOW_PASSWORDS), mode 0600)"
-	@# Tasks never start the embedded PostgreSQL themselves (include/db.py): hand them its address.
+	@# Tasks never start the embedded PostgreSQL themselves (include/core/db.py): hand them its address.
 	umask 077; AIRFLOW__API__HOST=127.0.0.1 \
 		AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
 		$(BIN)/airflow standalone

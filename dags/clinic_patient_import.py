@@ -104,7 +104,7 @@ def _run_ids() -> tuple[str, str]:
 def clinic_patient_import():
     @task(pool=settings.APP_DB_POOL, retries=0)
     def acquire_pipeline_lease() -> None:
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
 
         dag_id, run_id = _run_ids()
@@ -121,7 +121,7 @@ def clinic_patient_import():
 
     @task(pool=settings.APP_DB_POOL, max_active_tis_per_dagrun=1)
     def import_file(file: dict[str, str], params: dict | None = None) -> dict:
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
 
         dag_id, run_id = _run_ids()
@@ -131,7 +131,7 @@ def clinic_patient_import():
 
     @task(pool=settings.APP_DB_POOL, trigger_rule="none_failed", outlets=[PATIENTS_IMPORTED])
     def night_summary(results: list[dict], params: dict | None = None) -> dict:
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
 
         _, run_id = _run_ids()
@@ -139,7 +139,7 @@ def clinic_patient_import():
 
     @task(pool=settings.APP_DB_POOL)
     def release_pipeline_lease() -> None:
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
 
         _, run_id = _run_ids()

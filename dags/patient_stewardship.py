@@ -157,7 +157,7 @@ def patient_stewardship():
         """Never beside a migration, rollback or import: wait up to genascope_lease_wait_seconds, then fail."""
         from airflow.sdk import Variable
 
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
         from include.locks import PipelineBusy
 
@@ -172,7 +172,7 @@ def patient_stewardship():
         """One transaction per action (a dry run is rolled back); refusals are recorded and fail the task."""
         from airflow.sdk import Variable
 
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
         from include.stewardship.errors import StewardshipError
         from include.stewardship.requests import Request, execute
@@ -198,7 +198,7 @@ def patient_stewardship():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> str:
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.stewardship.requests import Request, write_report
 
         req = Request.from_params(_request())
@@ -208,7 +208,7 @@ def patient_stewardship():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
     def release_pipeline_lease() -> None:
-        from include.db import app_engine
+        from include.core.db import app_engine
         from include.imports import pipeline
 
         pipeline.release_lease(app_engine(), _run_id())

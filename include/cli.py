@@ -25,8 +25,8 @@ import sys
 
 import sqlalchemy as sa
 
-from include import catalog, db, embedded_db, legacy_contract, migration_driver
-from include.core import settings
+from include import catalog, legacy_contract, migration_driver
+from include.core import db, embedded_db, settings
 
 
 def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:

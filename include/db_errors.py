@@ -23,7 +23,7 @@ Use::
     @guard("upgrade_create_patients")            # or: a whole task body (dag_support.task does this)
     def upgrade(): ...
 
-Engines are created with ``hide_parameters=True`` (include/db.py), so even an error that escaped this
+Engines are created with ``hide_parameters=True`` (include/core/db.py), so even an error that escaped this
 wrapper would not print bound values.
 """
 

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import catalog, checksums, db, legacy_contract, migration_driver, pipeline_schema
-from include.core import settings
+from include import catalog, checksums, legacy_contract, migration_driver, pipeline_schema
+from include.core import db, settings
 
 log = logging.getLogger(__name__)
 

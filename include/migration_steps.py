@@ -7,8 +7,8 @@ import logging
 import time
 from typing import Any
 
-from include import db, migration_driver, migration_run, pipeline_lock, run_report, storage
-from include.core import settings
+from include import migration_driver, migration_run, pipeline_lock, run_report, storage
+from include.core import db, settings
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
 
 log = logging.getLogger(__name__)

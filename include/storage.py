@@ -105,7 +105,7 @@ def is_local(p: Any) -> bool:
 
 def runs_root_location() -> str:
     """The configured runs root as a string (see the module docstring for the order)."""
-    from include import db
+    from include.core import db
 
     env = os.environ.get("GENASCOPE_RUNS_DIR", "").strip()
     if db.in_airflow_task():

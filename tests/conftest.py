@@ -15,8 +15,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include import db, embedded_db, migration_driver
-from include.core import settings
+from include import migration_driver
+from include.core import db, embedded_db, settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

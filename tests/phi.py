@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include import db
+from include.core import db
 from include.normalize.keys import trim_noise
 
 SEEDED_PHI_SQL = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include import embedded_db
+from include.core import embedded_db
 
 
 def test_a_new_embedded_server_runs_with_its_memory_settings_from_the_first_start(tmp_path):

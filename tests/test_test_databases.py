@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include import db
+from include.core import db
 from tests.conftest import create_database, drop_database
 
 

@@ -1,4 +1,4 @@
-"""The API's own connection pool on the app database (the same resolution as the DAGs: ``include.db``).
+"""The API's own connection pool on the app database (the same resolution as the DAGs: ``include.core.db``).
 
 Every session starts with the API's ``statement_timeout`` and ``lock_timeout`` (libpq ``options``), so no
 call can hold a connection, or wait for a lock, longer than the settings say; the application name
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import db
 from include.api.settings import ApiSettings
+from include.core import db
 
 
 def create_engine(settings: ApiSettings) -> sa.Engine:

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from include import db, pipeline_schema
+from include import pipeline_schema
 from include.api import keys
-from include.core import settings
+from include.core import db, settings
 
 DEMO_ACCOUNT = "acct-clinic-north"
 BULK_ROWS = 1000

@@ -55,7 +55,7 @@ class ApiSettings:
     upload_source_prefix: str = "upload-"
     phone_region: str = "US"
     airflow_url: str | None = None
-    database_uri: str | None = None  # None: the project's resolution (include.db)
+    database_uri: str | None = None  # None: the project's resolution (include.core.db)
 
     @classmethod
     def from_env(cls) -> ApiSettings:

@@ -11,7 +11,6 @@ import logging
 import sys
 from dataclasses import asdict
 
-from include import db
 from include.backfill import (
     BackfillOptions,
     catch_up,
@@ -22,7 +21,7 @@ from include.backfill import (
     plan,
     run_all,
 )
-from include.core import settings
+from include.core import db, settings
 
 STEPS = {
     "plan": plan, "create_patients": create_patients, "link_invites": link_invites, "link_users": link_users,
@@ -34,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m include.backfill", description=__doc__)
     p.add_argument("step", nargs="?", default="run", choices=["run", *STEPS])
     p.add_argument("--run-id", required=True, help="names the run in every ledger and checkpoint")
-    p.add_argument("--db", default=None, help="database URI (default: the app database resolution of include.db)")
+    p.add_argument("--db", default=None, help="database URI (default: the app database resolution of include.core.db)")
     p.add_argument("--batch-size", type=int, default=settings.DEFAULT_BATCH_SIZE)
     p.add_argument("--lock-timeout-ms", type=int, default=None)
     p.add_argument("--max-batches", type=int, default=None, help="pause each phase after this many batches")

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from include import db, migration_driver
+from include import migration_driver
 from include import seed as seeder
 from include.bench import import_bench, import_paths
 from include.bench.harness import (
@@ -43,7 +43,7 @@ from include.bench.harness import (
     unique_name,
     vacuum_analyze,
 )
-from include.core import settings
+from include.core import db, settings
 
 MIGRATION_DAG = "patient_first_migration"
 IMPORT_DAG = "clinic_patient_import"

@@ -1,6 +1,6 @@
 """The benchmark harness: which server, template databases and their per-trial copies, timing statistics.
 
-Benchmarks run on the embedded PostgreSQL (``include.embedded_db.start_server``) unless a server URL is
+Benchmarks run on the embedded PostgreSQL (``include.core.embedded_db.start_server``) unless a server URL is
 given explicitly; never on the application database resolution (it may be production). Each data set is
 generated once into a *template* database; every trial gets its own ``CREATE DATABASE ... TEMPLATE``
 copy (identical data), dropped afterwards. Times are only compared with times measured in the same run.
@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from include import db, embedded_db
+from include.core import db, embedded_db
 
 #: Invites (backfill) and clinic CSV rows (import) per size label.
 SIZES: dict[str, int] = {"S": 10_000, "M": 100_000, "L": 1_000_000}

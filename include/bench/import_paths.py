@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from include import db
+from include.core import db
 
 #: The staging table of C0/C1 (unlogged, like the project's import_staging; no index).
 STAGING_DDL = """

@@ -69,7 +69,7 @@ IMPORT_CHILD = CPU_HELPERS + """
 import json, sys, threading, time
 from pathlib import Path
 import psycopg
-from include import db
+from include.core import db
 from include.bench.import_paths import project_p
 seen, stop = {}, threading.Event()
 def monitor(uri):
@@ -113,7 +113,7 @@ def _child(tree: Path, code: str, *args: str) -> dict:
 
 def run(base: str, size: str, repeats: int, server_url: str | None, head: str | None = None,
         only: str | None = None) -> dict:
-    from include import db
+    from include.core import db
 
     server = connect_server(server_url)
     rows = SIZES[size]
@@ -174,7 +174,7 @@ def run_micro(size: str, server_url: str | None, rounds: int = 15) -> dict:
     """The micro benchmark on a seeded copy at ``size``: SQL key expressions and the Python keys."""
     import psycopg
 
-    from include import db
+    from include.core import db
 
     server = connect_server(server_url)
     tpl, _ = backfill_bench.build_template(server, size, SIZES[size], 42)
@@ -233,7 +233,7 @@ def micro(uri: str, rounds: int = 7) -> dict[str, dict[str, float]]:
     the minimum is what the expression costs when nothing else competes for the core)."""
     import psycopg
 
-    from include import db
+    from include.core import db
 
     out: dict[str, dict[str, float]] = {}
     with psycopg.connect(db.to_libpq_uri(uri), autocommit=True) as conn:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from include import db
+from include.core import db
 
 #: SQLSTATE 55P03 lock_not_available: the operation waited ``lock_timeout`` and gave up.
 LOCK_NOT_AVAILABLE = "55P03"

@@ -1,6 +1,8 @@
 """The plumbing every area uses (migration, rollback, backfill, imports, benchmarks, demo).
 
-* :mod:`include.core.settings` project-wide constants and paths (no I/O at import time).
+* :mod:`include.core.settings`    project-wide constants and paths (no I/O at import time);
+* :mod:`include.core.db`          the one way to reach the application database;
+* :mod:`include.core.embedded_db` the embedded PostgreSQL default under ``.pgdata/``.
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """

@@ -32,8 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from include import db, embedded_db
-from include.core import settings
+from include.core import db, embedded_db, settings
 from include.distributed import namespaces
 
 HOME = Path(os.environ.get("GENASCOPE_CELERY_HOME", settings.PROJECT_ROOT / ".airflow-celery"))

@@ -21,7 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from include import db, private_files, storage
+from include import private_files, storage
+from include.core import db
 from include.gates.results import GateResult
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import db, private_files
-from include.core import settings
+from include import private_files
+from include.core import db, settings
 from include.imports.sources import load_sources
 
 SAMPLE_CLINICS = settings.INCLUDE_DIR / "sample_data" / "clinics"

@@ -1,7 +1,7 @@
 """Alembic environment: one transaction per migration, lock-safe session settings, bounded retries.
 
 Online runs use the connection handed in by the migration driver (``config.attributes["connection"]``)
-or open one from :func:`include.db.resolve_app_database`. Offline runs (``--sql``) print PostgreSQL DDL.
+or open one from :func:`include.core.db.resolve_app_database`. Offline runs (``--sql``) print PostgreSQL DDL.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from include import db, db_errors, locks  # noqa: E402
-from include.core import settings  # noqa: E402
+from include import db_errors, locks  # noqa: E402
+from include.core import db, settings  # noqa: E402
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include import db, migration_driver, migration_run, pipeline_lock, run_report, storage
-from include.core import settings
+from include import migration_driver, migration_run, pipeline_lock, run_report, storage
+from include.core import db, settings
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,

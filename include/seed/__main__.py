@@ -4,7 +4,7 @@
     python -m include.seed --csv-clinic OUT.csv --rows 1000000 [--invites N] [--seed 42]
                            [--database-url URI] [--match-account ACCOUNT_ID]
 
-Without ``--database-url`` the app database is resolved as everywhere else (include.db). In CSV
+Without ``--database-url`` the app database is resolved as everywhere else (include.core.db). In CSV
 mode the database is only read (to pick the ~5% matching rows); without ``--database-url`` the
 matches come from the pure generator for ``--invites`` with the same seed. Output: counts only.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from include import db
+from include.core import db
 from include.seed.clinic_csv import write_clinic_csv
 from include.seed.generator import SeedParameterError
 from include.seed.loader import SeedPermissionError, SeedTargetNotEmpty, SeedTargetNotReady, generate

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import psycopg
 
-from include import db, private_files
+from include import private_files
+from include.core import db
 from include.normalize import keys
 from include.seed import vocab
 from include.seed.generator import LegacyGenerator

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-from include import db, migration_driver
-from include.core import settings
+from include import migration_driver
+from include.core import db, settings
 from include.seed.generator import COLUMNS, TABLES, LegacyGenerator, SeedSummary
 
 log = logging.getLogger(__name__)

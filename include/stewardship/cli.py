@@ -23,7 +23,7 @@ import argparse
 import sys
 from typing import Any
 
-from include import db
+from include.core import db
 from include.locks import PipelineBusy
 from include.stewardship import actions, requests
 from include.stewardship.errors import StewardshipError

@@ -53,7 +53,7 @@ def _sql(name: str) -> sa.TextClause:
 
 def app_database():
     """The app database as the DAG tasks resolve it (environment, else the Airflow connection, else embedded)."""
-    from include import db
+    from include.core import db
 
     uri = db._uri_from_env()
     if uri:
@@ -76,7 +76,8 @@ def app_database():
 
 
 def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
-    from include import db, migration_driver, pipeline_lock
+    from include import migration_driver, pipeline_lock
+    from include.core import db
 
     try:
         target = app_database()

@@ -176,7 +176,7 @@ def test_paused_and_resumed_run_equals_an_uninterrupted_run(app_db, legacy, pg_s
     try:
         from include import migration_driver, pipeline_schema
         from include.core import settings
-        from include.db import to_sqlalchemy_url
+        from include.core.db import to_sqlalchemy_url
         eng = sa.create_engine(to_sqlalchemy_url(uri))
         with eng.connect() as other:
             migration_driver.upgrade(other, settings.REV_UPDATE_PATIENTS)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import db, migration_driver
+from include import migration_driver
 from include import seed as seeder
-from include.core import settings
+from include.core import db, settings
 from tests.browser.airflow_server import AirflowServer, airflow_standalone
 from tests.phi import seeded_phi
 

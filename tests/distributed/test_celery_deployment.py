@@ -24,8 +24,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include import db, migration_driver
-from include.core import settings
+from include import migration_driver
+from include.core import db, settings
 from include.distributed import celery_stack, moto_s3, namespaces
 from include.imports.sources import load_sources
 from tests.conftest import EXTERNAL_URL, create_database, drop_database, server_admin_uri

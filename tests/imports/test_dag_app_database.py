@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from include import db
+from include.core import db
 from tests.imports.test_dag_clinic_patient_import import RUNNER
 
 pytestmark = pytest.mark.airflow
@@ -62,7 +62,8 @@ def test_outside_a_task_the_context_export_of_an_earlier_dag_test_does_not_count
 
 
 def test_the_embedded_uri_command_prints_the_socket_address_the_tasks_get(capsys, monkeypatch):
-    from include import cli, embedded_db
+    from include import cli
+    from include.core import embedded_db
 
     assert cli.main(["embedded-uri"]) == 0
     uri = capsys.readouterr().out.strip()

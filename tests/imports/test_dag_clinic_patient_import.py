@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import db, migration_driver
-from include.core import settings
+from include import migration_driver
+from include.core import db, settings
 from include.imports.sources import load_sources
 from tests.imports.conftest import SAMPLE_CLINICS, find_phi
 

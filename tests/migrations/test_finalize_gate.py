@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, PHI_SAMPLES, at, columns, constraints, revision, run_sql
 
-from include import catalog, db, migration_driver
-from include.core import settings
+from include import catalog, migration_driver
+from include.core import db, settings
 
 
 def test_finalize_refuses_naming_the_unlinked_count_and_changes_nothing(legacy_conn: sa.Connection) -> None:

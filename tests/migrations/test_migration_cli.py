@@ -9,8 +9,8 @@ import sys
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, revision, run_sql
 
-from include import catalog, checksums, db, migration_driver
-from include.core import settings
+from include import catalog, checksums, migration_driver
+from include.core import db, settings
 
 
 def alembic(uri: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import at, columns, indexes, revision
 
-from include import db, locks, migration_driver
-from include.core import settings
+from include import locks, migration_driver
+from include.core import db, settings
 
 LOCK_TIMEOUT_MS = 200
 WAITING_FOR_LOCK_ON = (

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from include import db
+from include.core import db
 from include.core import settings as project_settings
 from include.normalize import keys
 from tests.conftest import create_database, drop_database

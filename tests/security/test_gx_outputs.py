@@ -48,6 +48,6 @@ def test_a_failed_identity_gate_leaves_no_key_sample_and_no_connection_string(en
 
 
 def db_name(uri: str) -> str:
-    from include import db
+    from include.core import db
 
     return db.database_name(uri)

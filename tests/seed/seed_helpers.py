@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import psycopg
 import sqlalchemy as sa
 
-from include import db, migration_driver
-from include.core import settings
+from include import migration_driver
+from include.core import db, settings
 from include.seed import SeedSummary
 
 SMALL_N = 400

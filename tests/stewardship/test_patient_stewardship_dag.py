@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import db, migration_driver, pipeline_schema
-from include.core import settings
+from include import migration_driver, pipeline_schema
+from include.core import db, settings
 from tests.imports.conftest import airflow_env  # noqa: F401  (the session's Airflow home for dag.test())
 from tests.phi import seeded_phi
 

@@ -17,7 +17,7 @@ from tests.imports.db.conftest import TODAY, scalar
 
 CHILD = """
 import sys, datetime
-from include import db
+from include.core import db
 from include.core import settings
 from include.imports.sources import load_sources
 from include.imports import pipeline

@@ -29,8 +29,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import psycopg
 import sqlalchemy as sa
 
-from include import embedded_db
-from include.core import settings
+from include.core import embedded_db, settings
 
 log = logging.getLogger(__name__)
 
