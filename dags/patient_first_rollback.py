@@ -138,7 +138,7 @@ def patient_first_rollback():
             """Never beside a migration or import: wait up to genascope_lease_wait_seconds, then fail."""
             from airflow.sdk import Variable
 
-            from include.locks import PipelineBusy
+            from include.core.locks import PipelineBusy
             from include.rollback import steps
 
             wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))

@@ -158,8 +158,8 @@ def patient_stewardship():
         from airflow.sdk import Variable
 
         from include.core.db import app_engine
+        from include.core.locks import PipelineBusy
         from include.imports import pipeline
-        from include.locks import PipelineBusy
 
         wait = float(Variable.get("genascope_lease_wait_seconds", default="60"))
         try:

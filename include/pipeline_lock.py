@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from include import pipeline_schema
 from include.core import settings
-from include.locks import PipelineBusy
+from include.core.locks import PipelineBusy
 
 log = logging.getLogger(__name__)
 

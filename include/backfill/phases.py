@@ -9,11 +9,11 @@ import time
 
 import sqlalchemy as sa
 
-from include import locks
 from include.backfill import sqlfiles
 from include.backfill.models import BackfillOptions, PhaseResult
 from include.backfill.planner import require_plan
 from include.backfill.transactions import in_short_transaction, start_clean
+from include.core import locks
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from include import locks
 from include.backfill.models import BackfillOptions
+from include.core import locks
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ def in_short_transaction(conn: sa.Connection, opts: BackfillOptions, what: str,
                          body: Callable[[sa.Connection], T]) -> T:
     """Run ``body`` in its own transaction with SET LOCAL lock_timeout/statement_timeout and commit.
 
-    A lock timeout rolls the transaction back and is retried (include.locks.retry_on_lock_timeout);
+    A lock timeout rolls the transaction back and is retried (include.core.locks.retry_on_lock_timeout);
     any other error rolls back and propagates.
     """
 

@@ -2,7 +2,8 @@
 
 * :mod:`include.core.settings`    project-wide constants and paths (no I/O at import time);
 * :mod:`include.core.db`          the one way to reach the application database;
-* :mod:`include.core.embedded_db` the embedded PostgreSQL default under ``.pgdata/``.
+* :mod:`include.core.embedded_db` the embedded PostgreSQL default under ``.pgdata/``;
+* :mod:`include.core.locks`       lock-safe sessions: timeouts, bounded retries, the advisory lock.
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """

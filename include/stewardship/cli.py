@@ -24,7 +24,7 @@ import sys
 from typing import Any
 
 from include.core import db
-from include.locks import PipelineBusy
+from include.core.locks import PipelineBusy
 from include.stewardship import actions, requests
 from include.stewardship.errors import StewardshipError
 

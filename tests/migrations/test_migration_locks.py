@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import at, columns, indexes, revision
 
-from include import locks, migration_driver
-from include.core import db, settings
+from include import migration_driver
+from include.core import db, locks, settings
 
 LOCK_TIMEOUT_MS = 200
 WAITING_FOR_LOCK_ON = (
@@ -139,7 +139,7 @@ def test_a_blocked_step_succeeds_on_retry_once_the_blocker_commits(
         except Exception as exc:  # surfaced by the assertions below
             outcome["error"] = exc
 
-    caplog.set_level(logging.WARNING, logger="include.locks")
+    caplog.set_level(logging.WARNING, logger="include.core.locks")
     started = time.monotonic()
     worker = threading.Thread(target=run_upgrade, daemon=True)
     worker.start()

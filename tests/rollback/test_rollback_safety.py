@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from include import migration_driver, pipeline_lock
 from include.core import settings
-from include.locks import PipelineBusy
+from include.core.locks import PipelineBusy
 from include.rollback import archive, downgrade, restore, steps
 from include.rollback.errors import ArchiveIncomplete, ConfirmationMissing, DowngradeOutOfOrder
 from tests.rollback import helpers as h

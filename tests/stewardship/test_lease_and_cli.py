@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from include import cli, pipeline_lock
+from include.core.locks import PipelineBusy
 from include.imports import pipeline
-from include.locks import PipelineBusy
 from include.stewardship import requests
 from tests.stewardship.conftest import ACCOUNT, checksums, rows
 from tests.stewardship.conftest import execute as sql
