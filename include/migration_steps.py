@@ -7,8 +7,8 @@ import logging
 import time
 from typing import Any
 
-from include import migration_driver, migration_run, pipeline_lock, run_report, storage
-from include.core import db, settings
+from include import migration_driver, migration_run, run_report, storage
+from include.core import db, lease, settings
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def check_app_db() -> dict[str, Any]:
 def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dict[str, Any]:
     """Take the lease shared with the rollback and import DAGs, and open this run's record."""
     with _engine().connect() as conn:
-        pipeline_lock.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
+        lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
         migration_run.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
     return {"lease": "taken", "run_id": run_id}
 
@@ -48,21 +48,21 @@ def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dic
 def record_legacy_checksums(run_id: str) -> dict[str, Any]:
     """Row counts and checksums of every legacy table's original columns, kept for the gates and rollback."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         sums = migration_run.record_checksums(conn, run_id, "before")
     return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
 
 
 def check_lease(run_id: str) -> None:
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
 
 
 # ---------------------------------------------------------------- schema
 def upgrade_step(run_id: str, revision: str, *, dry_run: bool, lock_timeout_ms: int) -> dict[str, Any]:
     """Apply one revision (skipped when already applied); dry run only says what it would do."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         current = migration_driver.current_revision(conn)
         already = migration_driver.revision_index(current) >= migration_driver.revision_index(revision)
         if dry_run:
@@ -114,7 +114,7 @@ def finalize(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     from include import backfill
 
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         started = time.monotonic()
         stragglers: dict[str, Any] = {}
         if migration_driver.current_revision(conn) != settings.REV_FINALIZE_INVITES:
@@ -158,7 +158,7 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
 
 def release(run_id: str) -> bool:
     with _engine().connect() as conn:
-        return pipeline_lock.release(conn, run_id)
+        return lease.release(conn, run_id)
 
 
 # ---------------------------------------------------------------- backfill
@@ -188,7 +188,7 @@ def plan_backfill(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     from include.backfill import shadow
 
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         search_path = shadow.shadow_search_path(conn) if params.get("dry_run", True) else None
         return _as_dict(backfill.plan(conn, _backfill_options(run_id, params), search_path=search_path))
 
@@ -199,7 +199,7 @@ def backfill_phase(run_id: str, phase: str, params: dict[str, Any]) -> dict[str,
     if phase not in BACKFILL_PHASES:
         raise ValueError(f"unknown backfill phase {phase!r}")
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         return _as_dict(getattr(backfill, phase)(conn, _backfill_options(run_id, params)))
 
 
@@ -207,7 +207,7 @@ def catch_up(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     from include import backfill
 
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         return _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
 
 
@@ -342,7 +342,7 @@ def auto_rollback(run_id: str) -> dict[str, Any]:
     from include import backfill
 
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         applied = migration_run.applied_revisions(conn, run_id)
         downgraded: list[str] = []
 

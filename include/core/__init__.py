@@ -3,7 +3,8 @@
 * :mod:`include.core.settings`    project-wide constants and paths (no I/O at import time);
 * :mod:`include.core.db`          the one way to reach the application database;
 * :mod:`include.core.embedded_db` the embedded PostgreSQL default under ``.pgdata/``;
-* :mod:`include.core.locks`       lock-safe sessions: timeouts, bounded retries, the advisory lock.
+* :mod:`include.core.locks`       lock-safe sessions: timeouts, bounded retries, the advisory lock;
+* :mod:`include.core.lease`       one writer at a time: the lease the migration, rollback and import DAGs share.
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """

@@ -532,25 +532,25 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
 
 def acquire_lease(engine: sa.Engine, dag_id: str, run_id: str, wait_s: float = 600) -> None:
     """First task of the DAG: take the pipeline lease shared with the migration and rollback DAGs."""
-    from include import pipeline_lock
+    from include.core import lease
 
     with engine.connect() as conn:
-        pipeline_lock.acquire(conn, dag_id, run_id, wait_s=wait_s)
+        lease.acquire(conn, dag_id, run_id, wait_s=wait_s)
 
 
 def check_lease(engine: sa.Engine, dag_id: str, run_id: str) -> None:
     """Every writing task: this run must still hold the lease (raises LeaseLost otherwise)."""
-    from include import pipeline_lock
+    from include.core import lease
 
     with engine.connect() as conn:
-        pipeline_lock.check(conn, dag_id, run_id)
+        lease.check(conn, dag_id, run_id)
 
 
 def release_lease(engine: sa.Engine, run_id: str) -> bool:
-    from include import pipeline_lock
+    from include.core import lease
 
     with engine.connect() as conn:
-        return pipeline_lock.release(conn, run_id)
+        return lease.release(conn, run_id)
 
 
 def import_file_task(engine: sa.Engine, source_id: str, path: str, *, run_id: str, dry_run: bool = False,

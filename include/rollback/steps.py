@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include import migration_driver, migration_run, pipeline_lock, run_report, storage
-from include.core import db, settings
+from include import migration_driver, migration_run, run_report, storage
+from include.core import db, lease, settings
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,
@@ -52,7 +52,7 @@ def validate_confirm(params: dict[str, Any]) -> dict[str, Any]:
 def acquire_lease(run_id: str, wait_s: float = 0) -> dict[str, Any]:
     """Take the lease shared with the migration and import DAGs (waits up to ``wait_s``, then PipelineBusy)."""
     with _engine().connect() as conn:
-        pipeline_lock.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
+        lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
     return {"lease": "taken", "run_id": run_id}
 
 
@@ -91,7 +91,7 @@ def preflight(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     target = downgrade.check_target(str(params["target_revision"]))
     dry = bool(params.get("dry_run", True))
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         info = migration_run.check_database(conn)
         plan = rollback_plan(conn, target)
         migration_run.start_run(conn, run_id, DAG_ID, dry, params)
@@ -107,7 +107,7 @@ def preflight(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
 def record_legacy_checksums(run_id: str) -> dict[str, Any]:
     """Row counts and checksums of the legacy tables' original columns as this rollback found them."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         sums = migration_run.record_checksums(conn, run_id, CHECKSUM_PHASE)
     return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
 
@@ -116,14 +116,14 @@ def record_legacy_checksums(run_id: str) -> dict[str, Any]:
 def archive_patients_and_links(run_id: str) -> dict[str, Any]:
     """Copy every patients row and every link into this run's archive (converges on rerun)."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         return archive.sync(conn, run_id).as_dict()
 
 
 def verify_archive(run_id: str) -> dict[str, Any]:
     """Counts and checksums of the archive vs the live tables; on success the downgrades may run."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         check = archive.verify(conn, run_id)
         if check.ok:
             archive.mark_verified(conn, check)
@@ -134,7 +134,7 @@ def verify_archive(run_id: str) -> dict[str, Any]:
 def export_archive(run_id: str) -> dict[str, Any]:
     """The archive as a file in the run folder (mode 0600: it holds PHI)."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         out = archive.export(conn, run_id, run_report.run_dir(DAG_ID, run_id))
     return {"path": out.path, "patients": out.patients, "links": out.links, "mode": out.mode}
 
@@ -142,7 +142,7 @@ def export_archive(run_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- downgrade
 def downgrade_step(run_id: str, revision: str, *, lock_timeout_ms: int) -> dict[str, Any]:
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, DAG_ID, run_id)
+        lease.check(conn, DAG_ID, run_id)
         step = downgrade.downgrade_one(conn, run_id, revision, lock_timeout_ms=lock_timeout_ms)
     return step.as_dict()
 
@@ -259,7 +259,7 @@ def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, 
 
 def release(run_id: str) -> bool:
     with _engine().connect() as conn:
-        return pipeline_lock.release(conn, run_id)
+        return lease.release(conn, run_id)
 
 
 # ---------------------------------------------------------------- restore (called by patient_first_migration)
@@ -267,7 +267,7 @@ def restore_for_migration(run_id: str, *, dry_run: bool, dag_id: str = "patient_
     """The migration DAG's ``schema.restore_archived_patients`` step: restore every pending rollback
     archive (after 20250529, before the backfill plan). A dry run only says what it would restore."""
     with _engine().connect() as conn:
-        pipeline_lock.check(conn, dag_id, run_id)
+        lease.check(conn, dag_id, run_id)
         if dry_run:
             pending = restore.preview(conn)
             return {"dry_run": True, "pending_archives": restore.pending_archives(conn),

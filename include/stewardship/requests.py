@@ -390,12 +390,12 @@ def cli_run_id() -> str:
 @contextmanager
 def cli_lease(engine: sa.Engine, run_id: str, wait_s: float = 0) -> Iterator[None]:
     """The pipeline lease around one CLI command (the same lease the DAGs take)."""
-    from include import pipeline_lock
+    from include.core import lease
 
     with engine.connect() as conn:
-        pipeline_lock.acquire(conn, "cli:steward", run_id, wait_s=wait_s)
+        lease.acquire(conn, "cli:steward", run_id, wait_s=wait_s)
     try:
         yield
     finally:
         with engine.connect() as conn:
-            pipeline_lock.release(conn, run_id)
+            lease.release(conn, run_id)

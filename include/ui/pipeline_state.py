@@ -76,8 +76,9 @@ def app_database():
 
 
 def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
-    from include import migration_driver, pipeline_lock
+    from include import migration_driver
     from include.core import db
+    from include.core import lease as pipeline_lock
 
     try:
         target = app_database()

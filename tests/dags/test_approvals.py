@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_lock, run_report
+from include import migration_driver, run_report
 from include import seed as seeder
-from include.core import settings
+from include.core import lease, settings
 from tests.airflow_api import answer
 from tests.phi import seeded_phi
 
@@ -46,7 +46,7 @@ def revision(engine) -> str | None:
 
 def lease_holder(engine):
     with engine.connect() as conn:
-        return pipeline_lock.holder(conn)
+        return lease.holder(conn)
 
 
 def report_of(dag_id: str, run_id: str) -> dict:

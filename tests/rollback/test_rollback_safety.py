@@ -8,8 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_lock
-from include.core import settings
+from include import migration_driver
+from include.core import lease, settings
 from include.core.locks import PipelineBusy
 from include.rollback import archive, downgrade, restore, steps
 from include.rollback.errors import ArchiveIncomplete, ConfirmationMissing, DowngradeOutOfOrder
@@ -93,7 +93,7 @@ def test_a_new_rollback_run_after_a_crashed_one_loses_nothing_the_first_archived
 
 def test_a_rollback_while_another_run_holds_the_lease_fails_naming_it_and_changes_nothing(conn):
     h.build_migrated(conn)
-    pipeline_lock.acquire(conn, "clinic_patient_import", "import-run-7")
+    lease.acquire(conn, "clinic_patient_import", "import-run-7")
     before = h.patients(conn)
 
     started = time.monotonic()
@@ -105,20 +105,20 @@ def test_a_rollback_while_another_run_holds_the_lease_fails_naming_it_and_change
 
     assert h.revision(conn) == settings.REV_FINALIZE_INVITES and h.patients(conn) == before
     assert _archive_rows(conn) == 0
-    assert pipeline_lock.holder(conn).run_id == "import-run-7"
+    assert lease.holder(conn).run_id == "import-run-7"
     conn.commit()
 
 
 def test_a_rollback_waits_for_the_lease_and_runs_once_the_other_run_releases_it(conn):
     h.build_migrated(conn)
-    pipeline_lock.acquire(conn, "patient_first_migration", "migration-run-9")
+    lease.acquire(conn, "patient_first_migration", "migration-run-9")
     releaser = threading.Timer(1.0, lambda: steps.release("migration-run-9"))
     releaser.start()
     try:
         assert steps.acquire_lease("rb-wait", wait_s=30)["lease"] == "taken"
     finally:
         releaser.join()
-    assert pipeline_lock.holder(conn).run_id == "rb-wait"
+    assert lease.holder(conn).run_id == "rb-wait"
     conn.commit()
 
 

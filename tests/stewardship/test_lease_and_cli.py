@@ -10,7 +10,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from include import cli, pipeline_lock
+from include import cli
+from include.core import lease
 from include.core.locks import PipelineBusy
 from include.imports import pipeline
 from include.stewardship import requests
@@ -55,7 +56,7 @@ def test_an_import_waits_while_a_stewardship_run_holds_the_lease(two_patients):
     t.start()
     holding.wait(10)
     with two_patients.connect() as conn:
-        pipeline_lock.acquire(conn, "clinic_patient_import", "night-2", wait_s=30, poll_s=0.1)
+        lease.acquire(conn, "clinic_patient_import", "night-2", wait_s=30, poll_s=0.1)
     events.append(("import_acquired", time.monotonic()))
     t.join()
     assert [e[0] for e in sorted(events, key=lambda e: e[1])] == ["steward_released", "import_acquired"]

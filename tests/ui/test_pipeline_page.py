@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_lock, pipeline_schema
-from include.core import settings
+from include import migration_driver, pipeline_schema
+from include.core import lease, settings
 from tests.ui.reports_data import QUARANTINED_EMAIL, QUARANTINED_NAME
 
 pytestmark = pytest.mark.airflow
@@ -17,7 +17,7 @@ def seed_pipeline_state(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         migration_driver.upgrade(conn, settings.REV_BASELINE)
         pipeline_schema.ensure(conn)
-        pipeline_lock.acquire(conn, "clinic_patient_import", "scheduled__2026-12-01T02:00:00+00:00")
+        lease.acquire(conn, "clinic_patient_import", "scheduled__2026-12-01T02:00:00+00:00")
         file_id = conn.execute(sa.text(
             "INSERT INTO patient_pipeline.import_file (source_id, account_id, file_name, location, sha256, "
             "size_bytes, status, dag_run_id, rows_read, inserted, updated, quarantined, review_items) VALUES "
