@@ -45,8 +45,8 @@ def print_db_info(conn: sa.Connection) -> None:
 
 def api_key_main(argv: list[str]) -> int:
     """``api-key create|list|revoke``: the intake API's keys (include/api/keys.py); only the new key is secret."""
-    from include import pipeline_schema
     from include.api import keys
+    from include.core import pipeline_schema
 
     parser = argparse.ArgumentParser(prog="python -m include.cli api-key")
     sub = parser.add_subparsers(dest="action", required=True)

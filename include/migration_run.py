@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import catalog, checksums, legacy_contract, migration_driver, pipeline_schema
-from include.core import db, settings
+from include import catalog, checksums, legacy_contract, migration_driver
+from include.core import db, pipeline_schema, settings
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from include import pipeline_schema
 from include.api import keys
-from include.core import db, settings
+from include.core import db, pipeline_schema, settings
 
 DEMO_ACCOUNT = "acct-clinic-north"
 BULK_ROWS = 1000

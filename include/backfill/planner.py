@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include import pipeline_schema
 from include.backfill import sqlfiles
 from include.backfill.models import BackfillOptions, PlanLost, PlanMissing, PlanSummary
 from include.backfill.transactions import in_short_transaction, start_clean
+from include.core import pipeline_schema
 
 log = logging.getLogger(__name__)
 

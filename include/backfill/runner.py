@@ -8,10 +8,10 @@ from contextlib import ExitStack
 
 import sqlalchemy as sa
 
-from include import pipeline_schema
 from include.backfill.models import BackfillOptions, BackfillResult, PhaseResult
 from include.backfill.phases import PHASES, run_phase
 from include.backfill.planner import current_plan, plan, plan_is_intact, summarize
+from include.core import pipeline_schema
 
 log = logging.getLogger(__name__)
 

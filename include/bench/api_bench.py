@@ -33,9 +33,9 @@ import httpx
 import psycopg
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
+from include import migration_driver
 from include.bench.harness import Bar, Server, Timing, create_database, drop_database, engine_for, say, unique_name
-from include.core import db, settings
+from include.core import db, pipeline_schema, settings
 
 ACCOUNTS = {"file": "acct-bench-file", "bulk": "acct-bench-bulk", "single": "acct-bench-single",
             "insert": "acct-bench-insert"}

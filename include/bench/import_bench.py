@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from include import migration_driver, pipeline_schema
+from include import migration_driver
 from include import seed as seeder
 from include.backfill import BackfillOptions, run_all
 from include.bench import import_paths
@@ -33,7 +33,7 @@ from include.bench.harness import (
     unique_name,
     vacuum_analyze,
 )
-from include.core import settings
+from include.core import pipeline_schema, settings
 
 RSS_LIMIT_MB = 600.0
 

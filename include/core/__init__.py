@@ -1,10 +1,12 @@
 """The plumbing every area uses (migration, rollback, backfill, imports, benchmarks, demo).
 
-* :mod:`include.core.settings`    project-wide constants and paths (no I/O at import time);
-* :mod:`include.core.db`          the one way to reach the application database;
-* :mod:`include.core.embedded_db` the embedded PostgreSQL default under ``.pgdata/``;
-* :mod:`include.core.locks`       lock-safe sessions: timeouts, bounded retries, the advisory lock;
-* :mod:`include.core.lease`       one writer at a time: the lease the migration, rollback and import DAGs share.
+* :mod:`include.core.settings`        project-wide constants and paths (no I/O at import time);
+* :mod:`include.core.db`              the one way to reach the application database;
+* :mod:`include.core.embedded_db`     the embedded PostgreSQL default under ``.pgdata/``;
+* :mod:`include.core.locks`           lock-safe sessions: timeouts, bounded retries, the advisory lock;
+* :mod:`include.core.lease`           one writer at a time: the lease the migration, rollback and import DAGs share;
+* :mod:`include.core.pipeline_schema` the ``patient_pipeline`` bookkeeping schema (no application table);
+* :mod:`include.core.run_report`      per-run report folders (``report.md``, ``report.json``).
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """

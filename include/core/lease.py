@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include import pipeline_schema
-from include.core import settings
+from include.core import pipeline_schema, settings
 from include.core.locks import PipelineBusy
 
 log = logging.getLogger(__name__)

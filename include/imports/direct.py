@@ -36,7 +36,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from include import pipeline_schema
+from include.core import pipeline_schema
 from include.imports import field_issues, ledger, merge, quarantine, staging
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig

@@ -24,7 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import pipeline_schema, private_files
+from include import private_files
+from include.core import pipeline_schema
 from include.rollback import sqlfiles
 from include.rollback.errors import ArchiveIncomplete, ArchiveNotStarted
 

@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import settings
+from include import migration_driver
+from include.core import pipeline_schema, settings
 from include.rollback import sqlfiles
 from include.rollback.errors import RestoreNotPossible
 

@@ -106,7 +106,7 @@ def _print_result(r: dict[str, Any]) -> None:
 
 
 def print_lists(engine: Any, what: str, args: argparse.Namespace) -> None:
-    from include import pipeline_schema
+    from include.core import pipeline_schema
     from include.stewardship import review, worklist
 
     with engine.connect() as conn:

@@ -29,8 +29,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from include import pipeline_schema, run_report
-from include.core import settings
+from include.core import pipeline_schema, run_report, settings
 from include.stewardship import actions, review, undo_import, worklist
 from include.stewardship.actions import CONFIRM_WORDS, ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest, ConfirmationRequired, StewardshipError

@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import run_report
+from include.core import run_report
 from include.imports.quarantine import neutralize
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES, SourceConfig, load_sources
 from include.stewardship import actions

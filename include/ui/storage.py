@@ -1,7 +1,7 @@
 """Reading the runs root from the api-server: the one place the UI touches report files.
 
 Everything the plugin shows comes from files the DAG tasks wrote under the runs root
-(``<root>/<dag_id>/<sanitized run id>/…``, see ``include/run_report.py``), read through Airflow's
+(``<root>/<dag_id>/<sanitized run id>/…``, see ``include/core/run_report.py``), read through Airflow's
 ``ObjectStoragePath`` so the same code reads a local folder (``file://…``) or object storage
 (``s3://…``). :func:`runs_root` is the only place that decides where the root is.
 

@@ -22,8 +22,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import db, settings
+from include import migration_driver
+from include.core import db, pipeline_schema, settings
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 
 ACCT_A = "acct-clinic-north"  # has the upload source upload-acct-clinic-north

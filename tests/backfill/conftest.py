@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import settings
+from include import migration_driver
+from include.core import pipeline_schema, settings
 from tests.backfill.legacy_rows import Legacy
 
 

@@ -11,8 +11,8 @@ import time
 
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import db, settings
+from include import migration_driver
+from include.core import db, pipeline_schema, settings
 from tests.backfill.legacy_rows import Legacy, at
 from tests.conftest import create_database, drop_database
 

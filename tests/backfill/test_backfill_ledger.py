@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import pipeline_schema
 from include.backfill import undo_run
+from include.core import pipeline_schema
 from tests.backfill.legacy_rows import Legacy, at, backfill, invite_links, patients
 from tests.backfill.test_backfill_safety import ledger, small_clinic
 

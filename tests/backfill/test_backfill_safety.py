@@ -174,8 +174,8 @@ def test_paused_and_resumed_run_equals_an_uninterrupted_run(app_db, legacy, pg_s
 
     uri = create_database(pg_server)
     try:
-        from include import migration_driver, pipeline_schema
-        from include.core import settings
+        from include import migration_driver
+        from include.core import pipeline_schema, settings
         from include.core.db import to_sqlalchemy_url
         eng = sa.create_engine(to_sqlalchemy_url(uri))
         with eng.connect() as other:

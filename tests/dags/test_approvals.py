@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, run_report
+from include import migration_driver
 from include import seed as seeder
-from include.core import lease, settings
+from include.core import lease, run_report, settings
 from tests.airflow_api import answer
 from tests.phi import seeded_phi
 

@@ -10,9 +10,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, run_report
+from include import migration_driver
 from include import seed as seeder
-from include.core import settings
+from include.core import run_report, settings
 from tests.phi import seeded_phi
 
 pytestmark = pytest.mark.airflow

@@ -12,9 +12,9 @@ import shutil
 import pytest
 import sqlalchemy as sa
 
-from include import backfill, migration_driver, pipeline_schema
+from include import backfill, migration_driver
 from include import seed as seeder
-from include.core import settings
+from include.core import pipeline_schema, settings
 from include.imports.sources import load_sources
 from tests.imports.conftest import SAMPLE_CLINICS, find_phi, sample_phi_tokens
 from tests.phi import seeded_phi

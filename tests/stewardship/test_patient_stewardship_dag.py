@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import db, settings
+from include import migration_driver
+from include.core import db, pipeline_schema, settings
 from tests.imports.conftest import airflow_env  # noqa: F401  (the session's Airflow home for dag.test())
 from tests.phi import seeded_phi
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from include import migration_steps, run_report
+from include import migration_steps
+from include.core import run_report
 from include.imports import pipeline
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import lease, settings
+from include import migration_driver
+from include.core import lease, pipeline_schema, settings
 from tests.ui.reports_data import QUARANTINED_EMAIL, QUARANTINED_NAME
 
 pytestmark = pytest.mark.airflow

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import settings
+from include import migration_driver
+from include.core import pipeline_schema, settings
 from include.imports.sources import SourceConfig, load_sources
 
 TODAY = date(2025, 6, 2)

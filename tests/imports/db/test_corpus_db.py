@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_schema
-from include.core import db, settings
+from include import migration_driver
+from include.core import db, pipeline_schema, settings
 from include.imports import pipeline
 from tests.conftest import create_database, drop_database
 from tests.imports.readers.test_corpus import MANIFEST, TODAY, _input, _source

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import pipeline_schema
+from include.core import pipeline_schema
 from include.imports import pipeline
 from include.imports.sources import SourceConfigError, source_from_dict
 from tests.imports.db.conftest import TODAY, patients, scalar
