@@ -64,7 +64,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag
 
 from include.core import settings
-from include.dag_support import task
+from include.core.dag_support import task
 
 DAG_ID = "clinic_patient_import"
 PATIENTS_IMPORTED = Asset(name="genascope_patients_clinic_import", uri="genascope://app-db/patients/clinic-import")

@@ -54,7 +54,7 @@ from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include.approvals import PipelineApprovalOperator
 from include.core import settings
-from include.dag_support import (
+from include.core.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
     SAFETY_SECTION,

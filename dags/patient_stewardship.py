@@ -61,7 +61,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
-from include.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry, task
+from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry, task
 
 DAG_ID = "patient_stewardship"
 ACTION_SECTION = "Action"

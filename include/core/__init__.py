@@ -6,7 +6,8 @@
 * :mod:`include.core.locks`           lock-safe sessions: timeouts, bounded retries, the advisory lock;
 * :mod:`include.core.lease`           one writer at a time: the lease the migration, rollback and import DAGs share;
 * :mod:`include.core.pipeline_schema` the ``patient_pipeline`` bookkeeping schema (no application table);
-* :mod:`include.core.run_report`      per-run report folders (``report.md``, ``report.json``).
+* :mod:`include.core.run_report`      per-run report folders (``report.md``, ``report.json``);
+* :mod:`include.core.dag_support`     what the migration and rollback DAG files share (light imports: DAG parsing).
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """
