@@ -25,8 +25,8 @@ from pathlib import Path
 
 import psycopg
 
-from include import cli, migration_driver, private_files
-from include.core import db, embedded_db, settings
+from include import cli, migration_driver
+from include.core import db, embedded_db, private_files, settings
 
 PY = sys.executable
 

@@ -184,7 +184,7 @@ def read_text(location_or_path: Any) -> str:
 def upload_tree(local_dir: Path, dest: Any) -> int:
     """Copy a folder a library wrote locally (GX Data Docs) under ``dest`` (local: owner-only copies);
     returns the number of files copied."""
-    from include import private_files
+    from include.core import private_files
 
     dest = path(dest)
     n = 0

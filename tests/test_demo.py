@@ -13,8 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from include import private_files
-from include.core import db, embedded_db, settings
+from include.core import db, embedded_db, private_files, settings
 from tests.imports.conftest import find_phi, sample_phi_tokens
 from tests.phi import seeded_phi
 

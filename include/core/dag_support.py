@@ -26,13 +26,13 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 def task(python_callable: Callable | None = None, **kwargs: Any):
-    """``airflow.sdk.task`` whose body runs inside :func:`include.db_errors.guard`: a database error
+    """``airflow.sdk.task`` whose body runs inside :func:`include.core.db_errors.guard`: a database error
     leaves the task as ``DatabaseStepFailed`` (SQLSTATE, constraint and relation names, never a row
     value or a bound parameter). Every task of every DAG of this project is declared with it, so no
     call site needs its own handling. Same forms as Airflow's: ``@task``, ``@task(retries=0, ...)``."""
 
     def decorate(fn: Callable) -> Any:
-        from include.db_errors import guard
+        from include.core.db_errors import guard
 
         return _airflow_task(**kwargs)(guard(str(kwargs.get("task_id") or fn.__name__))(fn))
 

@@ -2,7 +2,7 @@
 
 Reports hold ids, counts, durations, revision ids and reason codes only. The folder also receives
 the GX Data Docs and any export of the run, so it is owner-only (0700, its files 0600: see
-``include/private_files.py``).
+``include/core/private_files.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from include import private_files, storage
+from include import storage
+from include.core import private_files
 
 
 def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Any:

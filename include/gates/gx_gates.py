@@ -21,8 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from include import private_files, storage
-from include.core import db
+from include import storage
+from include.core import db, private_files
 from include.gates.results import GateResult
 
 log = logging.getLogger(__name__)

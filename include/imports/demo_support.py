@@ -13,8 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import private_files
-from include.core import db, settings
+from include.core import db, private_files, settings
 from include.imports.sources import load_sources
 
 SAMPLE_CLINICS = settings.INCLUDE_DIR / "sample_data" / "clinics"

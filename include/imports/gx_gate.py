@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import private_files
+from include.core import private_files
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from include import private_files
-from include.core import settings
+from include.core import private_files, settings
 from include.imports.sources import SourceConfig, load_landing_roots
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import migration_driver, private_files, storage
-from include.core import pipeline_schema, settings
-from include.db_errors import db_step
+from include import migration_driver, storage
+from include.core import pipeline_schema, private_files, settings
+from include.core.db_errors import db_step
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
@@ -41,7 +41,7 @@ class ImportPreconditionFailed(RuntimeError):
 
 class ImportStepFailed(RuntimeError):
     """A file is not in the ledger status a step expects; the message says which and what to do.
-    (Database errors leave every step as ``include.db_errors.DatabaseStepFailed``: no values.)"""
+    (Database errors leave every step as ``include.core.db_errors.DatabaseStepFailed``: no values.)"""
 
 
 class FileVanished(RuntimeError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include import private_files
+from include.core import private_files
 from include.imports.records import CANONICAL_FIELDS
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES
 from include.imports.staging import run

@@ -13,8 +13,7 @@ from alembic import context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from include import db_errors  # noqa: E402
-from include.core import db, locks, settings  # noqa: E402
+from include.core import db, db_errors, locks, settings  # noqa: E402
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):

@@ -24,8 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import private_files
-from include.core import pipeline_schema
+from include.core import pipeline_schema, private_files
 from include.rollback import sqlfiles
 from include.rollback.errors import ArchiveIncomplete, ArchiveNotStarted
 

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from include import private_files
-from include.core import db
+from include.core import db, private_files
 from include.normalize import keys
 from include.seed import vocab
 from include.seed.generator import LegacyGenerator

@@ -8,7 +8,7 @@ import traceback
 import pytest
 import sqlalchemy as sa
 
-from include import db_errors
+from include.core import db_errors
 
 ROW = ("leak.me@mail.example", "Leaky", "Rowvalue", "+15550100777")
 

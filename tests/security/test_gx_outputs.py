@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_driver, private_files
-from include.core import settings
+from include import migration_driver
+from include.core import private_files, settings
 from include.gates import gx_gates
 
 DUPLICATE = ("dup.person@mail.example", "Dupli", "Cated")

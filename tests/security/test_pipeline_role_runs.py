@@ -11,8 +11,7 @@ import stat
 import psycopg
 import pytest
 
-from include import private_files
-from include.core import settings
+from include.core import private_files, settings
 from tests.phi import seeded_phi
 from tests.security.conftest import airflow_logs, files_under, run_dag, text_of
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from include import private_files as pf
+from include.core import private_files as pf
 
 
 @pytest.fixture
