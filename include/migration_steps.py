@@ -7,8 +7,8 @@ import logging
 import time
 from typing import Any
 
-from include import migration_driver, migration_run, storage
-from include.core import db, lease, run_report, settings
+from include import migration_driver, migration_run
+from include.core import db, lease, run_report, settings, storage
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
 
 log = logging.getLogger(__name__)

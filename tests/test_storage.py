@@ -1,4 +1,4 @@
-"""The runs root and object storage (include/storage.py): where files go, on a real S3-compatible server
+"""The runs root and object storage (include/core/storage.py): where files go, on a real S3-compatible server
 (moto on 127.0.0.1); local folders refused on a non-local executor unless declared shared."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from include import storage
-from include.core import settings
+from include.core import settings, storage
 
 
 def test_outside_a_task_the_runs_root_is_genascope_runs_dir_else_the_project_default(monkeypatch, tmp_path):

@@ -63,7 +63,7 @@ def _import_once(uri: str, csv: Path, account: str, landing_kind: str, bucket: s
             location = str(work / "landing" / "incoming" / csv.name)
             shutil.copyfile(csv, location)
         else:
-            from include import storage
+            from include.core import storage
 
             landing = f"s3://{bucket}/bench-{uuid.uuid4().hex[:8]}/landing"
             entry = {"id": "bench-clinic-csv", "account_id": account, "format": "csv", "landing": landing,

@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from include import storage
-from include.core import private_files
+from include.core import private_files, storage
 
 
 def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Any:
     """``<runs root>/<dag_id>/<run id>``, created owner-only (the runs root down to it: 0700).
 
-    The runs root is ``include.storage.runs_root()`` (the Variable ``genascope_runs_dir`` inside a task, else
+    The runs root is ``include.core.storage.runs_root()`` (the Variable ``genascope_runs_dir`` inside a task, else
     ``GENASCOPE_RUNS_DIR``, else ``runs/``): a ``Path``, or an ``ObjectStoragePath`` on object storage, so the
     API server reads what any worker wrote. ``str()`` of the result is its full location."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)

@@ -187,7 +187,7 @@ def redis_answers(url: str = DEFAULT_BROKER) -> bool:
 def lay_out_landing(landing_uri: str) -> list[str]:
     """Copy the sample clinics' deliveries under ``<landing_uri>/<clinic>/incoming/`` (object storage or a
     folder), through the pipeline's own storage layer; returns their locations."""
-    from include import storage
+    from include.core import storage
     from include.imports.demo_support import SAMPLE_CLINICS
 
     placed = []

@@ -21,8 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from include import storage
-from include.core import db, private_files
+from include.core import db, private_files, storage
 from include.gates.results import GateResult
 
 log = logging.getLogger(__name__)

@@ -66,9 +66,9 @@ def as_path(location: str | Any) -> Any:
     if not isinstance(location, str):
         return location
     if _is_uri(location):
-        from include import storage
+        from include.core import storage
 
-        return storage.path(location)  # ObjectStoragePath, its filesystem attached (include/storage.py)
+        return storage.path(location)  # ObjectStoragePath, its filesystem attached (include/core/storage.py)
     return Path(location.removeprefix("file://"))
 
 

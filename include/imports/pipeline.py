@@ -20,8 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import migration_driver, storage
-from include.core import pipeline_schema, private_files, settings
+from include import migration_driver
+from include.core import pipeline_schema, private_files, settings, storage
 from include.core.db_errors import db_step
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
@@ -92,7 +92,7 @@ class FileResult:
 
 def run_dir(run_id: str) -> Any:
     """``<runs root>/clinic_patient_import/<run id>`` (the same layout as the migration's run folders): a
-    ``Path`` or an ``ObjectStoragePath`` (see ``include/storage.py``)."""
+    ``Path`` or an ``ObjectStoragePath`` (see ``include/core/storage.py``)."""
     from include.core import run_report
 
     return run_report.run_dir("clinic_patient_import", run_id)

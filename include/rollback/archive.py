@@ -293,7 +293,7 @@ def export(conn: sa.Connection, run_id: str, folder: Any) -> ExportResult:
     (``{"kind": "link", "entity": ..., "entity_id": ..., "patient_id": ...}``). Written to a temporary
     file first and renamed, so a rerun replaces it whole. The folder is made owner-only (0700).
 
-    ``folder`` may be on object storage (the runs root, ``include/storage.py``): the object is then written
+    ``folder`` may be on object storage (the runs root, ``include/core/storage.py``): the object is then written
     in one upload (an object appears whole when its upload completes, so no temporary name is needed) and
     access is the bucket's policy; the ledger records its full URI.
     """

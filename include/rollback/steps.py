@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include import migration_driver, migration_run, storage
-from include.core import db, lease, run_report, settings
+from include import migration_driver, migration_run
+from include.core import db, lease, run_report, settings, storage
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,

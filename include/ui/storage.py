@@ -33,11 +33,11 @@ class ReportNotFound(FileNotFoundError):
 
 
 def runs_root() -> ObjectStoragePath:
-    """The runs root as an ObjectStoragePath: the one the writers use (``include.storage.runs_root_location``:
+    """The runs root as an ObjectStoragePath: the one the writers use (``include.core.storage.runs_root_location``:
     ``GENASCOPE_RUNS_DIR`` as a folder or a URI, else ``runs/``)."""
     from airflow.sdk import ObjectStoragePath
 
-    from include import storage
+    from include.core import storage
 
     configured = storage.runs_root_location()
     if "://" not in configured:

@@ -214,7 +214,7 @@ def test_tasks_ran_on_both_workers(runs):
 
 
 def test_every_delivered_file_was_imported_exactly_once(stack, runs):
-    from include import storage
+    from include.core import storage
 
     expected = sorted(p.name for c in SAMPLE_CLINICS.iterdir() if c.is_dir() for p in (c / "incoming").iterdir())
     with psycopg.connect(stack.app_uri) as conn:
@@ -237,7 +237,7 @@ def test_every_delivered_file_was_imported_exactly_once(stack, runs):
 
 def test_reports_and_data_docs_are_readable_from_the_api_servers_side(stack, runs):
     """Read through the runs root from this process (the API server's mount namespace), not a worker's."""
-    from include import storage
+    from include.core import storage
 
     os.environ.update(stack.s3.env())
     root = storage.path(f"s3://{BUCKET}/runs")

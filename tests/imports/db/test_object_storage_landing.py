@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from include import storage
+from include.core import storage
 from include.distributed.celery_stack import lay_out_landing
 from include.imports import pipeline
 from tests.imports.db.conftest import TODAY, scalar
