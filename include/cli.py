@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     app = db.resolve_app_database()
     print(f"app database: {app.describe()}")
     if args.command == "create-pipeline-role":
-        from include import pipeline_role
+        from include.core import pipeline_role
 
         made = pipeline_role.create_pipeline_role(
             app.uri, role=args.role, owner_role=args.owner_role, transfer_to=args.transfer_ownership,

@@ -10,7 +10,8 @@
 * :mod:`include.core.dag_support`     what the migration and rollback DAG files share (light imports: DAG parsing);
 * :mod:`include.core.db_errors`       database errors without row values: the wrapper every database step runs inside;
 * :mod:`include.core.private_files`   owner-only files and folders (0600 / 0700) for anything that may hold PHI;
-* :mod:`include.core.storage`         where the pipeline's files live: the runs root and landing, local or object storage.
+* :mod:`include.core.storage`         where the pipeline's files live: the runs root and landing, local or object storage;
+* :mod:`include.core.pipeline_role`   the pipeline's least-privilege database role.
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver, pipeline_role
+from include import migration_driver
 from include import seed as seeder
-from include.core import db, settings
+from include.core import db, pipeline_role, settings
 from include.imports.sources import load_sources
 from tests.conftest import create_database, drop_database
 from tests.imports.conftest import SAMPLE_CLINICS
