@@ -52,8 +52,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
-from include.approvals import PipelineApprovalOperator
 from include.core import settings
+from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,

@@ -211,13 +211,13 @@ def catch_up(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
         return _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
 
 
-# ---------------------------------------------------------------- approvals (include/approvals.py)
+# ---------------------------------------------------------------- approvals (include/core/approvals.py)
 def prepare_plan_approval(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """The plan approval's body: a dry plan of this run (no DDL, no data), the gates, the report link.
 
     Returns ``required: False`` (and builds nothing) for a dry run or with ``require_approval`` off.
     """
-    from include import approvals
+    from include.core import approvals
 
     reason = approvals.not_required_reason(params)
     if reason:
@@ -230,7 +230,7 @@ def prepare_plan_approval(run_id: str, params: dict[str, Any]) -> dict[str, Any]
 
 def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[dict], plan: dict[str, Any]) -> dict:
     """The finalize approval's body: every gate's result and row count (pure: reads no database)."""
-    from include import approvals
+    from include.core import approvals
 
     reason = approvals.not_required_reason(params)
     if reason:
@@ -240,7 +240,7 @@ def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[d
 
 def approval_sections(params: dict[str, Any], results: dict[str, Any], gates_failed: bool) -> dict[str, Any]:
     """approve_plan / approve_finalize as the report shows them: decision, by whom, when."""
-    from include import approvals
+    from include.core import approvals
 
     asked = approvals.not_required_reason(params) is None
     plan = approvals.decision(results.get("approve_plan"), asked=asked)

@@ -8,6 +8,7 @@
 * :mod:`include.core.pipeline_schema` the ``patient_pipeline`` bookkeeping schema (no application table);
 * :mod:`include.core.run_report`      per-run report folders (``report.md``, ``report.json``);
 * :mod:`include.core.dag_support`     what the migration and rollback DAG files share (light imports: DAG parsing);
+* :mod:`include.core.approvals`       the approvals before the irreversible steps (Airflow's human-in-the-loop);
 * :mod:`include.core.db_errors`       database errors without row values: the wrapper every database step runs inside;
 * :mod:`include.core.private_files`   owner-only files and folders (0600 / 0700) for anything that may hold PHI;
 * :mod:`include.core.storage`         where the pipeline's files live: the runs root and landing, local or object storage;

@@ -58,7 +58,7 @@ def acquire_lease(run_id: str, wait_s: float = 0) -> dict[str, Any]:
 
 def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, Any] | None) -> dict[str, Any]:
     """The rollback approval's body from the preflight's counts (pure: reads no database)."""
-    from include import approvals
+    from include.core import approvals
 
     reason = approvals.not_required_reason(params)
     if reason:
@@ -192,7 +192,7 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
     plan = results.get("preflight") or {}
     failed = [g for g in gates if not g.get("passed")]
     verified = {g.get("rule") for g in gates if g.get("passed")}
-    from include import approvals
+    from include.core import approvals
 
     asked = approvals.not_required_reason(params) is None
     approval = approvals.decision(results.get("approve_rollback"), asked=asked) if plan or not asked \

@@ -10,8 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from include import approvals
-from include.core import settings
+from include.core import approvals, settings
 from include.ui import pipeline_state
 from include.ui.auth import PipelineReader
 from include.ui.templating import render, run_page_url

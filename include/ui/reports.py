@@ -17,7 +17,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from include.approvals import report_tab_url
+from include.core.approvals import report_tab_url
 from include.ui import charts, storage
 from include.ui.auth import DagEditor, DagReader, is_authorized
 from include.ui.templating import render, run_page_url
