@@ -25,8 +25,9 @@ import sys
 
 import sqlalchemy as sa
 
-from include import catalog, legacy_contract, migration_driver
+from include import catalog, legacy_contract
 from include.core import db, embedded_db, settings
+from include.migration import driver
 
 
 def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:
@@ -35,7 +36,7 @@ def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:
 
 
 def print_db_info(conn: sa.Connection) -> None:
-    rev = migration_driver.current_revision(conn)
+    rev = driver.current_revision(conn)
     version = conn.execute(sa.text("SHOW server_version")).scalar()
     print(f"PostgreSQL {version}; alembic revision: {rev or '(unversioned)'}")
     for table, rows in table_summary(conn):
@@ -146,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("legacy schema matches DATA-MODEL.md §1")
         if args.command == "stamp-baseline":
-            current = migration_driver.current_revision(conn)
+            current = driver.current_revision(conn)
             if current is not None:
                 print(f"already versioned at {current}; not stamping")
                 return 1
-            migration_driver.stamp(conn, settings.REV_BASELINE)
+            driver.stamp(conn, settings.REV_BASELINE)
             print(f"stamped at {settings.REV_BASELINE}")
         return 0
 

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import psycopg
 
-from include import cli, migration_driver
+from include import cli
 from include.core import db, embedded_db, private_files, settings
+from include.migration import driver
 
 PY = sys.executable
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = reset_database(admin_uri, args.database)
     env[db.ENV_CONN] = uri  # the DAG runs below use exactly this database
     with db.app_engine(uri).connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_BASELINE)
+        driver.upgrade(conn, settings.REV_BASELINE)
     summary = seeder.generate(uri, args.invites, args.seed)
     print(f"seeded: {summary.table_counts()}")
     db_summary(uri)

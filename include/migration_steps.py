@@ -7,9 +7,10 @@ import logging
 import time
 from typing import Any
 
-from include import migration_driver, migration_run
+from include import migration_run
 from include.core import db, lease, run_report, settings, storage
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
+from include.migration import driver
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,12 @@ def upgrade_step(run_id: str, revision: str, *, dry_run: bool, lock_timeout_ms: 
     """Apply one revision (skipped when already applied); dry run only says what it would do."""
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        current = migration_driver.current_revision(conn)
-        already = migration_driver.revision_index(current) >= migration_driver.revision_index(revision)
+        current = driver.current_revision(conn)
+        already = driver.revision_index(current) >= driver.revision_index(revision)
         if dry_run:
             return {"revision": revision, "applied": False, "would_apply": not already, "current": current}
         started = time.monotonic()
-        result = migration_driver.upgrade(conn, revision, lock_timeout_ms=lock_timeout_ms)
+        result = driver.upgrade(conn, revision, lock_timeout_ms=lock_timeout_ms)
         if result.applied:
             migration_run.record_applied_revision(conn, run_id, revision)
         return {"revision": revision, "applied": result.applied, "before": result.before, "after": result.after,
@@ -117,11 +118,11 @@ def finalize(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
         lease.check(conn, DAG_ID, run_id)
         started = time.monotonic()
         stragglers: dict[str, Any] = {}
-        if migration_driver.current_revision(conn) != settings.REV_FINALIZE_INVITES:
+        if driver.current_revision(conn) != settings.REV_FINALIZE_INVITES:
             stragglers = _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
-        result = migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES,
-                                          lock_timeout_ms=int(params.get("lock_timeout_ms",
-                                                                         settings.DEFAULT_LOCK_TIMEOUT_MS)))
+        result = driver.upgrade(conn, settings.REV_FINALIZE_INVITES,
+                                lock_timeout_ms=int(params.get("lock_timeout_ms",
+                                                               settings.DEFAULT_LOCK_TIMEOUT_MS)))
         if result.applied:
             migration_run.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
         return {"revision": settings.REV_FINALIZE_INVITES, "applied": result.applied,
@@ -138,7 +139,7 @@ def post_check_finalized() -> dict[str, Any]:
             "AND table_name = 'invites' AND column_name = 'patient_id'")).scalar()
         leftover = conn.execute(sa.text(
             "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_invites_patient_id_not_null'")).scalar()
-        revision = migration_driver.current_revision(conn)
+        revision = driver.current_revision(conn)
     ok = nullable == "NO" and leftover == 0 and revision == settings.REV_FINALIZE_INVITES
     result = {"rule": "finalized", "passed": ok, "violations": 0 if ok else 1, "sample_ids": [],
               "detail": f"revision {revision}, invites.patient_id nullable={nullable}, leftover checks={leftover}"}
@@ -349,14 +350,14 @@ def auto_rollback(run_id: str) -> dict[str, Any]:
         def downgrade_once(revision: str) -> None:
             target = settings.ALL_REVISIONS[settings.ALL_REVISIONS.index(revision) - 1]
             # No consent to drop patient rows: if rows remain that this run did not create, it refuses.
-            migration_driver.downgrade(conn, target)
+            driver.downgrade(conn, target)
             downgraded.append(revision)
 
         if settings.REV_FINALIZE_INVITES in applied:
             downgrade_once(settings.REV_FINALIZE_INVITES)
         undone: dict[str, Any] = {}
-        if migration_driver.revision_index(migration_driver.current_revision(conn)) >= \
-                migration_driver.revision_index(settings.REV_UPDATE_PATIENTS):
+        if driver.revision_index(driver.current_revision(conn)) >= \
+      driver.revision_index(settings.REV_UPDATE_PATIENTS):
             undone = _as_dict(backfill.undo_run(conn, run_id))
         for revision in reversed([r for r in applied if r != settings.REV_FINALIZE_INVITES]):
             downgrade_once(revision)

@@ -146,10 +146,10 @@ def render_offline_sql(script: OfflineScript) -> str:
     """The SQL ``python -m alembic <command> <range> --sql`` prints, rendered in-process."""
     from alembic import command
 
-    from include import migration_driver
+    from include.migration import driver
 
     buffer = io.StringIO()
-    cfg = migration_driver.alembic_config()
+    cfg = driver.alembic_config()
     cfg.output_buffer = buffer
     getattr(command, script.command)(cfg, script.revision_range, sql=True)
     return buffer.getvalue()

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import db, embedded_db, settings
+from include.migration import driver
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +97,7 @@ def engine(fresh_db: str) -> Iterator[sa.Engine]:
 def legacy_engine(engine: sa.Engine) -> sa.Engine:
     """A database at 20250526_legacy_baseline (empty legacy tables)."""
     with engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_BASELINE)
+        driver.upgrade(conn, settings.REV_BASELINE)
     return engine
 
 

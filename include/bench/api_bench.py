@@ -33,9 +33,9 @@ import httpx
 import psycopg
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.bench.harness import Bar, Server, Timing, create_database, drop_database, engine_for, say, unique_name
 from include.core import db, pipeline_schema, settings
+from include.migration import driver
 
 ACCOUNTS = {"file": "acct-bench-file", "bulk": "acct-bench-bulk", "single": "acct-bench-single",
             "insert": "acct-bench-insert"}
@@ -98,7 +98,7 @@ def _prepare(server: Server) -> tuple[str, str]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
             pipeline_schema.ensure(conn)
         with engine.begin() as conn:
             for acct in ACCOUNTS.values():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from include import migration_driver
 from include import seed as seeder
 from include.backfill import BackfillOptions
 from include.bench import backfill_paths
@@ -35,6 +34,7 @@ from include.bench.harness import (
 )
 from include.bench.writer_probe import ProbeStats, WriterProbe
 from include.core import settings
+from include.migration import driver
 
 #: The backfill's own defaults: P runs exactly as the DAG runs it.
 P_BATCH_SIZE: int = BackfillOptions.__dataclass_fields__["batch_size"].default  # type: ignore[assignment]
@@ -86,10 +86,10 @@ def build_template(server: Server, label: str, invites: int, seed: int) -> tuple
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            migration_driver.upgrade(conn, settings.REV_BASELINE)
+            driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(uri, invites, seed)
         with engine.connect() as conn:
-            migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     finally:
         engine.dispose()
     vacuum_analyze(uri)

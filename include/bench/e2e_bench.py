@@ -29,7 +29,6 @@ from typing import Any
 
 import yaml
 
-from include import migration_driver
 from include import seed as seeder
 from include.bench import import_bench, import_paths
 from include.bench.harness import (
@@ -44,6 +43,7 @@ from include.bench.harness import (
     vacuum_analyze,
 )
 from include.core import db, settings
+from include.migration import driver
 
 MIGRATION_DAG = "patient_first_migration"
 IMPORT_DAG = "clinic_patient_import"
@@ -164,7 +164,7 @@ def migration_run(server: Server, cfg: E2EConfig, log_path: Path) -> E2ERun:
         engine = engine_for(uri)  # a private engine: the database is dropped afterwards
         try:
             with engine.connect() as conn:
-                migration_driver.upgrade(conn, settings.REV_BASELINE)
+                driver.upgrade(conn, settings.REV_BASELINE)
         finally:
             engine.dispose()
         seeder.generate(uri, cfg.invites, cfg.seed)

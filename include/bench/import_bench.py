@@ -14,7 +14,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from include import migration_driver
 from include import seed as seeder
 from include.backfill import BackfillOptions, run_all
 from include.bench import import_paths
@@ -34,6 +33,7 @@ from include.bench.harness import (
     vacuum_analyze,
 )
 from include.core import pipeline_schema, settings
+from include.migration import driver
 
 RSS_LIMIT_MB = 600.0
 
@@ -76,12 +76,12 @@ def build_template(server: Server, invites: int, seed: int) -> tuple[str, str, i
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            migration_driver.upgrade(conn, settings.REV_BASELINE)
+            driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(uri, invites, seed)
         with engine.connect() as conn:
-            migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
             run_all(conn, BackfillOptions(run_id="bench-import-template"))
-            migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+            driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
             pipeline_schema.ensure(conn)
             account, patients = conn.exec_driver_sql(
                 "SELECT account_id, count(*) FROM patients WHERE account_id IS NOT NULL "

@@ -20,12 +20,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import pipeline_schema, private_files, settings, storage
 from include.core.db_errors import db_step
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
+from include.migration import driver
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,8 @@ def resolve_sources(source_ids: list[str] | None = None) -> list[SourceConfig]:
 
 def preflight(conn: sa.Connection, sources: list[SourceConfig]) -> None:
     """The schema revision, the sources' accounts and default clinicians must exist (fail clearly)."""
-    rev = migration_driver.current_revision(conn)
-    if migration_driver.revision_index(rev) < migration_driver.revision_index(REQUIRED_REVISION):
+    rev = driver.current_revision(conn)
+    if driver.revision_index(rev) < driver.revision_index(REQUIRED_REVISION):
         raise ImportPreconditionFailed(
             f"clinic imports need alembic revision {REQUIRED_REVISION} or later; the database is at {rev or 'none'}. "
             "Run the patient_first_migration DAG (or `alembic upgrade`) first.")

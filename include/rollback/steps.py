@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include import migration_driver, migration_run
+from include import migration_run
 from include.core import db, lease, run_report, settings, storage
+from include.migration import driver
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,
@@ -68,8 +69,8 @@ def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, A
 
 def rollback_plan(conn, target: str) -> dict[str, Any]:
     """What a rollback to ``target`` archives and drops, from the live database (read-only)."""
-    current = migration_driver.current_revision(conn)
-    if migration_driver.revision_index(current) < migration_driver.revision_index(target):
+    current = driver.current_revision(conn)
+    if driver.revision_index(current) < driver.revision_index(target):
         raise DowngradeOutOfOrder(
             f"the database is at {current}, below the target {target}: a rollback only goes down. "
             "Nothing was changed; choose a lower target_revision or run patient_first_migration.")

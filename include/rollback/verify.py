@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include import catalog, legacy_contract, migration_driver, migration_run
+from include import catalog, legacy_contract, migration_run
 from include.core import settings
+from include.migration import driver
 from include.rollback import archive
 
 #: What each revision adds: (table, column) pairs, constraint names, index names.
@@ -62,7 +63,7 @@ class Verdict:
 def schema_differences(conn: sa.Connection, target: str) -> list[str]:
     """How the live schema differs from ``target``'s expected shape (empty: it matches)."""
     out: list[str] = []
-    revision = migration_driver.current_revision(conn)
+    revision = driver.current_revision(conn)
     if revision != target:
         out.append(f"alembic revision is {revision}, expected {target}")
     snap = catalog.snapshot(conn, list(SHAPE_TABLES))
@@ -71,9 +72,9 @@ def schema_differences(conn: sa.Connection, target: str) -> list[str]:
     columns = {(t, c): not_null for t, c, _, not_null, _ in snap.columns}
     constraints = {name: validated for _, name, _, _, validated in snap.constraints}
     indexes = {name: valid for _, name, _, valid in snap.indexes}
-    target_index = migration_driver.revision_index(target)
+    target_index = driver.revision_index(target)
     for rev, adds in ADDS.items():
-        expected = migration_driver.revision_index(rev) <= target_index
+        expected = driver.revision_index(rev) <= target_index
         for kind, present, items in (("table", tables, adds["tables"]), ("column", columns, adds["columns"]),
                                      ("constraint", constraints, adds["constraints"]),
                                      ("index", indexes, adds["indexes"])):
@@ -83,7 +84,7 @@ def schema_differences(conn: sa.Connection, target: str) -> list[str]:
                     out.append(f"missing {kind} {name} (added by {rev})")
                 if not expected and item in present:
                     out.append(f"unexpected {kind} {name} (added by {rev}, which the rollback removes)")
-    if target_index < migration_driver.revision_index(settings.REV_UPDATE_INVITES):
+    if target_index < driver.revision_index(settings.REV_UPDATE_INVITES):
         # Whatever its name: nothing on a legacy table may still refer to patients.
         out += [f"leftover constraint {name} on {t} refers to patients" for t, name, _, definition, _ in snap.constraints
                 if t in settings.LEGACY_TABLES and ("patient_id" in definition or "patients(" in definition)]
@@ -93,7 +94,7 @@ def schema_differences(conn: sa.Connection, target: str) -> list[str]:
     out += [f"index {n} is INVALID" for n, ok in indexes.items() if not ok]
     out += [f"leftover constraint {n}" for n in TEMPORARY_CONSTRAINTS if n in constraints]
     if ("invites", "patient_id") in columns:
-        finalized = target_index >= migration_driver.revision_index(settings.REV_FINALIZE_INVITES)
+        finalized = target_index >= driver.revision_index(settings.REV_FINALIZE_INVITES)
         if columns[("invites", "patient_id")] != finalized:
             out.append(f"invites.patient_id is {'NOT NULL' if columns[('invites', 'patient_id')] else 'nullable'}, "
                        f"expected {'NOT NULL' if finalized else 'nullable'}")

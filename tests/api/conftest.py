@@ -22,8 +22,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import db, pipeline_schema, settings
+from include.migration import driver
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 
 ACCT_A = "acct-clinic-north"  # has the upload source upload-acct-clinic-north
@@ -73,7 +73,7 @@ def _make_env(pg_server: str, tmp: Path) -> tuple[ApiEnv, str]:
     uri = create_database(pg_server, "gs_api")
     engine = sa.create_engine(db.to_sqlalchemy_url(uri))
     with engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     with engine.begin() as conn:
         for acct in (ACCT_A, ACCT_B):

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import pipeline_schema, settings
+from include.migration import driver
 from tests.backfill.legacy_rows import Legacy
 
 
@@ -17,7 +17,7 @@ def app_db(engine: sa.Engine) -> sa.Engine:
     """A database at 20250529_update_patients (patients.user_id, nullable link columns) with the
     pipeline schema, as the backfill finds it."""
     with engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     return engine
 

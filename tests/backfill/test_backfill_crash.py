@@ -11,8 +11,8 @@ import time
 
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import db, pipeline_schema, settings
+from include.migration import driver
 from tests.backfill.legacy_rows import Legacy, at
 from tests.conftest import create_database, drop_database
 
@@ -33,7 +33,7 @@ def build(pg_server: str) -> tuple[str, sa.Engine]:
     uri = create_database(pg_server)
     eng = sa.create_engine(db.to_sqlalchemy_url(uri))
     with eng.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
         seed(conn)
     return uri, eng

@@ -174,12 +174,12 @@ def test_paused_and_resumed_run_equals_an_uninterrupted_run(app_db, legacy, pg_s
 
     uri = create_database(pg_server)
     try:
-        from include import migration_driver
         from include.core import pipeline_schema, settings
         from include.core.db import to_sqlalchemy_url
+        from include.migration import driver
         eng = sa.create_engine(to_sqlalchemy_url(uri))
         with eng.connect() as other:
-            migration_driver.upgrade(other, settings.REV_UPDATE_PATIENTS)
+            driver.upgrade(other, settings.REV_UPDATE_PATIENTS)
             pipeline_schema.ensure(other)
             lg = Legacy(other)
             lg.account("acct-a")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include import seed as seeder
 from include.core import db, settings
+from include.migration import driver
 from tests.browser.airflow_server import AirflowServer, airflow_standalone
 from tests.phi import seeded_phi
 
@@ -37,7 +37,7 @@ def app_database():
     pg_server = server_admin_uri("embedded")
     uri = create_database(pg_server, "gs_browser")
     with db.app_engine(uri).connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_BASELINE)
+        driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(uri, INVITES, 21)
     yield uri
     drop_database(pg_server, uri)

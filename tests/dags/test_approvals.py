@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include import seed as seeder
 from include.core import lease, run_report, settings
+from include.migration import driver
 from tests.airflow_api import answer
 from tests.phi import seeded_phi
 
@@ -34,14 +34,14 @@ def dags(airflow_home):
 @pytest.fixture
 def seeded(app_env, engine):
     with engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_BASELINE)
+        driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(app_env, 200, 3)
     return engine
 
 
 def revision(engine) -> str | None:
     with engine.connect() as conn:
-        return migration_driver.current_revision(conn)
+        return driver.current_revision(conn)
 
 
 def lease_holder(engine):

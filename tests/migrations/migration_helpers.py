@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include import catalog, migration_driver
+from include import catalog
 from include.core import settings
+from include.migration import driver
 
 LEGACY_ROWS_SQL = (
     """INSERT INTO accounts (id, name, domain, status, created_at, updated_at) VALUES
@@ -105,10 +106,10 @@ def columns(conn: sa.Connection, table: str) -> dict[str, tuple[str, bool, str |
 
 
 def revision(conn: sa.Connection) -> str | None:
-    return migration_driver.current_revision(conn)
+    return driver.current_revision(conn)
 
 
 def at(conn: sa.Connection, target: str) -> None:
     """Walk the runbook up to ``target`` (no linking: stops before finalize)."""
     for rev in settings.ALL_REVISIONS[: settings.ALL_REVISIONS.index(target) + 1]:
-        migration_driver.upgrade(conn, rev)
+        driver.upgrade(conn, rev)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, run_sql
 
-from include import catalog, checksums, migration_driver
+from include import catalog, checksums
 from include.core import settings
+from include.migration import driver
 
 
 def test_legacy_checksums_see_every_row_change_but_not_the_link_columns(legacy_conn: sa.Connection) -> None:
@@ -32,7 +33,7 @@ def test_legacy_checksums_see_every_row_change_but_not_the_link_columns(legacy_c
     conn.commit()
 
     # Rewriting every row (new physical order) and filling the link columns change nothing.
-    migration_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+    driver.upgrade(conn, settings.REV_UPDATE_INVITES)
     run_sql(conn, [*LINK_ROWS_SQL, "UPDATE invites SET email = email", "UPDATE users SET name = name"])
     assert checksums.legacy_checksums(conn) == original
 

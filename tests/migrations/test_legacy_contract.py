@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import run_sql
 
-from include import catalog, legacy_contract, migration_driver
+from include import catalog, legacy_contract
 from include.core import settings
+from include.migration import driver
 
 
 def test_the_baseline_revision_creates_exactly_the_contract(legacy_engine: sa.Engine) -> None:
@@ -48,7 +49,7 @@ def test_a_drifted_schema_reports_every_difference(legacy_engine: sa.Engine) -> 
 
 def test_the_link_columns_of_the_upgrades_are_not_drift(legacy_engine: sa.Engine) -> None:
     with legacy_engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+        driver.upgrade(conn, settings.REV_UPDATE_INVITES)
         assert legacy_contract.differences(conn) == []
 
 

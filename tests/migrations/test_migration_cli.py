@@ -9,8 +9,9 @@ import sys
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, revision, run_sql
 
-from include import catalog, checksums, migration_driver
+from include import catalog, checksums
 from include.core import db, settings
+from include.migration import driver
 
 
 def alembic(uri: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +60,7 @@ def test_the_runbook_commands_upgrade_and_downgrade_step_by_step(fresh_db: str, 
 
 
 def test_one_linear_history_with_one_head() -> None:
-    script = migration_driver.script_directory()
+    script = driver.script_directory()
     assert script.get_heads() == [settings.REV_FINALIZE_INVITES]
     assert script.get_bases() == [settings.REV_BASELINE]
     walked = [rev.revision for rev in script.walk_revisions()]  # head first

@@ -15,8 +15,9 @@ from migration_helpers import (
     run_sql,
 )
 
-from include import catalog, checksums, legacy_contract, migration_driver
+from include import catalog, checksums, legacy_contract
 from include.core import settings
+from include.migration import driver
 
 VC36 = "character varying(36)"
 TS = "timestamp without time zone"
@@ -60,7 +61,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert legacy_rows["invites"].rows == 3 and legacy_rows["chat_messages"].rows == 3
 
     # 20250527: patients with the §3 columns, FKs and indexes.
-    step = migration_driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
+    step = driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
     assert (step.applied, step.before, step.after) == (True, settings.REV_BASELINE, settings.REV_CREATE_PATIENTS)
     assert columns(conn, "patients") == PATIENTS_COLUMNS
     assert_fk(conn, "patients_account_id_fkey", "patients",
@@ -77,7 +78,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows
 
     # 20250528: nullable link columns on invites and chat_sessions, FKs validated, indexes valid.
-    migration_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+    driver.upgrade(conn, settings.REV_UPDATE_INVITES)
     assert columns(conn, "invites")["patient_id"] == (VC36, False, None)
     assert columns(conn, "chat_sessions")["patient_id"] == (VC36, False, None)
     assert_fk(conn, "invites_patient_id_fkey", "invites",
@@ -92,7 +93,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows
 
     # 20250529: patients.user_id, FK users ON DELETE SET NULL, UNIQUE constraint on a valid index.
-    migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+    driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     assert columns(conn, "patients")["user_id"] == (VC36, False, None)
     assert_fk(conn, "patients_user_id_fkey", "patients",
               "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL")
@@ -112,7 +113,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows  # link columns are not legacy columns
 
     # 20250530: invites.patient_id NOT NULL, the temporary check constraint gone.
-    migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     assert revision(conn) == settings.REV_FINALIZE_INVITES
     assert columns(conn, "invites")["patient_id"] == (VC36, True, None)
     assert "ck_invites_patient_id_not_null" not in constraints(conn)
@@ -120,19 +121,19 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows
 
     # Downgrade step by step.
-    migration_driver.downgrade(conn, settings.REV_UPDATE_PATIENTS)
+    driver.downgrade(conn, settings.REV_UPDATE_PATIENTS)
     assert columns(conn, "invites")["patient_id"] == (VC36, False, None)
-    migration_driver.downgrade(conn, settings.REV_UPDATE_INVITES)
+    driver.downgrade(conn, settings.REV_UPDATE_INVITES)
     assert "user_id" not in columns(conn, "patients")
     assert {"uq_patients_user_id", "patients_user_id_fkey"}.isdisjoint(constraints(conn))
     assert "uq_patients_user_id" not in indexes(conn)
-    migration_driver.downgrade(conn, settings.REV_CREATE_PATIENTS)
+    driver.downgrade(conn, settings.REV_CREATE_PATIENTS)
     assert "patient_id" not in columns(conn, "invites") and "patient_id" not in columns(conn, "chat_sessions")
     assert {"ix_invites_patient_id", "ix_chat_sessions_patient_id"}.isdisjoint(indexes(conn))
 
     # 20250527 -> baseline refuses to drop a non-empty patients table without consent ...
     with pytest.raises(RuntimeError, match=r"refusing to drop table patients with 2 rows") as refused:
-        migration_driver.downgrade(conn, settings.REV_BASELINE)
+        driver.downgrade(conn, settings.REV_BASELINE)
     assert "patients_archived" in str(refused.value)
     assert not any(s in str(refused.value) for s in PHI_SAMPLES)
     assert revision(conn) == settings.REV_CREATE_PATIENTS
@@ -140,7 +141,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     conn.commit()
 
     # ... and drops it with consent.
-    step = migration_driver.downgrade(conn, settings.REV_BASELINE, patients_archived="yes")
+    step = driver.downgrade(conn, settings.REV_BASELINE, patients_archived="yes")
     assert (step.applied, step.after) == (True, settings.REV_BASELINE)
 
     after = catalog.snapshot(conn)
@@ -153,35 +154,35 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
 def test_an_empty_patients_table_downgrades_without_consent(legacy_conn: sa.Connection) -> None:
     baseline = catalog.snapshot(legacy_conn)
     legacy_conn.commit()
-    migration_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
-    migration_driver.downgrade(legacy_conn, settings.REV_BASELINE)
+    driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    driver.downgrade(legacy_conn, settings.REV_BASELINE)
     assert catalog.snapshot(legacy_conn) == baseline
 
 
 def test_the_driver_skips_steps_already_applied_or_already_undone(legacy_conn: sa.Connection) -> None:
-    migration_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES)
-    again = migration_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES)
+    again = driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
     assert (again.applied, again.before, again.after) == (False, settings.REV_UPDATE_INVITES,
                                                           settings.REV_UPDATE_INVITES)
-    migration_driver.downgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
-    below = migration_driver.downgrade(legacy_conn, settings.REV_UPDATE_INVITES)
+    driver.downgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    below = driver.downgrade(legacy_conn, settings.REV_UPDATE_INVITES)
     assert below.applied is False and revision(legacy_conn) == settings.REV_CREATE_PATIENTS
 
 
 def test_the_legacy_schema_is_only_dropped_with_explicit_consent(legacy_conn: sa.Connection) -> None:
     with pytest.raises(RuntimeError, match="drop_legacy_schema=yes"):
-        migration_driver.downgrade(legacy_conn, "base")
+        driver.downgrade(legacy_conn, "base")
     assert revision(legacy_conn) == settings.REV_BASELINE
     assert legacy_conn.execute(sa.text("SELECT count(*) FROM invites")).scalar() == 3
     legacy_conn.commit()
-    migration_driver.downgrade(legacy_conn, "base", drop_legacy_schema="yes")
+    driver.downgrade(legacy_conn, "base", drop_legacy_schema="yes")
     assert revision(legacy_conn) is None
     assert catalog.table_names(legacy_conn) == []
 
 
 def test_an_unknown_revision_in_the_database_is_refused(legacy_conn: sa.Connection) -> None:
     run_sql(legacy_conn, ["UPDATE alembic_version SET version_num = '20990101_someone_elses'"])
-    with pytest.raises(migration_driver.UnknownRevision, match="20990101_someone_elses"):
-        migration_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    with pytest.raises(driver.UnknownRevision, match="20990101_someone_elses"):
+        driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
     legacy_conn.rollback()
     assert "patients" not in catalog.table_names(legacy_conn)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_driver, migration_run
+from include import migration_run
 from include.core import settings
+from include.migration import driver
 from include.rollback import steps
 
 LEGACY_ROWS = (
@@ -85,12 +86,12 @@ def run_sql(conn: sa.Connection, statements: tuple[str, ...]) -> None:
 def build_migrated(conn: sa.Connection, *, imported: bool = True) -> None:
     """Baseline + legacy rows, the pre-migration checksums (as the migration's preflight takes them),
     every revision up to finalize with the hand-made patients and links."""
-    migration_driver.upgrade(conn, settings.REV_BASELINE)
+    driver.upgrade(conn, settings.REV_BASELINE)
     run_sql(conn, LEGACY_ROWS)
     migration_run.record_checksums(conn, ORIGINAL_RUN, "before")
-    migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+    driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     run_sql(conn, MIGRATED_ROWS + (IMPORTED_ROWS if imported else ()))
-    migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
 
 
 def patients(conn: sa.Connection) -> dict[str, dict]:
@@ -163,8 +164,8 @@ def run_rollback(run_id: str, target: str, *, downgrade_steps: int | None = None
 
 def forward(conn: sa.Connection, to: str = settings.REV_UPDATE_PATIENTS) -> None:
     for revision in settings.UPGRADE_ORDER[: settings.UPGRADE_ORDER.index(to) + 1]:
-        migration_driver.upgrade(conn, revision)
+        driver.upgrade(conn, revision)
 
 
 def revision(conn: sa.Connection) -> str | None:
-    return migration_driver.current_revision(conn)
+    return driver.current_revision(conn)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import legacy_contract, migration_driver, migration_run
+from include import legacy_contract, migration_run
 from include.core import settings
+from include.migration import driver
 from include.rollback import archive, downgrade, restore, steps
 from tests.rollback import helpers as h
 
@@ -70,7 +71,7 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
     backfill = pytest.importorskip("include.backfill", reason="the backfill package is not available")
     BackfillOptions, run_all = backfill.BackfillOptions, backfill.run_all
 
-    migration_driver.upgrade(conn, settings.REV_BASELINE)
+    driver.upgrade(conn, settings.REV_BASELINE)
     h.run_sql(conn, h.LEGACY_ROWS)
     migration_run.record_checksums(conn, h.ORIGINAL_RUN, "before")
     h.forward(conn)
@@ -81,7 +82,7 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
         "INSERT INTO patients (id, account_id, clinician_id, external_id, first_name, last_name, status) "
         "VALUES ('imp-2', 'acct-2', 'clinician-002', 'MRN-0002', 'Eli', 'Nolink', 'pending')"))
     conn.commit()
-    migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     before_patients, before_links = h.patients(conn), h.links(conn)
     assert "imp-2" in before_patients and len(before_links["invite"]) == 3
 
@@ -93,7 +94,7 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
     assert "imp-2" in restored.restored_patient_ids
     second = run_all(conn, BackfillOptions(run_id="migration-run-1"))
     assert second.complete
-    migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
 
     after_patients = h.patients(conn)
     assert set(after_patients) == set(before_patients)  # same ids: nothing duplicated, nothing lost

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include import seed as seeder
 from include.core import db, pipeline_role, settings
 from include.imports.sources import load_sources
+from include.migration import driver
 from tests.conftest import create_database, drop_database
 from tests.imports.conftest import SAMPLE_CLINICS
 
@@ -70,7 +70,7 @@ def role_db(pg_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     try:
         engine = db.create_engine(admin_uri, poolclass=sa.NullPool)
         with engine.connect() as conn:
-            migration_driver.upgrade(conn, settings.REV_BASELINE)
+            driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(admin_uri, 200, 17)
         with engine.begin() as conn:
             for acct in sorted({s.account_id for s in load_sources().values()}):

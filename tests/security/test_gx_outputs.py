@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import private_files, settings
 from include.gates import gx_gates
+from include.migration import driver
 
 DUPLICATE = ("dup.person@mail.example", "Dupli", "Cated")
 
@@ -18,7 +18,7 @@ def _files(folder):
 
 def test_a_failed_identity_gate_leaves_no_key_sample_and_no_connection_string(engine, fresh_db, tmp_path):
     with engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES ('acct-gx', 'GX clinic')"))
         # the unique index would refuse the duplicate; without it the GX expectation is the last line

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from seed_helpers import Seeded
 
-from include import migration_driver
 from include.checksums import legacy_checksums
 from include.core import settings
+from include.migration import driver
 from include.seed import (
     TABLES,
     LegacyGenerator,
@@ -91,7 +91,7 @@ def test_refuses_a_database_without_the_legacy_schema(fresh_db):
 
 def test_refuses_a_finalized_database(legacy_engine, fresh_db):
     with legacy_engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+        driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     with pytest.raises(SeedTargetNotReady, match="NOT NULL"):
         generate(fresh_db, 10)
 

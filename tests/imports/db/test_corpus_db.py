@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from include import migration_driver
 from include.core import db, pipeline_schema, settings
 from include.imports import pipeline
+from include.migration import driver
 from tests.conftest import create_database, drop_database
 from tests.imports.readers.test_corpus import MANIFEST, TODAY, _input, _source
 
@@ -43,7 +43,7 @@ def corpus_engine(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> I
     uri = create_database(pg_server, "gs_corpus")
     engine = sa.create_engine(db.to_sqlalchemy_url(uri))
     with engine.connect() as conn:
-        migration_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     try:
         yield engine
