@@ -25,9 +25,8 @@ import sys
 
 import sqlalchemy as sa
 
-from include import catalog, legacy_contract
 from include.core import db, embedded_db, settings
-from include.migration import driver
+from include.migration import catalog, driver, legacy_contract
 
 
 def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:

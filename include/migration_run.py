@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import catalog, checksums, legacy_contract
 from include.core import db, pipeline_schema, settings
-from include.migration import driver
+from include.migration import catalog, checksums, driver, legacy_contract
 
 log = logging.getLogger(__name__)
 

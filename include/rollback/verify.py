@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include import catalog, legacy_contract, migration_run
+from include import migration_run
 from include.core import settings
-from include.migration import driver
+from include.migration import catalog, driver, legacy_contract
 from include.rollback import archive
 
 #: What each revision adds: (table, column) pairs, constraint names, index names.

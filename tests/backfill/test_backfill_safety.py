@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include import checksums
 from include.backfill import BackfillOptions, PlanMissing, create_patients, link_invites, plan, run_all
+from include.migration import checksums
 from tests.backfill.legacy_rows import Legacy, at, backfill, invite_links, patients
 
 

@@ -182,7 +182,7 @@ def test_concurrent_writer_while_the_dag_runs_ends_with_every_invite_linked(migr
 
 
 def test_auto_rollback_undoes_exactly_what_the_failed_run_applied(migration_dag, app_env, engine):
-    from include import checksums
+    from include.migration import checksums
 
     with engine.connect() as conn:
         driver.upgrade(conn, settings.REV_BASELINE)

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include import catalog
 from include.core import settings
-from include.migration import driver
+from include.migration import catalog, driver
 
 LEGACY_ROWS_SQL = (
     """INSERT INTO accounts (id, name, domain, status, created_at, updated_at) VALUES

@@ -1,14 +1,13 @@
-"""The two instruments the round-trip test relies on are sensitive: include.checksums notices any
-change to a legacy row (and ignores the link columns), include.catalog notices any schema drift."""
+"""The two instruments the round-trip test relies on are sensitive: include.migration.checksums notices any
+change to a legacy row (and ignores the link columns), include.migration.catalog notices any schema drift."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, run_sql
 
-from include import catalog, checksums
 from include.core import settings
-from include.migration import driver
+from include.migration import catalog, checksums, driver
 
 
 def test_legacy_checksums_see_every_row_change_but_not_the_link_columns(legacy_conn: sa.Connection) -> None:

@@ -10,9 +10,8 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, PHI_SAMPLES, at, columns, constraints, revision, run_sql
 
-from include import catalog
 from include.core import db, settings
-from include.migration import driver
+from include.migration import catalog, driver
 
 
 def test_finalize_refuses_naming_the_unlinked_count_and_changes_nothing(legacy_conn: sa.Connection) -> None:

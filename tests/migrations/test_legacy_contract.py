@@ -1,4 +1,4 @@
-"""include.legacy_contract: the baseline revision creates exactly the contract of DATA-MODEL.md §1,
+"""include.migration.legacy_contract: the baseline revision creates exactly the contract of DATA-MODEL.md §1,
 and every kind of drift from it is reported."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import run_sql
 
-from include import catalog, legacy_contract
 from include.core import settings
-from include.migration import driver
+from include.migration import catalog, driver, legacy_contract
 
 
 def test_the_baseline_revision_creates_exactly_the_contract(legacy_engine: sa.Engine) -> None:

@@ -9,9 +9,8 @@ import sys
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, revision, run_sql
 
-from include import catalog, checksums
 from include.core import db, settings
-from include.migration import driver
+from include.migration import catalog, checksums, driver
 
 
 def alembic(uri: str, *args: str) -> subprocess.CompletedProcess[str]:

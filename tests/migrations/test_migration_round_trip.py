@@ -15,9 +15,8 @@ from migration_helpers import (
     run_sql,
 )
 
-from include import catalog, checksums, legacy_contract
 from include.core import settings
-from include.migration import driver
+from include.migration import catalog, checksums, driver, legacy_contract
 
 VC36 = "character varying(36)"
 TS = "timestamp without time zone"

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from include import legacy_contract
 from include.core import run_report, settings
+from include.migration import legacy_contract
 from include.rollback import archive, restore
 from tests.rollback import helpers as h
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import legacy_contract, migration_run
+from include import migration_run
 from include.core import settings
-from include.migration import driver
+from include.migration import driver, legacy_contract
 from include.rollback import archive, downgrade, restore, steps
 from tests.rollback import helpers as h
 

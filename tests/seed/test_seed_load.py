@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from seed_helpers import Seeded
 
-from include.checksums import legacy_checksums
 from include.core import settings
 from include.migration import driver
+from include.migration.checksums import legacy_checksums
 from include.seed import (
     TABLES,
     LegacyGenerator,

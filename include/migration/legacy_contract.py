@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import catalog
+from include.migration import catalog
 
 TS = "timestamp without time zone"
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include import legacy_contract
+from include.migration import legacy_contract
 
 
 @dataclass(frozen=True)
