@@ -7,10 +7,9 @@ import logging
 import time
 from typing import Any
 
-from include import migration_run
 from include.core import db, lease, run_report, settings, storage
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
-from include.migration import driver
+from include.migration import driver, runs
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def check_app_db() -> dict[str, Any]:
     """Reachable, a revision this project knows, and the live legacy schema matches the contract."""
     runs_root = storage.check_runs_root()  # reports and Data Docs must be where the API server reads them
     with _engine().connect() as conn:
-        info = migration_run.check_database(conn)
+        info = runs.check_database(conn)
     log.info("preflight: %s, PostgreSQL %s, revision %s", info.database, info.server_version, info.revision)
     return {"database": info.database, "server_version": info.server_version, "revision": info.revision,
             "legacy_rows": info.legacy_rows, "runs_root": runs_root}
@@ -42,7 +41,7 @@ def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dic
     """Take the lease shared with the rollback and import DAGs, and open this run's record."""
     with _engine().connect() as conn:
         lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
-        migration_run.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
+        runs.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
     return {"lease": "taken", "run_id": run_id}
 
 
@@ -50,7 +49,7 @@ def record_legacy_checksums(run_id: str) -> dict[str, Any]:
     """Row counts and checksums of every legacy table's original columns, kept for the gates and rollback."""
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        sums = migration_run.record_checksums(conn, run_id, "before")
+        sums = runs.record_checksums(conn, run_id, "before")
     return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
 
 
@@ -71,7 +70,7 @@ def upgrade_step(run_id: str, revision: str, *, dry_run: bool, lock_timeout_ms: 
         started = time.monotonic()
         result = driver.upgrade(conn, revision, lock_timeout_ms=lock_timeout_ms)
         if result.applied:
-            migration_run.record_applied_revision(conn, run_id, revision)
+            runs.record_applied_revision(conn, run_id, revision)
         return {"revision": revision, "applied": result.applied, "before": result.before, "after": result.after,
                 "seconds": round(time.monotonic() - started, 3)}
 
@@ -124,7 +123,7 @@ def finalize(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
                                 lock_timeout_ms=int(params.get("lock_timeout_ms",
                                                                settings.DEFAULT_LOCK_TIMEOUT_MS)))
         if result.applied:
-            migration_run.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
+            runs.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
         return {"revision": settings.REV_FINALIZE_INVITES, "applied": result.applied,
                 "catch_up_rows": stragglers.get("rows", {}), "seconds": round(time.monotonic() - started, 3)}
 
@@ -153,7 +152,7 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
     title = f"patient_first_migration {'DRY RUN' if dry else 'run'} {run_id}"
     path = run_report.write(directory, title, {"params": params, **sections})
     with _engine().connect() as conn:
-        migration_run.finish_run(conn, run_id, sections.get("status", "done"))
+        runs.finish_run(conn, run_id, sections.get("status", "done"))
     return {"report": str(path), "folder": str(directory)}
 
 
@@ -344,7 +343,7 @@ def auto_rollback(run_id: str) -> dict[str, Any]:
 
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        applied = migration_run.applied_revisions(conn, run_id)
+        applied = runs.applied_revisions(conn, run_id)
         downgraded: list[str] = []
 
         def downgrade_once(revision: str) -> None:

@@ -32,7 +32,7 @@ def checksum_sql(table: str) -> str:
     )
 
 
-#: Legacy tables the migration writes link columns into: they get per-row hashes (see migration_run).
+#: Legacy tables the migration writes link columns into: they get per-row hashes (see include.migration.runs).
 LINKED_TABLES = ("invites", "chat_sessions")
 
 

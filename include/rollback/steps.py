@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include import migration_run
 from include.core import db, lease, run_report, settings, storage
-from include.migration import driver
+from include.migration import driver, runs
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,
@@ -93,9 +92,9 @@ def preflight(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     dry = bool(params.get("dry_run", True))
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        info = migration_run.check_database(conn)
+        info = runs.check_database(conn)
         plan = rollback_plan(conn, target)
-        migration_run.start_run(conn, run_id, DAG_ID, dry, params)
+        runs.start_run(conn, run_id, DAG_ID, dry, params)
         if not dry:
             archive.start(conn, run_id, DAG_ID, revision_before=info.revision, target_revision=target,
                           preflight_counts=plan["would_archive"])
@@ -109,7 +108,7 @@ def record_legacy_checksums(run_id: str) -> dict[str, Any]:
     """Row counts and checksums of the legacy tables' original columns as this rollback found them."""
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        sums = migration_run.record_checksums(conn, run_id, CHECKSUM_PHASE)
+        sums = runs.record_checksums(conn, run_id, CHECKSUM_PHASE)
     return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
 
 
@@ -244,7 +243,7 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
     safe_params = {k: v for k, v in params.items() if k != "confirm"}
     path = run_report.write(directory, title, {"params": safe_params, **sections})
     with _engine().connect() as conn:
-        migration_run.finish_run(conn, run_id, sections.get("status", "done"))
+        runs.finish_run(conn, run_id, sections.get("status", "done"))
     return {"report": str(path), "folder": str(directory)}
 
 

@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include import migration_run
 from include.core import settings
-from include.migration import catalog, driver, legacy_contract
+from include.migration import catalog, driver, legacy_contract, runs
 from include.rollback import archive
 
 #: What each revision adds: (table, column) pairs, constraint names, index names.
@@ -119,17 +118,17 @@ def verify_legacy_checksums(conn: sa.Connection, run_id: str, phase: str) -> Ver
     saw it (the application wrote legacy rows while the database was migrated): then it is reported,
     not failed, because the rollback did not cause it and must not undo the application's writes.
     """
-    own = migration_run.stored_checksums(conn, run_id, phase)
+    own = runs.stored_checksums(conn, run_id, phase)
     if not own:
         return Verdict("legacy_checksums_unchanged", False,
                        [f"no '{phase}' checksums recorded for run {run_id}: its preflight did not record them"])
-    rollback_changes = migration_run.verify_checksums_unchanged(conn, own)
-    original = migration_run.original_checksums(conn)
+    rollback_changes = runs.verify_checksums_unchanged(conn, own)
+    original = runs.original_checksums(conn)
     detail: dict[str, object] = {"compared_with_run": original[0] if original else None}
     if original is None:
         detail["note"] = "no pre-migration snapshot at the baseline revision exists; compared with this run's preflight"
         return Verdict("legacy_checksums_unchanged", not rollback_changes, rollback_changes, detail)
-    since_migration = migration_run.verify_checksums_unchanged(conn, original[1])
+    since_migration = runs.verify_checksums_unchanged(conn, original[1])
     before_rollback = legacy_checksum_compare(original[1], own)
     by_application = [d for d in since_migration if d.split(":")[0] in before_rollback]
     failed = rollback_changes + [d for d in since_migration if d not in by_application]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include import migration_run
 from include.core import settings
-from include.migration import driver
+from include.migration import driver, runs
 from include.rollback import steps
 
 LEGACY_ROWS = (
@@ -88,7 +87,7 @@ def build_migrated(conn: sa.Connection, *, imported: bool = True) -> None:
     every revision up to finalize with the hand-made patients and links."""
     driver.upgrade(conn, settings.REV_BASELINE)
     run_sql(conn, LEGACY_ROWS)
-    migration_run.record_checksums(conn, ORIGINAL_RUN, "before")
+    runs.record_checksums(conn, ORIGINAL_RUN, "before")
     driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     run_sql(conn, MIGRATED_ROWS + (IMPORTED_ROWS if imported else ()))
     driver.upgrade(conn, settings.REV_FINALIZE_INVITES)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include import migration_run
 from include.core import settings
-from include.migration import driver, legacy_contract
+from include.migration import driver, legacy_contract, runs
 from include.rollback import archive, downgrade, restore, steps
 from tests.rollback import helpers as h
 
@@ -30,9 +29,9 @@ def test_full_rollback_archives_every_patient_and_link_then_restore_brings_impor
     assert h.patients(conn) == {}
     assert not any(archive.live_sources(conn).values())
     # the legacy rows are the ones recorded before the migration
-    original = migration_run.original_checksums(conn)
+    original = runs.original_checksums(conn)
     assert original is not None and original[0] == h.ORIGINAL_RUN
-    assert migration_run.verify_checksums_unchanged(conn, original[1]) == []
+    assert runs.verify_checksums_unchanged(conn, original[1]) == []
     # every row and link is in the archive, verified
     assert archive.archived_counts(conn, "rb-1") == {"patients": 4, "invite": 3, "chat_session": 3, "user": 3}
     assert out["verify_archive"]["passed"] and all(g["passed"] for g in out["gates"])
@@ -54,7 +53,7 @@ def test_full_rollback_archives_every_patient_and_link_then_restore_brings_impor
     assert after["imp-1"] == before_patients["imp-1"]  # every column, original id, timestamps to the microsecond
     assert after["imp-2"] == before_patients["imp-2"]
     assert h.links(conn)["chat_session"] == {"cs-3": "imp-1"}
-    assert migration_run.verify_checksums_unchanged(conn, original[1]) == []
+    assert runs.verify_checksums_unchanged(conn, original[1]) == []
     assert restore.pending_archive(conn) is None
 
     # idempotent: a second restore finds nothing pending and changes nothing
@@ -73,7 +72,7 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
 
     driver.upgrade(conn, settings.REV_BASELINE)
     h.run_sql(conn, h.LEGACY_ROWS)
-    migration_run.record_checksums(conn, h.ORIGINAL_RUN, "before")
+    runs.record_checksums(conn, h.ORIGINAL_RUN, "before")
     h.forward(conn)
     first = run_all(conn, BackfillOptions(run_id="migration-run-0"))
     assert first.complete
@@ -100,7 +99,7 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
     assert set(after_patients) == set(before_patients)  # same ids: nothing duplicated, nothing lost
     assert after_patients["imp-2"] == before_patients["imp-2"]
     assert h.links(conn) == before_links
-    assert migration_run.verify_checksums_unchanged(conn, migration_run.original_checksums(conn)[1]) == []
+    assert runs.verify_checksums_unchanged(conn, runs.original_checksums(conn)[1]) == []
 
 
 def test_a_patient_written_after_the_archive_step_is_archived_before_the_table_is_dropped(conn):
