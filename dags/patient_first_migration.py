@@ -68,7 +68,7 @@ from include.core.dag_support import (
 
 
 def _gate(result: dict) -> dict:
-    from include import migration_steps
+    from include.migration import steps as migration_steps
 
     return enforce_gate(result, migration_steps.raise_if_failed)
 
@@ -111,7 +111,7 @@ def patient_first_migration():
         @task(retries=3)
         def check_app_db() -> dict:
             """Reachable, known alembic revision, live legacy schema = DATA-MODEL.md §1."""
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return migration_steps.check_app_db()
 
@@ -120,14 +120,14 @@ def patient_first_migration():
             """No other migration, rollback or import may touch the tables while this run holds it."""
             from airflow.sdk import Variable
 
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
             return migration_steps.acquire_lease(run_id(), params(), wait_s=wait)
 
         @task(retries=3)
         def record_legacy_checksums() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return migration_steps.record_legacy_checksums(run_id())
 
@@ -140,7 +140,7 @@ def patient_first_migration():
         @task(retries=1)
         def prepare_plan_approval() -> dict:
             """A dry plan of this run (nothing applied) as the approval's body: counts and gates only."""
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return migration_steps.prepare_plan_approval(run_id(), params())
 
@@ -155,13 +155,13 @@ def patient_first_migration():
 
     @task_group(group_id="schema")
     def schema():
-        from include.migration_steps import UPGRADE_TASKS
+        from include.migration.steps import UPGRADE_TASKS
 
         first = previous = None
         for task_id, revision in UPGRADE_TASKS.items():
             @task(task_id=task_id, retries=3)
             def upgrade(rev: str = revision) -> dict:
-                from include import migration_steps
+                from include.migration import steps as migration_steps
 
                 p = params()
                 return migration_steps.upgrade_step(run_id(), rev, dry_run=p["dry_run"],
@@ -193,14 +193,14 @@ def patient_first_migration():
     def backfill():
         @task
         def plan_backfill() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return migration_steps.plan_backfill(run_id(), params())
 
         def phase_task(phase: str):
             @task(task_id=phase, retries=3)
             def run_phase() -> dict:
-                from include import migration_steps
+                from include.migration import steps as migration_steps
 
                 skip_if_dry(phase)
                 return migration_steps.backfill_phase(run_id(), phase, params())
@@ -209,7 +209,7 @@ def patient_first_migration():
 
         @task(retries=3)
         def catch_up() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             skip_if_dry("catch_up")
             return migration_steps.catch_up(run_id(), params())
@@ -229,7 +229,7 @@ def patient_first_migration():
         for rule in SQL_RULES:
             @task(task_id=f"gate_{rule}", retries=0)
             def sql_gate(rule_name: str = rule) -> dict:
-                from include import migration_steps
+                from include.migration import steps as migration_steps
 
                 return _gate(migration_steps.sql_gate(rule_name))
 
@@ -237,13 +237,13 @@ def patient_first_migration():
 
         @task(retries=0)
         def gate_legacy_checksums_unchanged() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return _gate(migration_steps.checksum_gate(run_id()))
 
         @task(retries=0)
         def gate_counts_reconcile() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             ti = get_current_context()["ti"]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
@@ -251,7 +251,7 @@ def patient_first_migration():
 
         @task(retries=0)
         def gate_great_expectations() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return _gate(migration_steps.gx_gate(run_id()))
 
@@ -263,7 +263,7 @@ def patient_first_migration():
         @task(retries=1)
         def prepare_finalize_approval() -> dict:
             """Every gate's result and row count as the approval's body (reads no database)."""
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             ti = get_current_context()["ti"]
             gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in migration_steps.GATE_TASKS[:-1]) if g]
@@ -274,7 +274,7 @@ def patient_first_migration():
         def finalize_invites_not_null() -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             p = params()
             skip_if_dry("finalize")
@@ -284,7 +284,7 @@ def patient_first_migration():
 
         @task(retries=0)
         def post_check_finalized() -> dict:
-            from include import migration_steps
+            from include.migration import steps as migration_steps
 
             return _gate(migration_steps.post_check_finalized())
 
@@ -303,7 +303,7 @@ def patient_first_migration():
     def auto_rollback_on_failure() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include import migration_steps
+        from include.migration import steps as migration_steps
 
         if not params()["auto_rollback_on_failure"]:
             raise AirflowSkipException("auto_rollback_on_failure is off: nothing undone")
@@ -311,13 +311,13 @@ def patient_first_migration():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
-        from include import migration_steps
+        from include.migration import steps as migration_steps
 
         return migration_steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
     def release_pipeline_lease() -> bool:
-        from include import migration_steps
+        from include.migration import steps as migration_steps
 
         return migration_steps.release(run_id())
 

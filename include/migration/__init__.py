@@ -1,5 +1,6 @@
 """The patient-first migration (the ``patient_first_migration`` DAG), as ``include.rollback`` is the rollback.
 
+* :mod:`include.migration.steps`           the DAG's steps as plain functions;
 * :mod:`include.migration.runs`            preflight and the run record (revision, contract, legacy checksums);
 * :mod:`include.migration.driver`          the alembic revisions run from Python on a connection we hand in;
 * :mod:`include.migration.legacy_contract` DATA-MODEL.md §1 as data, and a check of a live database against it;

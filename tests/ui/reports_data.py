@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from include import migration_steps
 from include.core import run_report
 from include.imports import pipeline
+from include.migration import steps as migration_steps
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"
 IMPORT_RUN = "scheduled__2026-12-01T02:00:00+00:00"
