@@ -43,10 +43,10 @@ $(VENV)/.installed: requirements.txt
 airflow-db: venv
 	@mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
-	$(BIN)/python -m include.airflow_settings
+	$(BIN)/python -m include.tools.airflow_settings
 
 demo: airflow-db
-	$(BIN)/python -m include.demo --invites $(N) --seed $(SEED)
+	$(BIN)/python -m include.tools.demo --invites $(N) --seed $(SEED)
 
 # --dist loadfile: a module's tests share one worker, so a module-scoped fixture (an Airflow DAG run,
 # the e2e benchmark) runs once. (--dist loadgroup does not group with pytest 9.2 + xdist 3.8: xdist
@@ -69,7 +69,7 @@ test-distributed: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/python -m include.sql_lint
+	$(BIN)/python -m include.tools.sql_lint
 
 # The API server (UI) listens on 127.0.0.1 only; umask 077: everything Airflow writes under its home
 # (the generated admin password, airflow.cfg with its secret keys, logs, the SQLite DB) is owner-only.

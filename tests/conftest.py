@@ -111,7 +111,7 @@ def airflow_home() -> Path:
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         marker.touch()
-    from include import airflow_settings
+    from include.tools import airflow_settings
 
     airflow_settings.apply()
     return home

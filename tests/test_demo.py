@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end_and_its_logs_carry_no_phi(airflow_home, tmp_path):
     admin = embedded_db.start_server()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "include.demo", "--invites", "400", "--seed", "5", "--database", database],
+            [sys.executable, "-m", "include.tools.demo", "--invites", "400", "--seed", "5", "--database", database],
             env=env, cwd=settings.PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output[-3000:]

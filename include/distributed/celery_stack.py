@@ -222,7 +222,7 @@ def prepare(dep: Deployment, variables: dict[str, str] | None = None) -> dict[st
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     log = dep.log_dir / "prepare.log"
     _run(_airflow("db", "migrate"), env, log)
-    _run([sys.executable, "-m", "include.airflow_settings"], env, log)
+    _run([sys.executable, "-m", "include.tools.airflow_settings"], env, log)
     if variables:  # one process for all of them (each `airflow variables set` pays Airflow's start-up)
         _run([sys.executable, "-c", "import json, sys\nfrom airflow.models import Variable\n"
               "for k, v in json.loads(sys.argv[1]).items():\n    Variable.set(k, v)",

@@ -92,7 +92,7 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], timeout_s: float =
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, cwd=settings.PROJECT_ROOT)
-    subprocess.run([sys.executable, "-m", "include.airflow_settings"], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "include.tools.airflow_settings"], env=env, check=True,
                    stdout=subprocess.DEVNULL, cwd=settings.PROJECT_ROOT)
     with log.open("wb") as out:
         proc = subprocess.Popen([*airflow, "standalone"], env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from include import sql_lint
 from include.core import settings
+from include.tools import sql_lint
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from include import sql_lint
 from include.core import settings
+from include.tools import sql_lint
 
 SQUAWK = sql_lint.squawk_binary()
 needs_squawk = pytest.mark.skipif(SQUAWK is None, reason="squawk binary (squawk-cli) not installed")
@@ -27,7 +27,7 @@ def test_the_migrations_pass_squawk_with_only_accepted_findings(tmp_path: Path) 
 
 @needs_squawk
 def test_the_lint_command_exits_zero() -> None:
-    proc = subprocess.run([sys.executable, "-m", "include.sql_lint"], cwd=settings.PROJECT_ROOT,
+    proc = subprocess.run([sys.executable, "-m", "include.tools.sql_lint"], cwd=settings.PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 not accepted" in proc.stdout

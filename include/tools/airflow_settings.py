@@ -1,7 +1,7 @@
 """Apply ``airflow_settings.yaml`` (Astro CLI format) to the Airflow metadata DB: connections, pools,
 variables. Idempotent. Runs outside tasks (``make airflow``, the demo, the tests), never inside one.
 
-    python -m include.airflow_settings [path]
+    python -m include.tools.airflow_settings [path]
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def print_summary(report: dict | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m include.tools.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invites", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=42)

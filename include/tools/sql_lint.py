@@ -1,4 +1,4 @@
-"""Lint the migrations' offline SQL with squawk (``python -m include.sql_lint``, ``make lint``).
+"""Lint the migrations' offline SQL with squawk (``python -m include.tools.sql_lint``, ``make lint``).
 
 Renders the scripts that ``alembic ... --sql`` prints (the baseline, every upgrade after it, every
 downgrade back to it) into a folder, runs squawk on them with the project's ``.squawk.toml`` and
@@ -117,11 +117,11 @@ class LintResult:
         lines = [f"squawk: {len(self.findings)} findings in {len(self.scripts)} scripts, "
                  f"{len(self.findings) - len(self.rejected)} accepted, {len(self.rejected)} not accepted"]
         lines += [f.describe() for f in self.rejected]
-        lines += [f"stale acceptance (matches nothing; remove it from include/sql_lint.py and the doc): "
+        lines += [f"stale acceptance (matches nothing; remove it from include/tools/sql_lint.py and the doc): "
                   f"{a.script}: {a.rule}: {a.statement}" for a in self.stale]
         if not self.ok:
             lines.append("Fix the revision (preferred) or, if the finding is safe on purpose, add it to "
-                         "include/sql_lint.py ACCEPTED and docs/squawk-accepted.md with the reason.")
+                         "include/tools/sql_lint.py ACCEPTED and docs/squawk-accepted.md with the reason.")
         return "\n".join(lines)
 
 
@@ -231,7 +231,7 @@ def lint(out_dir: Path | None = None, *, config: Path = SQUAWK_CONFIG, binary: P
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m include.sql_lint", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m include.tools.sql_lint", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the offline scripts into this folder and keep them")
     parser.add_argument("--verbose", action="store_true", help="also list the accepted findings")
     args = parser.parse_args(argv)
