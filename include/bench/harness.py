@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
@@ -201,10 +200,3 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
-
-
-def run_smoke(server_url: str | None = None, out: Path | None = None) -> dict[str, object]:
-    """The tiny benchmark variant for the test suite (see ``include.bench.suite.run_smoke``)."""
-    from include.bench import suite  # the suite builds on this module
-
-    return suite.run_smoke(server_url, out)

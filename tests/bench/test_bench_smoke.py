@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from include.bench.harness import run_smoke
+from include.bench.suite import run_smoke
 from include.core import settings
 
 
