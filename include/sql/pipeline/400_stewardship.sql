@@ -85,7 +85,7 @@ RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         'id:' || patient_id,
         'ext:' || md5(coalesce(account_id, '') || ':' || nullif(patient_pipeline.trim_noise(external_id), '')),
         'ek:' || md5(coalesce(account_id, '') || ':' || nullif(patient_pipeline.email_key(email), '') || ':'
-                     || patient_pipeline.key_form(first_name)))], NULL)
+                     || patient_pipeline.key_form(first_name))], NULL)
 $$;
 
 -- Whether a steward kept the sides `a` and `b` separate (in either order). What the review SQL of the
