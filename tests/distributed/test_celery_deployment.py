@@ -180,9 +180,10 @@ def _xcom(stack: Stack, dag_id: str, run_id: str, task_id: str, map_index: int =
 
 @pytest.fixture(scope="module")
 def runs(stack: Stack) -> dict[str, dict]:
-    migration = _run_dag(stack, "patient_first_migration", {"dry_run": False})
+    # require_approval false: this test is about where tasks run, not about approvals (tests/dags/test_approvals.py)
+    migration = _run_dag(stack, "patient_first_migration", {"dry_run": False, "require_approval": False})
     night = _run_dag(stack, "clinic_patient_import", {"dry_run": False})
-    rollback = _run_dag(stack, "patient_first_rollback", {"dry_run": True})
+    rollback = _run_dag(stack, "patient_first_rollback", {"dry_run": True, "require_approval": False})
     return {"migration": migration, "import": night, "rollback": rollback}
 
 
