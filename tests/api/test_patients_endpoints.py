@@ -68,10 +68,10 @@ def test_an_identity_conflict_is_409_naming_both_patients(server, api_env):
 
 def test_invalid_values_are_422_with_the_imports_reason_codes_and_no_value(server, api_env):
     t = uid()
+    # What identifies the person (IMPORTS.md "Real-world feeds"): names, and an identity (external id or a
+    # valid e-mail). An invalid optional value is a field issue instead (test below).
     cases = [({**person(t), "first_name": "TBD"}, "missing_first_name", "first_name"),
-             ({**person(t), "email": "not-an-address@"}, "invalid_email", "email"),
-             ({**person(t), "date_of_birth": "03/04/1965"}, "invalid_dob", "date_of_birth"),
-             ({**person(t), "date_of_birth": "2999-01-01"}, "dob_in_future", "date_of_birth"),
+             ({**person(t), "external_id": None, "email": "not-an-address@"}, "invalid_email", "email"),
              ({"first_name": "Ann", "last_name": "Lee"}, "missing_identifier", "external_id")]
     for body, code, field in cases:
         r = server.client.post("/api/patients", json=body, headers=api_env.headers())
@@ -87,6 +87,19 @@ def test_invalid_values_are_422_with_the_imports_reason_codes_and_no_value(serve
     assert api_env.scalar("SELECT count(*) FROM patients WHERE external_id = :e", e=f"MRN-{t}") == 0
 
 
+def test_an_invalid_optional_value_is_dropped_and_recorded_as_a_field_issue(server, api_env):
+    t = uid()
+    for n, (field, value, code) in enumerate([("date_of_birth", "03/04/1965", "invalid_dob"),
+                                              ("date_of_birth", "2999-01-01", "dob_in_future"),
+                                              ("email", "not-an-address@", "invalid_email")]):
+        r = server.client.post("/api/patients", json={**person(f"{t}{n}"), field: value}, headers=api_env.headers())
+        assert r.status_code == 201, (code, r.text)
+        assert r.json()[field] is None and value not in r.text
+        assert api_env.scalar("SELECT count(*) FROM patient_pipeline.import_field_issue "
+                              "WHERE file_id = :f AND field = :field AND reason_code = :code",
+                              f=r.json()["file_id"], field=field, code=code) == 1
+
+
 def test_bulk_answers_every_rows_outcome_with_reconciled_counts(server, api_env):
     t = uid()
     existing = server.client.post("/api/patients", json=person(f"{t}x"), headers=api_env.headers()).json()
@@ -94,14 +107,14 @@ def test_bulk_answers_every_rows_outcome_with_reconciled_counts(server, api_env)
             {**person(f"{t}x"), "last_name": "Changed"},  # the existing patient, updated
             person(f"{t}x") | {"last_name": "Changed"},  # the same again in the same call: a copy
             {**person(f"{t}2"), "last_name": ""},  # quarantined
-            {**person(f"{t}3"), "email": "bad@"}]
+            {**person(f"{t}3"), "external_id": None, "email": "bad@"}]
     r = server.client.post("/api/patients/bulk", json=rows, headers=api_env.headers())
     assert r.status_code == 200, r.text
     body = r.json()
     outcomes = [(x["index"], x["outcome"], x["reason_codes"]) for x in body["rows"]]
     assert outcomes == [(0, "inserted", []), (1, "inserted", []), (2, "duplicate", []), (3, "updated", []),
                         (4, "duplicate", []), (5, "quarantined", ["missing_last_name"]),
-                        (6, "quarantined", ["invalid_email"])]
+                        (6, "quarantined", ["invalid_email"])]  # no external id: the e-mail is its only identity
     assert body["rows"][3]["patient_id"] == existing["id"]
     c = body["counts"]
     assert (c["rows"], c["inserted"], c["updated"], c["unchanged"], c["duplicates"], c["quarantined"]) == (7, 2, 1, 0, 2, 2)

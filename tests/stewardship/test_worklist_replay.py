@@ -114,7 +114,7 @@ def test_field_issues_are_listed_once_the_field_issue_table_exists(steward_db, c
     # the table as the real-world feeds work (feat/feeds) creates it: file, record, field, reason; no value
     with steward_db.begin() as conn:
         conn.execute(sa.text(
-            "CREATE TABLE patient_pipeline.import_field_issue (file_id bigint NOT NULL REFERENCES "
+            "CREATE TABLE IF NOT EXISTS patient_pipeline.import_field_issue (file_id bigint NOT NULL REFERENCES "
             "patient_pipeline.import_file (file_id), record_no integer NOT NULL, field text NOT NULL, "
             "reason_code text NOT NULL, recorded_at timestamp without time zone NOT NULL DEFAULT now(), "
             "PRIMARY KEY (file_id, record_no, field))"))
