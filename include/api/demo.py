@@ -15,7 +15,7 @@ import httpx
 import sqlalchemy as sa
 
 from include.api import keys
-from include.core import db, pipeline_schema, settings
+from include.core import db, pipeline_schema, private_files, settings
 
 DEMO_ACCOUNT = "acct-clinic-north"
 BULK_ROWS = 1000
@@ -47,7 +47,7 @@ def run(uri: str, log_dir: Path) -> None:
     env = {**os.environ, db.ENV_CONN: uri, "PYTHONPATH": str(settings.PROJECT_ROOT)}
     print(f"$ python -m include.api --port {port}   (uvicorn; OpenAPI docs at http://127.0.0.1:{port}/docs; "
           f"log: {log_path})", flush=True)
-    with log_path.open("wb") as out:
+    with private_files.open_private(log_path, "wb") as out:  # owner-only, like every file of a run
         proc = subprocess.Popen([sys.executable, "-m", "include.api", "--port", str(port)], env=env,
                                 cwd=settings.PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
