@@ -12,6 +12,13 @@ runbook: **preflight → approval → schema (27, 28, 29) → backfill → quali
 - **dry_run** (default *on*): apply no DDL and write nothing to application tables; the report says
   exactly what a real run would do (patients to create, invites/users/chats to link, quarantine, review queue).
 - **batch_size**: rows per backfill batch (each batch is one short transaction with its checkpoint).
+- **lanes**: key-range lanes each backfill phase runs side by side, one database connection each (default
+  2, one per core of the database server). Each phase task holds that many slots of the `genascope_db`
+  pool (`GENASCOPE_BACKFILL_LANES` at parse time); the Param can lower it, never raise it above them. A
+  resumed phase keeps the lanes it started with.
+- **throttle_factor** (default 0 = off): pace the backfill so that a durable commit, what every
+  application write waits for, stays within this factor of its idle latency (e.g. 2). Use it when the
+  application is busy during the run; it slows the backfill (BENCHMARKS.md, "P throttled").
 - **stop_before_finalize**: run everything but `20250530_finalize_invites` (the NOT NULL step).
 - **lock_timeout_ms**: how long any DDL or batch may wait for a lock before it backs off and retries.
 - **restore_archived_patients** (default *on*): after a `patient_first_rollback`, put back the archived
@@ -87,6 +94,15 @@ def _gate(result: dict) -> dict:
                          description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),
         "batch_size": Param(settings.DEFAULT_BATCH_SIZE, type="integer", minimum=100, maximum=1_000_000, title="Backfill batch size",
                             description="Rows per backfill batch (one short transaction each).", section=RUN_SECTION),
+        "lanes": Param(settings.DEFAULT_BACKFILL_LANES, type="integer", minimum=1,
+                       maximum=settings.DEFAULT_BACKFILL_LANES, title="Backfill lanes",
+                       description="Key ranges each backfill phase runs side by side (one connection each, within "
+                                   "the pool slots the phase task holds).", section=RUN_SECTION),
+        "throttle_factor": Param(settings.DEFAULT_THROTTLE_FACTOR, type="number", minimum=0, maximum=100,
+                                 title="Throttle (commit latency factor)",
+                                 description="0 = off. Else the backfill pauses while a durable commit takes longer "
+                                             "than this factor times its idle latency (protects the application's "
+                                             "writes; costs backfill time).", section=SAFETY_SECTION),
         "stop_before_finalize": Param(False, type="boolean", title="Stop before finalize",
                                       description="Skip 20250530_finalize_invites (NOT NULL).", section=RUN_SECTION),
         "lock_timeout_ms": Param(2000, type="integer", minimum=100, maximum=60000, title="Lock timeout (ms)",
@@ -198,7 +214,8 @@ def patient_first_migration():
             return migration_steps.plan_backfill(run_id(), params())
 
         def phase_task(phase: str):
-            @task(task_id=phase, retries=3)
+            # one pool slot per lane: the phase opens one connection per lane
+            @task(task_id=phase, retries=3, pool_slots=settings.DEFAULT_BACKFILL_LANES)
             def run_phase() -> dict:
                 from include.migration import steps as migration_steps
 

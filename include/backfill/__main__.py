@@ -36,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None, help="database URI (default: the app database resolution of include.core.db)")
     p.add_argument("--batch-size", type=int, default=settings.DEFAULT_BATCH_SIZE)
     p.add_argument("--lock-timeout-ms", type=int, default=None)
-    p.add_argument("--max-batches", type=int, default=None, help="pause each phase after this many batches")
+    p.add_argument("--max-batches", type=int, default=None, help="pause each phase (each lane) after this many batches")
+    p.add_argument("--lanes", type=int, default=settings.DEFAULT_BACKFILL_LANES,
+                   help="key-range lanes per phase, side by side (default %(default)s)")
+    p.add_argument("--throttle-factor", type=float, default=settings.DEFAULT_THROTTLE_FACTOR,
+                   help="0 = off; else pause while a durable commit is slower than this factor times its idle latency")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -46,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     kwargs: dict[str, object] = {"run_id": args.run_id, "batch_size": args.batch_size,
-                                 "max_batches": args.max_batches}
+                                 "max_batches": args.max_batches, "lanes": args.lanes,
+                                 "throttle_factor": args.throttle_factor}
     if args.lock_timeout_ms is not None:
         kwargs["lock_timeout_ms"] = args.lock_timeout_ms
     opts = BackfillOptions(**kwargs)  # type: ignore[arg-type]

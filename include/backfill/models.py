@@ -33,12 +33,26 @@ class BackfillOptions:
     lock_retries: int = settings.DEFAULT_LOCK_RETRIES
     #: catch_up re-plans at most this many times.
     catch_up_rounds: int = 5
+    #: Key-range lanes per phase, run side by side on their own connections (1 = one connection).
+    #: A phase resumed from checkpoints keeps the lane split it started with.
+    lanes: int = settings.DEFAULT_BACKFILL_LANES
+    #: Split a phase only when every lane gets at least this many batches.
+    lane_min_batches: int = settings.DEFAULT_LANE_MIN_BATCHES
+    #: 0 = off. Else pace the batches so that a durable commit (what every application write waits for)
+    #: stays within this factor of its idle latency (include/backfill/throttle.py).
+    throttle_factor: float = settings.DEFAULT_THROTTLE_FACTOR
 
     def __post_init__(self) -> None:
         if not self.run_id or len(self.run_id) > 250:
             raise ValueError("run_id must be a non-empty string of at most 250 characters")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if not 1 <= self.lanes <= 16:
+            raise ValueError("lanes must be between 1 and 16")
+        if self.lane_min_batches < 1:
+            raise ValueError("lane_min_batches must be at least 1")
+        if self.throttle_factor and not 1.0 <= self.throttle_factor <= 100.0:
+            raise ValueError("throttle_factor must be 0 (off) or between 1 and 100")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError("max_batches must be at least 1 (or None for no limit)")
 
@@ -85,6 +99,10 @@ class PhaseResult:
     resumed_from: str | None
     #: False when max_batches stopped the phase before its end (call again to resume).
     complete: bool = True
+    #: Key-range lanes the phase ran in (each its own connection and checkpoint).
+    lanes: int = 1
+    #: The throttle's idle and target commit latency and the pauses it made (None: throttle off).
+    throttle: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

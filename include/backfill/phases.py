@@ -5,13 +5,18 @@ phase's checkpoint, so a killed run resumes right after its last committed batch
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from include.backfill import sqlfiles
 from include.backfill.models import BackfillOptions, PhaseResult
 from include.backfill.planner import require_plan
+from include.backfill.throttle import CommitLatencyThrottle
 from include.backfill.transactions import in_short_transaction, start_clean
 from include.core import locks
 
@@ -77,6 +82,30 @@ def _run_batch(conn: sa.Connection, stmt: sa.TextClause, params: dict[str, objec
     return int(scanned), new_key, int(written)
 
 
+#: Each phase's keyset: the plan table and key column its batches walk, and the rows they select. The
+#: lanes split this key range; the plan tables do not change after the plan is made, so the split
+#: computed from them is the same on every resume.
+_KEYSET = {
+    CREATE_PATIENTS: ("backfill_plan_persons", "person_key", "disposition = 'create'"),
+    LINK_INVITES: ("backfill_plan_invites", "invite_id", "disposition = 'link'"),
+    LINK_USERS: ("backfill_plan_users", "user_id", "disposition = 'link'"),
+    LINK_CHAT_SESSIONS: ("backfill_plan_chats", "chat_id", "true"),
+}
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One key range of a phase: keys in (lower, upper], walked in batches with its own checkpoint row."""
+
+    checkpoint: str  # the checkpoint row's phase column: the phase itself, or "<phase>#<i>/<n>"
+    lower: str
+    upper: str | None  # None: the phase has no rows at all
+
+
+def lane_checkpoint(phase: str, index: int, lanes: int) -> str:
+    return phase if lanes == 1 else f"{phase}#{index + 1}/{lanes}"
+
+
 def _checkpoint(conn: sa.Connection, run_id: str, plan_id: int, phase: str) -> tuple[str | None, bool]:
     row = conn.execute(sa.text(
         "SELECT last_key, done FROM patient_pipeline.backfill_checkpoints "
@@ -93,69 +122,179 @@ def _planned_rows(conn: sa.Connection, plan_id: int, phase: str) -> int | None:
     return int(value) if value is not None else None
 
 
+def _lane_count(conn: sa.Connection, opts: BackfillOptions, plan_id: int, phase: str, planned: int | None) -> int:
+    """The split an earlier call of this phase and plan started with (a resume keeps it), else a new one:
+    ``opts.lanes``, fewer when a lane would get less than ``opts.lane_min_batches`` batches."""
+    names = list(conn.execute(sa.text(
+        "SELECT phase FROM patient_pipeline.backfill_checkpoints WHERE run_id = :r AND plan_id = :p "
+        "AND (phase = :ph OR left(phase, :n) = :prefix)"),
+        {"r": opts.run_id, "p": plan_id, "ph": phase, "n": len(phase) + 1, "prefix": phase + "#"}).scalars())
+    conn.commit()
+    if names:
+        return max(int(name.rsplit("/", 1)[1]) if "#" in name else 1 for name in names)
+    return max(1, min(opts.lanes, (planned or 0) // (opts.batch_size * opts.lane_min_batches)))
+
+
+def _lanes(conn: sa.Connection, phase: str, count: int) -> list[Lane]:
+    """``count`` lanes of equal row counts over the phase's keyset (percentiles of its plan table)."""
+    table, key, where = _KEYSET[phase]
+    fractions = [i / count for i in range(1, count)]
+    cuts = f"percentile_disc(CAST(:f AS float8[])) WITHIN GROUP (ORDER BY {key})" if fractions else "NULL"
+    row = conn.execute(sa.text(f"SELECT {cuts} AS cuts, max({key}) AS top "  # names from _KEYSET only
+                               f"FROM patient_pipeline.{table} WHERE {where}"), {"f": fractions}).one()
+    conn.commit()
+    uppers = [*(row.cuts or []), row.top]
+    lowers = ["", *uppers[:-1]]
+    return [Lane(lane_checkpoint(phase, i, count), lowers[i] or "", uppers[i]) for i in range(count)]
+
+
 class _Progress:
-    """Logs ``phase``'s progress every PROGRESS_EVERY_S: rows walked of the planned rows, rate, time left."""
+    """Logs ``phase``'s progress every PROGRESS_EVERY_S: rows walked of the planned rows, rate, time left.
+
+    Shared by the phase's lanes (thread-safe): the line counts every lane's batches.
+    """
 
     def __init__(self, phase: str, planned: int | None, resumed: bool) -> None:
         self.phase, self.planned, self.resumed = phase, planned, resumed
         self.started = self.last = time.monotonic()
+        self.scanned = self.written = self.batches = 0
+        self._lock = threading.Lock()
 
-    def batch_done(self, scanned: int, written: int, batches: int) -> None:
-        now = time.monotonic()
-        if now - self.last < PROGRESS_EVERY_S:
-            return
-        self.last = now
-        rate = scanned / (now - self.started) if now > self.started else 0.0
-        if self.planned and not self.resumed:
-            left = max(self.planned - scanned, 0)
-            share = f" of {self.planned:,} planned ({100.0 * scanned / self.planned:.0f}%)"
-            eta = f", ~{left / rate:.0f}s left" if rate else ""
-        else:  # resumed: the rows before the checkpoint were walked by an earlier attempt
-            share, eta = (" since the resume" if self.resumed else ""), ""
-        log.info("%s: %s rows walked%s, %s written, %d batches, %.0f rows/s%s", self.phase, f"{scanned:,}", share,
-                 f"{written:,}", batches, rate, eta)
+    def batch_done(self, scanned: int, written: int) -> None:
+        with self._lock:
+            self.scanned += scanned
+            self.written += written
+            self.batches += 1
+            now = time.monotonic()
+            if now - self.last < PROGRESS_EVERY_S:
+                return
+            self.last = now
+            walked = self.scanned
+            rate = walked / (now - self.started) if now > self.started else 0.0
+            if self.planned and not self.resumed:
+                left = max(self.planned - walked, 0)
+                share = f" of {self.planned:,} planned ({100.0 * walked / self.planned:.0f}%)"
+                eta = f", ~{left / rate:.0f}s left" if rate else ""
+            else:  # resumed: the rows before the checkpoint were walked by an earlier attempt
+                share, eta = (" since the resume" if self.resumed else ""), ""
+            log.info("%s: %s rows walked%s, %s written, %d batches, %.0f rows/s%s", self.phase, f"{walked:,}", share,
+                     f"{self.written:,}", self.batches, rate, eta)
+
+
+@dataclass
+class _LaneRun:
+    """What one lane did in this call."""
+
+    rows: int = 0
+    batches: int = 0
+    complete: bool = False
+    resumed_from: str | None = None
+
+
+def _walk(conn: sa.Connection, opts: BackfillOptions, plan_id: int, phase: str, lane: Lane, index: int,
+          progress: _Progress, stop: threading.Event, throttle: CommitLatencyThrottle | None) -> _LaneRun:
+    """Run ``lane``'s batches from its checkpoint to its upper key (or max_batches, or ``stop``)."""
+    out = _LaneRun()
+    last_key, done = _checkpoint(conn, opts.run_id, plan_id, lane.checkpoint)
+    if done:
+        out.complete, out.resumed_from = True, last_key
+        return out
+    out.resumed_from = last_key
+    stmt = sqlfiles.statement(_BATCH_SQL[phase])
+    key = last_key if last_key is not None else lane.lower
+    while not stop.is_set():
+        if opts.max_batches is not None and out.batches >= opts.max_batches:
+            break
+        if throttle is not None:
+            throttle.before_batch(index, stop)
+        # no upper key (nothing planned): '' selects no row, and that empty batch marks the lane done
+        params = {"run_id": opts.run_id, "plan_id": plan_id, "phase": lane.checkpoint, "last_key": key,
+                  "upper_key": lane.upper if lane.upper is not None else "", "batch_size": opts.batch_size}
+        scanned, new_key, written = in_short_transaction(
+            conn, opts, f"backfill {lane.checkpoint} batch after key #{out.batches}",
+            lambda c, p=params: _run_batch(c, stmt, p))
+        if scanned:
+            out.batches += 1
+            out.rows += int(written)
+            key = new_key
+            progress.batch_done(scanned, written)
+        if scanned < opts.batch_size:
+            out.complete = True
+            break
+    return out
+
+
+def _walk_lanes(conn: sa.Connection, opts: BackfillOptions, plan_id: int, phase: str, lanes: list[Lane],
+                progress: _Progress, throttle: CommitLatencyThrottle | None) -> list[_LaneRun]:
+    """One lane on ``conn``; several side by side, each on its own connection of ``conn``'s engine. When a
+    lane fails, the others stop after their current batch (its checkpoint committed) and the first error
+    is raised: a re-run resumes every lane where it stopped."""
+    stop = threading.Event()
+    start_clean(conn)
+    with ExitStack() as stack:
+        if throttle is not None:
+            stack.enter_context(throttle.running(conn.engine))
+        if len(lanes) == 1:
+            return [_walk(conn, opts, plan_id, phase, lanes[0], 0, progress, stop, throttle)]
+
+        def lane_body(index: int, lane: Lane) -> _LaneRun:
+            try:
+                with conn.engine.connect() as lane_conn:
+                    return _walk(lane_conn, opts, plan_id, phase, lane, index, progress, stop, throttle)
+            except BaseException:
+                stop.set()
+                raise
+            finally:
+                if throttle is not None:
+                    throttle.lane_finished(index)
+
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix=f"backfill-{phase}") as pool:
+            futures = [pool.submit(lane_body, i, lane) for i, lane in enumerate(lanes)]
+            wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
 
 
 def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseResult:
-    """Run ``phase`` of the current plan in keyset batches from its checkpoint to the end (or max_batches)."""
+    """Run ``phase`` of the current plan in keyset batches from its checkpoints to the end (or max_batches).
+
+    The phase's key range is split into lanes (:func:`_lane_count`) that run side by side; each lane
+    commits its batches with its own checkpoint row, so a killed run resumes every lane after its last
+    committed batch. ``max_batches`` bounds the batches of each lane in this call.
+    """
     started = time.monotonic()
     start_clean(conn)
     header = require_plan(conn, opts.run_id)
-    last_key, done = _checkpoint(conn, opts.run_id, header.plan_id, phase)
-    if done:
+    planned = _planned_rows(conn, header.plan_id, phase)
+    count = _lane_count(conn, opts, header.plan_id, phase, planned)
+    lanes = _lanes(conn, phase, count)
+    states = [_checkpoint(conn, opts.run_id, header.plan_id, lane.checkpoint) for lane in lanes]
+    resumed = [key for key, _ in states if key is not None]
+    if all(done for _, done in states):
         log.info("%s: plan %s already complete for run %s", phase, header.plan_id, opts.run_id)
-        return PhaseResult(phase, 0, 0, 0.0, 0.0, resumed_from=last_key, complete=True)
-    resumed_from = last_key
-    if resumed_from is not None:
-        log.info("%s: resuming plan %s after its last committed batch", phase, header.plan_id)
-    stmt = sqlfiles.statement(_BATCH_SQL[phase])
-    progress = _Progress(phase, _planned_rows(conn, header.plan_id, phase), resumed=resumed_from is not None)
-    rows = batches = walked = 0
-    complete = False
-    key = last_key or ""
-    while True:
-        if opts.max_batches is not None and batches >= opts.max_batches:
-            break
-        params = {"run_id": opts.run_id, "plan_id": header.plan_id, "phase": phase, "last_key": key,
-                  "batch_size": opts.batch_size}
-        scanned, new_key, written = in_short_transaction(
-            conn, opts, f"backfill {phase} batch after key #{batches}",
-            lambda c, p=params: _run_batch(c, stmt, p))
-        if scanned:
-            batches += 1
-            rows += int(written)
-            walked += scanned
-            key = new_key
-            progress.batch_done(walked, rows, batches)
-        if scanned < opts.batch_size:
-            complete = True
-            break
+        return PhaseResult(phase, 0, 0, 0.0, 0.0, resumed_from=resumed[0] if resumed else None, complete=True,
+                           lanes=count)
+    if resumed:
+        log.info("%s: resuming plan %s after its last committed batch%s", phase, header.plan_id,
+                 f" ({count} lanes)" if count > 1 else "")
+    elif count > 1:
+        log.info("%s: %d lanes side by side", phase, count)
+    progress = _Progress(phase, planned, resumed=bool(resumed))
+    throttle = CommitLatencyThrottle(opts.throttle_factor, count) if opts.throttle_factor else None
+    runs = _walk_lanes(conn, opts, header.plan_id, phase, lanes, progress, throttle)
+    rows, batches = sum(r.rows for r in runs), sum(r.batches for r in runs)
+    complete = all(r.complete for r in runs)
     if complete and phase == CREATE_PATIENTS:
         _analyze_patients(conn, opts)
     seconds = time.monotonic() - started
     log.info("%s: %d rows in %d batches, %.1fs%s", phase, rows, batches, seconds, "" if complete else " (paused)")
+    if throttle is not None:
+        log.info("%s: throttle %s", phase, throttle.summary())
     return PhaseResult(phase, rows, batches, round(seconds, 3), round(rows / seconds, 1) if seconds else 0.0,
-                       resumed_from=resumed_from, complete=complete)
+                       resumed_from=resumed[0] if resumed else None, complete=complete, lanes=count,
+                       throttle=throttle.summary() if throttle is not None else None)
 
 
 def _analyze_patients(conn: sa.Connection, opts: BackfillOptions) -> None:

@@ -52,3 +52,13 @@ DEFAULT_LOCK_RETRIES = int(os.environ.get("GENASCOPE_LOCK_RETRIES", "5"))
 #: batch commits within ~0.1 s at 1M invites (10,000 made the concurrent writer of the benchmark wait up
 #: to ~0.4 s on 0.5% of its writes, enough to lift its p99), for ~5% more backfill time.
 DEFAULT_BATCH_SIZE = int(os.environ.get("GENASCOPE_BATCH_SIZE", "2500"))
+#: Key-range lanes a backfill phase runs side by side (one connection each). A batch is CPU-bound in
+#: its PostgreSQL backend, so one lane per database core is the sweet spot (two on the reference
+#: machine); the migration DAG's phase tasks hold this many slots of the genascope_db pool.
+DEFAULT_BACKFILL_LANES = int(os.environ.get("GENASCOPE_BACKFILL_LANES", "2"))
+#: A phase is split into lanes only when each lane gets at least this many batches (small phases
+#: run in one lane: starting a connection per lane would cost more than it saves).
+DEFAULT_LANE_MIN_BATCHES = int(os.environ.get("GENASCOPE_LANE_MIN_BATCHES", "20"))
+#: 0 = off: the backfill's batches are not paced. Else the factor over the idle commit latency that the
+#: throttle keeps a durable commit within (include/backfill/throttle.py); it costs backfill throughput.
+DEFAULT_THROTTLE_FACTOR = float(os.environ.get("GENASCOPE_BACKFILL_THROTTLE", "0"))

@@ -168,8 +168,11 @@ BACKFILL_PHASES = ("create_patients", "link_invites", "link_users", "link_chat_s
 def _backfill_options(run_id: str, params: dict[str, Any]):
     from include import backfill
 
+    lanes = min(int(params.get("lanes", settings.DEFAULT_BACKFILL_LANES)), settings.DEFAULT_BACKFILL_LANES)
     return backfill.BackfillOptions(run_id=run_id, batch_size=int(params.get("batch_size", settings.DEFAULT_BATCH_SIZE)),
-                                    lock_timeout_ms=int(params.get("lock_timeout_ms", settings.DEFAULT_LOCK_TIMEOUT_MS)))
+                                    lock_timeout_ms=int(params.get("lock_timeout_ms", settings.DEFAULT_LOCK_TIMEOUT_MS)),
+                                    lanes=max(1, lanes),
+                                    throttle_factor=float(params.get("throttle_factor", settings.DEFAULT_THROTTLE_FACTOR)))
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

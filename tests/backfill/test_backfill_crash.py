@@ -1,5 +1,5 @@
-"""A real crash: the CLI (`python -m include.backfill`) is SIGKILLed mid-run, then rerun; the result
-equals an uninterrupted run on a second database (same patient ids, same links)."""
+"""A real crash: the CLI (`python -m include.backfill`) is SIGKILLed mid-run with two lanes per phase, then
+rerun; the result equals an uninterrupted one-lane run on a second database (same patient ids, same links)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_sigkilled_backfill_rerun_equals_an_uninterrupted_run(pg_server):
     crashed_uri, crashed = build(pg_server)
     clean_uri, clean = build(pg_server)
     try:
-        proc = subprocess.Popen(cli(crashed_uri), cwd=settings.PROJECT_ROOT, env=env,
+        proc = subprocess.Popen(cli(crashed_uri, "--lanes", "2"), cwd=settings.PROJECT_ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         with crashed.connect() as watch:
@@ -81,10 +81,10 @@ def test_sigkilled_backfill_rerun_equals_an_uninterrupted_run(pg_server):
         half = state(crashed)
         assert any(p is None for _, p in half["invites"])  # really interrupted
 
-        rerun = subprocess.run(cli(crashed_uri), cwd=settings.PROJECT_ROOT, env=env, capture_output=True,
+        rerun = subprocess.run(cli(crashed_uri, "--lanes", "2"), cwd=settings.PROJECT_ROOT, env=env, capture_output=True,
                                text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-2000:]
-        straight = subprocess.run(cli(clean_uri), cwd=settings.PROJECT_ROOT, env=env, capture_output=True,
+        straight = subprocess.run(cli(clean_uri, "--lanes", "1"), cwd=settings.PROJECT_ROOT, env=env, capture_output=True,
                                   text=True, timeout=300)
         assert straight.returncode == 0, straight.stderr[-2000:]
 
@@ -92,6 +92,10 @@ def test_sigkilled_backfill_rerun_equals_an_uninterrupted_run(pg_server):
         assert after == expected
         assert all(p is not None for _, p in after["invites"])
         assert len(after["patients"]) == 240
+        with crashed.connect() as conn:  # the crashed run really ran its phases in two lanes
+            lanes = conn.execute(sa.text("SELECT count(*) FROM patient_pipeline.backfill_checkpoints "
+                                         "WHERE phase LIKE 'create!_patients#_/2' ESCAPE '!'")).scalar_one()
+        assert lanes == 2
     finally:
         crashed.dispose()
         clean.dispose()

@@ -210,6 +210,23 @@ def test_checkpoint_resume_starts_after_the_last_committed_batch(conn, legacy):
     assert (done.rows, done.batches, done.complete) == (0, 0, True)
 
 
+def test_lanes_split_a_phase_and_a_resume_keeps_the_split_it_started_with(conn, legacy):
+    for n in range(12):
+        legacy.invite(f"i{n:02d}", f"p{n}@x.test", f"P{n}", "Smith")
+    two = BackfillOptions(run_id="run-1", batch_size=2, max_batches=1, lanes=2, lane_min_batches=1)
+    plan(conn, two)
+    first = create_patients(conn, two)  # each lane commits one batch and pauses
+    assert (first.lanes, first.rows, first.batches, first.complete) == (2, 4, 2, False)
+    rest = create_patients(conn, BackfillOptions(run_id="run-1", batch_size=2, lanes=1))
+    assert (rest.lanes, rest.rows, rest.complete) == (2, 8, True)
+    assert rest.resumed_from is not None
+    assert len(patients(conn)) == 12
+    done = conn.execute(sa.text("SELECT phase, rows, done FROM patient_pipeline.backfill_checkpoints "
+                                "WHERE phase LIKE 'create%' ORDER BY phase")).all()
+    conn.commit()
+    assert [tuple(r) for r in done] == [("create_patients#1/2", 6, True), ("create_patients#2/2", 6, True)]
+
+
 def test_catch_up_links_rows_the_application_wrote_during_the_backfill(conn, legacy):
     from include.backfill import catch_up, link_chat_sessions, link_users
     legacy.invite("i1", "anna@x.test", "Anna", "Smith")

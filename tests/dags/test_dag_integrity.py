@@ -52,6 +52,14 @@ def test_migration_params_have_safe_defaults(dagbag):
     assert params["auto_rollback_on_failure"] is False
     assert params["stop_before_finalize"] is False
     assert params["batch_size"] == settings.DEFAULT_BATCH_SIZE
+    assert params["lanes"] == settings.DEFAULT_BACKFILL_LANES and params["throttle_factor"] == 0
+
+
+def test_each_backfill_phase_holds_one_pool_slot_per_lane(dagbag):
+    dag = dagbag.dags["patient_first_migration"]
+    for phase in ("create_patients", "link_invites", "link_users", "link_chat_sessions"):
+        task = dag.task_dict[f"backfill.{phase}"]
+        assert (task.pool, task.pool_slots) == (settings.APP_DB_POOL, settings.DEFAULT_BACKFILL_LANES)
 
 
 def test_approvals_guard_every_irreversible_step_and_are_on_by_default(dagbag):

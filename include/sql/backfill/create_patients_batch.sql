@@ -1,5 +1,5 @@
 -- One batch of create_patients: inserts the next :batch_size planned persons (keyset on person_key
--- after :last_key) into patients, with the user the plan gave them (unless that user got a patient
+-- after :last_key, up to the lane's :upper_key) into patients, with the user the plan gave them (unless that user got a patient
 -- meanwhile), records the inserted patients and the user links in the batch ledgers (rule 10, one
 -- ledger row per batch), and advances the checkpoint, all in this one statement/transaction.
 -- Reads: backfill_plan_persons, patients. Writes: patients, the two ledger batch tables, backfill_checkpoints.
@@ -12,6 +12,7 @@ WITH batch AS (
     SELECT *
     FROM patient_pipeline.backfill_plan_persons
     WHERE disposition = 'create' AND person_key > CAST(:last_key AS text)
+      AND person_key <= CAST(:upper_key AS text)
     ORDER BY person_key
     LIMIT CAST(:batch_size AS integer)
 ), ins AS (

@@ -1,5 +1,5 @@
 -- One batch of link_chat_sessions: for the next :batch_size planned chat sessions (keyset on session
--- id after :last_key), sets chat_sessions.patient_id, where still NULL, to the patient of the
+-- id after :last_key, up to the lane's :upper_key), sets chat_sessions.patient_id, where still NULL, to the patient of the
 -- session's user (patients.user_id); records the links in the batch link ledger (rule 10, one row per batch) and
 -- advances the checkpoint, in this one statement.
 -- Reads: backfill_plan_chats, patients. Writes: chat_sessions.patient_id,
@@ -11,7 +11,7 @@
 WITH batch AS (
     SELECT chat_id, user_id
     FROM patient_pipeline.backfill_plan_chats
-    WHERE chat_id > CAST(:last_key AS text)
+    WHERE chat_id > CAST(:last_key AS text) AND chat_id <= CAST(:upper_key AS text)
     ORDER BY chat_id
     LIMIT CAST(:batch_size AS integer)
 ), upd AS (

@@ -1,5 +1,5 @@
 -- One batch of link_invites: for the next :batch_size planned invites (keyset on invite id after
--- :last_key), finds the patient in patients by the plan's id, else by the identity key (so a patient
+-- :last_key, up to the lane's :upper_key), finds the patient in patients by the plan's id, else by the identity key (so a patient
 -- the application wrote meanwhile is matched, rule 8), sets invites.patient_id where it is still NULL (the only legacy
 -- column touched, rule 9), records the links in the batch link ledger (rule 10, one row per batch) and advances the
 -- checkpoint, all in this one statement/transaction.
@@ -14,6 +14,7 @@ WITH batch AS (
     FROM patient_pipeline.backfill_plan_invites pi
     JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = pi.person_key
     WHERE pi.disposition = 'link' AND pi.invite_id > CAST(:last_key AS text)
+      AND pi.invite_id <= CAST(:upper_key AS text)
     ORDER BY pi.invite_id
     LIMIT CAST(:batch_size AS integer)
 ), resolved AS (

@@ -1,5 +1,5 @@
 -- One batch of link_users: for the next :batch_size planned users (keyset on user id after
--- :last_key), finds their person's patient by the plan's id, else by the identity key, and sets patients.user_id where the
+-- :last_key, up to the lane's :upper_key), finds their person's patient by the plan's id, else by the identity key, and sets patients.user_id where the
 -- patient has none and the user is not linked elsewhere (patients.user_id is unique); records the
 -- links in the batch link ledger (rule 10, one row per batch) and advances the checkpoint, in this one statement.
 -- Most users were linked already when create_patients inserted their patient; this covers patients
@@ -15,6 +15,7 @@ WITH batch AS (
     FROM patient_pipeline.backfill_plan_users u
     JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = u.person_key
     WHERE u.disposition = 'link' AND u.user_id > CAST(:last_key AS text)
+      AND u.user_id <= CAST(:upper_key AS text)
     ORDER BY u.user_id
     LIMIT CAST(:batch_size AS integer)
 ), resolved AS (
