@@ -17,7 +17,7 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint airflow airflow-celery api bench seed db-stop clean
+.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint airflow airflow-celery api bench bench-scale seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
@@ -29,6 +29,7 @@ help:
 	@echo "make api      serve the patient intake API on http://127.0.0.1:8000 (OpenAPI docs at /docs)"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
+	@echo "make bench-scale  the backfill at 300k, 1M and 3M invites (its section of BENCHMARKS.md; ~30 min)"
 	@echo "make seed N=… write N synthetic legacy invites into the app database"
 	@echo "make db-stop  stop the embedded PostgreSQL"
 
@@ -98,6 +99,9 @@ api: venv
 
 bench: airflow-db
 	$(BIN)/python -m include.bench $(BENCH_ARGS)
+
+bench-scale: venv
+	$(BIN)/python -m include.bench.scale_bench $(BENCH_ARGS)
 
 seed: venv
 	$(BIN)/python -m include.seed --invites $(N) --seed $(SEED)

@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--b0-limit", type=int, default=BenchOptions.b0_limit,
                    help="invites B0 processes per trial (default %(default)s)")
     p.add_argument("--b2-rows", type=int, default=BenchOptions.b2_rows, help="rows B2 reads at most (default %(default)s)")
+    p.add_argument("--throttle-factor", type=float, default=BenchOptions.throttle_factor,
+                   help="also run P with the commit-latency throttle at this factor (default %(default)s; 0 skips it)")
     p.add_argument("--api-rows", type=int, default=BenchOptions.api_rows,
                    help="rows of the API benchmark's file and bulk calls (default %(default)s; 0 skips it)")
     args = p.parse_args(argv)
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         run(BenchOptions(only=args.only, e2e=not args.no_e2e, sizes=args.sizes, repeats=args.repeats,
                          server_url=args.server_url,
                          out=Path(args.out), command=command, b0_limit=args.b0_limit, b2_rows=args.b2_rows,
-                         api_rows=args.api_rows))
+                         api_rows=args.api_rows, throttle_factor=args.throttle_factor))
     except BenchSetupError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -163,12 +163,22 @@ def median(values: list[float]) -> float:
 
 @dataclass
 class Bar:
-    """One bar of BENCHMARKS.md: what is compared, the measured value, the threshold, pass or fail."""
+    """One bar of BENCHMARKS.md: what is compared, the measured value, the threshold, pass or fail.
+
+    ``barred=False``: a ratio the spec asks to report, not to bar (``threshold`` then says what it is
+    compared with, and ``passed`` is always True).
+    """
 
     name: str
     measured: str
     threshold: str
     passed: bool
+    barred: bool = True
+
+
+def reported(name: str, measured: str, note: str = "reported, not barred") -> Bar:
+    """A ratio the spec reports without a bar."""
+    return Bar(name, measured, note, True, barred=False)
 
 
 @dataclass
