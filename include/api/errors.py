@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -105,6 +106,16 @@ def install(app: FastAPI) -> None:
         log.error("database error SQLSTATE %s (%s)", sqlstate or "unknown", type(exc.orig).__name__)
         return problem_response(503, "database_unavailable", "the database is not reachable or failed; retry later",
                                 headers={"Retry-After": "5"})
+
+    @app.exception_handler(sa.exc.DataError)
+    @app.exception_handler(psycopg.DataError)
+    async def _data(_: Request, exc: Exception) -> JSONResponse:
+        # a value the database cannot take as given (a NUL character, a character the encoding cannot hold:
+        # SQLSTATE class 22): the client's input, not a server failure
+        orig = getattr(exc, "orig", exc)
+        log.info("data error SQLSTATE %s (%s)", getattr(orig, "sqlstate", None) or "none", type(orig).__name__)
+        return problem_response(422, "invalid_value", "a value of the request cannot be stored or compared "
+                                "(e.g. it holds a NUL character)")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ logs the changes and writes the ledger; this module only builds the records and 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -70,4 +71,15 @@ def deliver(engine: sa.Engine, settings: ApiSettings, account_id: str, rows: Seq
         if "57014" in text or "QueryCanceled" in text:
             raise Problem(503, "timeout", "the database work took longer than the API's statement timeout; "
                           "send fewer rows per call", headers={"Retry-After": "5"}) from None
+        if "SQLSTATE 22" in text or "DataError" in text or "CharacterNotInRepertoire" in text:
+            raise Problem(422, "invalid_value", "a value of the request cannot be stored (e.g. a character the "
+                          "database cannot hold); nothing was merged") from None
+        if "23505" in text or "UniqueViolation" in text:
+            # the merge would give a matched patient the identity key (or external id) another patient
+            # already holds: a conflict for the caller (or a steward) to resolve, not a server failure
+            raise Problem(409, "identity_conflict", "the update would give the matched patient the identity of "
+                          "another patient of the account; nothing was merged; conflicting patient ids: unknown "
+                          "(resolve it with `steward merge` or correct the values)") from None
+        # the message names the delivery, the SQLSTATE and the exception type only (never a value)
+        logging.getLogger(__name__).error("%s", exc)
         raise Problem(500, "delivery_failed", "the import of this call failed; nothing was merged") from None
