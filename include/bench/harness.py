@@ -10,12 +10,13 @@ Prints counts and seconds only (never row contents).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,21 @@ def connect_server(server_url: str | None = None) -> Server:
         raise BenchSetupError(f"cannot connect to the {kind} benchmark server ({type(exc).__name__}); "
                               "check --server-url or run `make db-stop` and retry") from None
     return Server(admin, kind, version.split(" ")[0], num)
+
+
+def run_in_child(target: Callable[..., None], args: tuple, *, name: str, timeout_s: float = 3600) -> dict:
+    """Run ``target(queue, *args)`` in a spawned child process (its peak RSS is its own) and return the one
+    message it puts on the queue; the child is joined, and killed if it does not end."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=target, name=name, args=(out, *args))
+    child.start()
+    try:
+        return out.get(timeout=timeout_s)
+    finally:
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
 
 
 def engine_for(uri: str) -> sa.Engine:

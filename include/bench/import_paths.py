@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
+from include.bench.harness import run_in_child
 from include.core import db
 
 #: The staging table of C0/C1 (unlogged, like the project's import_staging; no index).
@@ -200,18 +200,8 @@ def project_p(uri: str, path: Path, account_id: str, *, timeout_s: float = 3600)
         entry = bench_source(account_id, landing)
         location = landing / "incoming" / path.name
         shutil.copyfile(path, location)
-        ctx = multiprocessing.get_context("spawn")
-        out = ctx.Queue()
-        child = ctx.Process(target=_project_p_child, name="bench-import-p",
-                            args=(out, uri, entry, str(location), f"bench-import-{uuid.uuid4().hex[:8]}",
-                                  str(work / "runs")))
-        child.start()
-        try:
-            msg = out.get(timeout=timeout_s)
-        finally:
-            child.join(timeout=60)
-            if child.is_alive():
-                child.kill()
+        msg = run_in_child(_project_p_child, (uri, entry, str(location), f"bench-import-{uuid.uuid4().hex[:8]}",
+                                              str(work / "runs")), name="bench-import-p", timeout_s=timeout_s)
         if not msg.get("ok"):
             raise ImportBenchError(f"the project import (P) failed in its child process: {msg.get('error')}; "
                                    "run tests/imports to see why")

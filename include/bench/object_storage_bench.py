@@ -13,7 +13,6 @@ keeps it).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import sys
@@ -32,6 +31,7 @@ from include.bench.harness import (
     database_copy,
     drop_database,
     now_utc,
+    run_in_child,
     say,
 )
 from include.core import settings
@@ -71,18 +71,9 @@ def _import_once(uri: str, csv: Path, account: str, landing_kind: str, bucket: s
             location = f"{landing}/incoming/{csv.name}"
             with csv.open("rb") as src, storage.path(location).open("wb") as dst:
                 shutil.copyfileobj(src, dst, 8 << 20)
-        ctx = multiprocessing.get_context("spawn")
-        out = ctx.Queue()
-        child = ctx.Process(target=import_paths._project_p_child, name="bench-import-storage",
-                            args=(out, uri, entry, location, f"bench-storage-{uuid.uuid4().hex[:8]}",
-                                  str(work / "runs")))
-        child.start()
-        try:
-            msg = out.get(timeout=3600)
-        finally:
-            child.join(timeout=60)
-            if child.is_alive():
-                child.kill()
+        msg = run_in_child(import_paths._project_p_child,
+                           (uri, entry, location, f"bench-storage-{uuid.uuid4().hex[:8]}", str(work / "runs")),
+                           name="bench-import-storage")
         if not msg.get("ok"):
             raise import_paths.ImportBenchError(f"the import from the {landing_kind} landing failed: {msg.get('error')}")
         result = msg["result"]

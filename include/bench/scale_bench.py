@@ -14,7 +14,6 @@ Counts and seconds only; nothing here reads or prints row contents.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import shlex
@@ -35,6 +34,7 @@ from include.bench.harness import (
     drop_database,
     now_utc,
     ratio,
+    run_in_child,
     say,
 )
 from include.core import settings
@@ -102,16 +102,7 @@ def run_size(server: Server, label: str, invites: int, seed: int, timeout_s: flo
         with database_copy(server, template, f"scale_p_{label.lower()}") as uri:
             dbname = uri.rsplit("/", 1)[1].split("?", 1)[0]
             files0, bytes0 = _temp_usage(server, dbname)
-            ctx = multiprocessing.get_context("spawn")
-            out = ctx.Queue()
-            child = ctx.Process(target=_p_child, name="bench-scale-p", args=(out, uri, f"bench-scale-{label}"))
-            child.start()
-            try:
-                msg = out.get(timeout=timeout_s)
-            finally:
-                child.join(timeout=60)
-                if child.is_alive():
-                    child.kill()
+            msg = run_in_child(_p_child, (uri, f"bench-scale-{label}"), name="bench-scale-p", timeout_s=timeout_s)
             if not msg.get("ok"):
                 raise ScaleBenchError(f"P failed at {label} in its child process: {msg.get('error')}")
             files1, bytes1 = _temp_usage(server, dbname)
