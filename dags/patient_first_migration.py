@@ -126,7 +126,7 @@ def patient_first_migration():
     def preflight():
         @task(retries=3)
         def check_app_db() -> dict:
-            """Reachable, known alembic revision, live legacy schema = DATA-MODEL.md §1."""
+            """Reachable, known alembic revision, live legacy schema = docs/contracts/data-model.md §1."""
             from include.migration import steps as migration_steps
 
             return migration_steps.check_app_db()

@@ -1,7 +1,7 @@
 """Operator commands (no PHI in any output):
 
     python -m include.cli db-info          which app database is in use, its revision and table sizes
-    python -m include.cli verify-legacy    compare the live legacy schema with DATA-MODEL.md §1
+    python -m include.cli verify-legacy    compare the live legacy schema with docs/contracts/data-model.md §1
     python -m include.cli stamp-baseline   verify, then `alembic stamp 20250526_legacy_baseline` (production)
     python -m include.cli db-stop          stop the embedded PostgreSQL
     python -m include.cli embedded-uri     start the embedded PostgreSQL, print its app database's URI (for
@@ -140,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         found = legacy_contract.differences(conn)
         conn.commit()
         if found:
-            print("legacy schema does NOT match DATA-MODEL.md §1:")
+            print("legacy schema does NOT match docs/contracts/data-model.md §1:")
             for line in found:
                 print(f"  - {line}")
             return 1
-        print("legacy schema matches DATA-MODEL.md §1")
+        print("legacy schema matches docs/contracts/data-model.md §1")
         if args.command == "stamp-baseline":
             current = driver.current_revision(conn)
             if current is not None:

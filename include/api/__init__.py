@@ -1,4 +1,4 @@
-"""The patient intake API (API.md): a FastAPI app on the nightly import's engine.
+"""The patient intake API (docs/contracts/api.md): a FastAPI app on the nightly import's engine.
 
 Layout (FastAPI's "bigger applications"): ``app`` (factory, ``install``, ``router``), one package per
 resource (``patients``, ``imports``: ``router``, ``models``, ``service``), ``auth`` (the one dependency

@@ -84,7 +84,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.intake.dispose()
 
     app = FastAPI(title="Genascope patient intake API", version="1.0.0", lifespan=lifespan,
-                  description="Patients in through the nightly import's engine (see README, API section). "
+                  description="Patients in through the nightly import's engine (see docs/intake-api.md). "
                               "Every route needs `Authorization: Bearer <API key>`.")
     install(app, settings)
     app.include_router(router)

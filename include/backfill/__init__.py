@@ -1,4 +1,4 @@
-"""The invite-first -> patient-first backfill (DATA-MODEL.md §4), set-based, batched and resumable.
+"""The invite-first -> patient-first backfill (docs/contracts/data-model.md §4), set-based, batched and resumable.
 
 The DAG ``patient_first_migration`` calls one function per task:
 plan_backfill -> :func:`plan`, create_patients -> :func:`create_patients`, link_invites ->

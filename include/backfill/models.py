@@ -1,4 +1,4 @@
-"""Options, results and errors of the backfill (DATA-MODEL.md §4). No I/O here."""
+"""Options, results and errors of the backfill (docs/contracts/data-model.md §4). No I/O here."""
 
 from __future__ import annotations
 

@@ -298,7 +298,7 @@ def render(api: ApiBench, command: str, when: str) -> list[str]:
     cfg = api.config
     s, i = api.single, api.insert
     lines = [
-        "## API (patient intake, see API.md)", "",
+        "## API (patient intake, see docs/contracts/api.md)", "",
         f"- command: `{command}`; run {when}; PostgreSQL {api.postgres}; one run (no repeats); machine load "
         f"average {' → '.join(f'{x:.1f}' for x in api.load)} on {os.cpu_count()} cores (other jobs were running: "
         "compare the paths with each other, not with the other sections' absolute numbers).",

@@ -128,7 +128,7 @@ def _not_configured(why: str) -> AppDatabaseNotConfigured:
         f"the connection {settings.APP_DB_CONN_ID} (a host in the Airflow connection, or {ENV_CONN} in every "
         "worker's environment); a task never starts the embedded PostgreSQL, which would be private to this "
         "worker's disk. `make airflow` and `make airflow-celery` set the connection to the embedded server; "
-        "on a deployment point it at the PostgreSQL server (README, Production).")
+        "on a deployment point it at the PostgreSQL server (docs/beyond-one-machine.md).")
 
 
 def _uri_from_airflow_connection() -> str:

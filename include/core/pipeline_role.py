@@ -1,4 +1,4 @@
-"""The least-privilege database role of the pipeline: ``genascope_pipeline`` (OPERATIONS.md §5).
+"""The least-privilege database role of the pipeline: ``genascope_pipeline`` (docs/contracts/operations.md §5).
 
 ``include/sql/security/pipeline_role.sql`` holds the grants (and says why each is needed); this module
 runs it as a DBA, optionally first moving the application's tables to a NOLOGIN owner role (the tables

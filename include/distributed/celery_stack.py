@@ -12,8 +12,8 @@ triggerer, the api-server on 127.0.0.1, and two Celery workers, each in its own 
 (``.airflow-celery/workers/<name>``) and, by default, its own mount namespace (``namespaces``), so that
 a file one worker writes to a local path is invisible to the other and to the api-server.
 
-Every setting a CeleryExecutor deployment of Airflow 3 needs is in :func:`airflow_environment` (the README's
-production section lists them); ``up`` also writes them to ``.airflow-celery/airflow-celery.env``
+Every setting a CeleryExecutor deployment of Airflow 3 needs is in :func:`airflow_environment` (docs/beyond-one-machine.md
+lists them); ``up`` also writes them to ``.airflow-celery/airflow-celery.env``
 (mode 0600: it holds the shared secrets) for ``airflow`` commands against the deployment:
 ``set -a; . .airflow-celery/airflow-celery.env; set +a; airflow dags list``.
 """
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         args.runs_root = args.runs_root or f"{bucket}/runs"
         placed = lay_out_landing(args.landing_root)
         print(f"S3 (moto) on {s3.endpoint_url}: {len(placed)} sample deliveries under {args.landing_root}", flush=True)
-    if args.landing_root:  # the allow-list of landing roots (OPERATIONS.md §5) must hold it
+    if args.landing_root:  # the allow-list of landing roots (docs/contracts/operations.md §5) must hold it
         extra["GENASCOPE_LANDING_ROOTS"] = ",".join(
             r for r in (os.environ.get("GENASCOPE_LANDING_ROOTS"), args.landing_root) if r)
     dep = deployment(isolate=not args.no_isolate, extra_env=extra)

@@ -4,7 +4,7 @@ GX runs its expectations as SQL inside PostgreSQL (nothing is pulled into memory
 only placed on id and key columns, and the identity key is validated as an md5 digest, so the Data
 Docs never show a name or an e-mail.
 
-Security (OPERATIONS.md §5): the context is **ephemeral** (no ``great_expectations.yml``, no stored
+Security (docs/contracts/operations.md §5): the context is **ephemeral** (no ``great_expectations.yml``, no stored
 datasource: the connection string lives in this process's memory only); its Data Docs site is the run
 folder's ``gx/data_docs`` (owner-only, created 0700 before GX writes and tightened after), and the
 ephemeral context's default site in a temporary folder is removed. Results carry **no sampled values**

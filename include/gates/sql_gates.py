@@ -33,7 +33,7 @@ def run_sql_gate(conn: sa.Connection, rule: str) -> GateResult:
 
 
 def legacy_checksums_gate(conn: sa.Connection, run_id: str) -> GateResult:
-    """The run changed no legacy column (DATA-MODEL §4 rule 9), even with the application writing.
+    """The run changed no legacy column (docs/contracts/data-model.md §4 rule 9), even with the application writing.
 
     Compared with this run's own preflight (per-row hashes of invites and chat_sessions, table
     checksums of the rest; see include.migration.runs.audit_legacy_changes). Rows the application wrote since

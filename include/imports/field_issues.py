@@ -1,6 +1,6 @@
 """Field issues: an optional value that failed validation was dropped, and the row imported without it.
 
-IMPORTS.md "Real-world feeds": a row is quarantined only when what identifies the person is missing or
+docs/contracts/imports.md "Real-world feeds": a row is quarantined only when what identifies the person is missing or
 invalid; an invalid phone, date of birth or (next to an external id) e-mail costs only that value. The
 normalizer lists such problems per record (``NormalizedRecord.field_issues``), staging keeps them as
 ``field:reason`` text, and ``write`` turns them into ``patient_pipeline.import_field_issue`` rows (file,

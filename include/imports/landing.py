@@ -4,7 +4,7 @@ A location is a local folder or any URI Airflow's ``ObjectStoragePath`` understa
 ``file://...``); both are handled through the same small path protocol (``iterdir``, ``open``, ``name``,
 ``mkdir``, ``exists``). Object storage support is imported only when a URI is used.
 
-Confinement (OPERATIONS.md §5):
+Confinement (docs/contracts/operations.md §5):
 
 - a landing root given to a run (the DAG's ``landing_root`` Param or the Variable) must lie in the
   allow-list ``landing_roots`` of the sources YAML (or ``GENASCOPE_LANDING_ROOTS``); ``..`` is refused

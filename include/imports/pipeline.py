@@ -1,6 +1,6 @@
 """One clinic file, end to end, and the night around it (what the ``clinic_patient_import`` DAG calls).
 
-Per file (IMPORTS.md): fingerprint -> ledger (skip content already done) -> stream-parse + normalize ->
+Per file (docs/contracts/imports.md): fingerprint -> ledger (skip content already done) -> stream-parse + normalize ->
 COPY into staging -> set-based decisions -> quarantine -> reject-ratio hold -> GX gate -> merge (one
 transaction, reconciled) -> report -> ledger ``done`` -> move to ``processed/`` (or ``rejected/``).
 Each step is re-entrant through the ledger's status, so a killed task converges when re-run: a file found
@@ -72,7 +72,7 @@ class FileResult:
     held_back: int = 0  # rows of a held file that would have been merged (nothing is merged)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     notes_by_code: dict[str, int] = field(default_factory=dict)
-    field_issue_rows: int = 0  # rows imported without an invalid optional value (IMPORTS.md field issues)
+    field_issue_rows: int = 0  # rows imported without an invalid optional value (docs/contracts/imports.md field issues)
     field_issues_by_reason: dict[str, int] = field(default_factory=dict)
     field_issues_by_field: dict[str, int] = field(default_factory=dict)  # "phone:unparseable_phone" -> n
     unsupported_messages: int = 0  # HL7 messages of types the import does not read (not records)

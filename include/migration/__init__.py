@@ -3,7 +3,7 @@
 * :mod:`include.migration.steps`           the DAG's steps as plain functions;
 * :mod:`include.migration.runs`            preflight and the run record (revision, contract, legacy checksums);
 * :mod:`include.migration.driver`          the alembic revisions run from Python on a connection we hand in;
-* :mod:`include.migration.legacy_contract` DATA-MODEL.md §1 as data, and a check of a live database against it;
+* :mod:`include.migration.legacy_contract` docs/contracts/data-model.md §1 as data, and a check of a live database against it;
 * :mod:`include.migration.catalog`         snapshots of the live catalog (tables, columns, constraints, indexes);
 * :mod:`include.migration.checksums`       row counts and order-independent checksums of the legacy tables.
 

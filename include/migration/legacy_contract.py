@@ -1,4 +1,4 @@
-"""The legacy schema contract (DATA-MODEL.md §1) and a check of a live database against it.
+"""The legacy schema contract (docs/contracts/data-model.md §1) and a check of a live database against it.
 
 Preflight runs this before anything touches a database, and ``python -m include.cli stamp-baseline``
 runs it before stamping an existing production database at ``20250526_legacy_baseline``.
@@ -59,12 +59,12 @@ ADDED_BY_UPGRADES = {("invites", "patient_id"), ("chat_sessions", "patient_id")}
 
 
 class LegacySchemaMismatch(RuntimeError):
-    """The live legacy schema differs from DATA-MODEL.md §1."""
+    """The live legacy schema differs from docs/contracts/data-model.md §1."""
 
     def __init__(self, differences: list[str]):
         self.differences = differences
         super().__init__(
-            "the live legacy schema does not match the contract (DATA-MODEL.md §1); nothing was changed. "
+            "the live legacy schema does not match the contract (docs/contracts/data-model.md §1); nothing was changed. "
             "Differences:\n  - " + "\n  - ".join(differences)
         )
 

@@ -4,7 +4,7 @@
 raises for bad data: a record either comes back clean, or with ``reason``/``reason_field`` set (the row
 is quarantined), and possibly with warning ``notes`` (the row is imported, the notes are recorded).
 
-Required vs optional fields (IMPORTS.md "Real-world feeds"): a row is quarantined only when what identifies
+Required vs optional fields (docs/contracts/imports.md "Real-world feeds"): a row is quarantined only when what identifies
 the person is missing or invalid -- first and last name, and at least one identity (the external id, or a
 valid e-mail) -- or when a field the source declares in ``required_fields`` is missing or invalid. An
 optional field that fails validation (phone, date of birth, e-mail when an external id is present) is
@@ -49,7 +49,7 @@ Warnings (``notes``; the row is imported):
   value, so the DB side treats it exactly like an absent value; the note records that the sender asked.
 - ``unrecognised_active``: an ``active`` value other than true/false/yes/no/1/0/y/n/active/inactive.
 
-Keys for matching are the key form (DATA-MODEL §4 rule 3, ``include.normalize.keys``, the twin of the SQL
+Keys for matching are the key form (docs/contracts/data-model.md §4 rule 3, ``include.normalize.keys``, the twin of the SQL
 ``patient_pipeline.email_key`` / ``key_form`` the backfill and the import decisions use): ``email_key``
 (valid e-mails only) and ``first_name_key``. Stored values are trimmed of white space and invisible format
 characters (``keys.trim_noise``) before they are checked.
@@ -70,7 +70,7 @@ from include.normalize.keys import email_key, key_form, trim_noise
 from include.normalize.names import normalize_name
 from include.normalize.phones import to_e164
 
-#: ``patients`` column widths (DATA-MODEL.md section 3).
+#: ``patients`` column widths (docs/contracts/data-model.md section 3).
 MAX_NAME = 100
 MAX_EMAIL = 255
 MAX_PHONE = 20

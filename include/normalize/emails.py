@@ -1,5 +1,5 @@
 """E-mail addresses: stored as given (trimmed of white space and invisible characters), matched by their key
-form (``include.normalize.keys.email_key``, DATA-MODEL §4 rule 3).
+form (``include.normalize.keys.email_key``, docs/contracts/data-model.md §4 rule 3).
 
 Syntax check: a regular-expression fast path accepts the common dot-atom shapes
 (``local@label.label.tld``, ASCII only, no special-use TLD); everything else goes to ``email_validator``

@@ -1,4 +1,4 @@
-"""The key form (DATA-MODEL.md §4 rule 3): when two texts are "the same e-mail" or "the same name".
+"""The key form (docs/contracts/data-model.md §4 rule 3): when two texts are "the same e-mail" or "the same name".
 
 The one Python definition of the identity keys; its SQL twin is ``include/sql/pipeline/020_key_form.sql``
 (``patient_pipeline.key_form``, ``email_key``, ``trim_noise``) and a property test proves on both servers

@@ -3,7 +3,7 @@ and the archive holds what the rollback found.
 
 The expected shape per revision is written down here (what each revision adds, by name: columns,
 constraints, indexes), so a target keeps everything of its revision and earlier ones and nothing of
-the later ones. For the baseline the legacy contract (DATA-MODEL.md §1) must match exactly.
+the later ones. For the baseline the legacy contract (docs/contracts/data-model.md §1) must match exactly.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Mix per BENCHMARKS.md: ~5% rows match existing patients (e-mail + first name of 
 ~0.5% rows repeat an earlier row of the same file verbatim, ~1% rows are defective (one of: bad
 e-mail, bad date of birth, missing first name, unparseable phone, in that rotation); the rest are
 new people. A matching row is the clinic's copy of the person: the e-mail clean (its key form), the names
-as the invite had them trimmed of noise (one person per key form, DATA-MODEL §4 rule 3). Matches come from the database at ``match_uri`` when given, else from the pure legacy
+as the invite had them trimmed of noise (one person per key form, docs/contracts/data-model.md §4 rule 3). Matches come from the database at ``match_uri`` when given, else from the pure legacy
 generator for ``match_invites`` invites with the same seed (what ``python -m include.seed`` loads),
 else there are none. Everything is fictional and deterministic in ``seed``.
 """

@@ -15,7 +15,7 @@ Time is anchored, never read from the clock:
 
 The first occurrence of every variant (story kind, status spelling, role case, title, phone
 format, ...) is taken in a fixed order before random draws start, so every messy case of
-DATA-MODEL.md appears at any size from ~200 invites and then scales with the size.
+docs/contracts/data-model.md appears at any size from ~200 invites and then scales with the size.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ INVITE_TTL = timedelta(days=14)
 SESSIONS_PER_INVITE = 0.5
 DEFAULT_CHUNK_INVITES = 20_000
 
-#: Column order of each legacy table (DATA-MODEL.md §1), the order of every generated row tuple.
+#: Column order of each legacy table (docs/contracts/data-model.md §1), the order of every generated row tuple.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("id", "name", "domain", "status", "created_at", "updated_at"),
     "users": ("id", "name", "email", "role", "hashed_password", "account_id", "clinician_id", "is_active",
@@ -67,7 +67,7 @@ STORY_KINDS = (
 
 Row = tuple[object, ...]
 
-#: Web-form and copy-paste noise of real rows (DATA-MODEL.md §4 rule 3: the key form must see through it),
+#: Web-form and copy-paste noise of real rows (docs/contracts/data-model.md §4 rule 3: the key form must see through it),
 #: as (name, wrap) pairs: an e-mail or first name is rewritten with one of them. Identity is unchanged in
 #: the key form; lower(btrim()) would split the person.
 NOISE_EMAIL = (

@@ -1,4 +1,4 @@
-"""Stewardship: act on what the pipeline could not decide alone (OPERATIONS.md §3).
+"""Stewardship: act on what the pipeline could not decide alone (docs/contracts/operations.md §3).
 
 One module per action family, plain functions on a connection (used by the ``patient_stewardship`` DAG
 and by ``python -m include.cli steward ...``):

@@ -110,7 +110,7 @@ def field_issue_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
     """Field issues of the scope, as worklist rows (same columns as ``quarantine_rows``; no values: the
     field-issue table keeps file, record number, field and reason code only).
 
-    ``patient_pipeline.import_field_issue`` comes with the real-world feeds work (IMPORTS.md "Real-world
+    ``patient_pipeline.import_field_issue`` comes with the real-world feeds work (docs/contracts/imports.md "Real-world
     feeds", branch feat/feeds, built in parallel); until it exists in the database this yields nothing.
     This function is the one place that knows that table (``worklist_field_issues.sql``).
     """

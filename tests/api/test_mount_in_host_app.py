@@ -1,4 +1,4 @@
-"""The router mounted by a host application with the host's own authentication (README: mounting)."""
+"""The router mounted by a host application with the host's own authentication (docs/intake-api.md, mounting)."""
 
 from __future__ import annotations
 

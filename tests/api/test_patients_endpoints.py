@@ -68,7 +68,7 @@ def test_an_identity_conflict_is_409_naming_both_patients(server, api_env):
 
 def test_invalid_values_are_422_with_the_imports_reason_codes_and_no_value(server, api_env):
     t = uid()
-    # What identifies the person (IMPORTS.md "Real-world feeds"): names, and an identity (external id or a
+    # What identifies the person (docs/contracts/imports.md "Real-world feeds"): names, and an identity (external id or a
     # valid e-mail). An invalid optional value is a field issue instead (test below).
     cases = [({**person(t), "first_name": "TBD"}, "missing_first_name", "first_name"),
              ({**person(t), "external_id": None, "email": "not-an-address@"}, "invalid_email", "email"),

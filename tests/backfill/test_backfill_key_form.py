@@ -1,4 +1,4 @@
-"""The backfill on noisy legacy rows (DATA-MODEL §4 rule 3, the key form): every character class of the
+"""The backfill on noisy legacy rows (docs/contracts/data-model.md §4 rule 3, the key form): every character class of the
 key form on re-invites, relatives sharing an e-mail, nameless invites and patient users. 0 false merges, no
 split, every invite linked unless it has no name anywhere, statuses right, the gates pass and the
 finalization is not blocked by the noise."""

@@ -1,4 +1,4 @@
-"""Upgrade safety of the key form (DATA-MODEL §4 rule 3, rule 8): a database an earlier version migrated with
+"""Upgrade safety of the key form (docs/contracts/data-model.md §4 rule 3, rule 8): a database an earlier version migrated with
 the lower(btrim()) key keeps its patients. A rerun of the backfill matches them (never a duplicate), also
 the persons that earlier key split on noise; those splits are listed for review, never merged silently."""
 

@@ -1,4 +1,4 @@
-"""DATA-MODEL.md §4, rule by rule, on small hand-written legacy data with exact expected outcomes."""
+"""docs/contracts/data-model.md §4, rule by rule, on small hand-written legacy data with exact expected outcomes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""include.migration.legacy_contract: the baseline revision creates exactly the contract of DATA-MODEL.md §1,
+"""include.migration.legacy_contract: the baseline revision creates exactly the contract of docs/contracts/data-model.md §1,
 and every kind of drift from it is reported."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from include.migration import catalog, checksums, driver, legacy_contract
 VC36 = "character varying(36)"
 TS = "timestamp without time zone"
 
-#: DATA-MODEL.md §3, as 20250527 creates it (user_id comes with 20250529).
+#: docs/contracts/data-model.md §3, as 20250527 creates it (user_id comes with 20250529).
 PATIENTS_COLUMNS = {
     "id": (VC36, True, None),
     "account_id": (VC36, False, None),

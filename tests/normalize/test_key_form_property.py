@@ -1,4 +1,4 @@
-"""The key form (DATA-MODEL §4 rule 3): SQL (patient_pipeline.key_form / email_key / trim_noise) and Python
+"""The key form (docs/contracts/data-model.md §4 rule 3): SQL (patient_pipeline.key_form / email_key / trim_noise) and Python
 (include.normalize.keys) give the same result for the same text, on every server; plus its exact rules.
 
 The property test draws texts mixing every character class the rule lists (each white space, each invisible

@@ -11,7 +11,7 @@ import pytest
 from include.seed import COLUMNS, OPEN_EXPIRY_REFERENCE, REFERENCE_TIME, TABLES, LegacyGenerator, SeedParameterError
 from include.seed.generator import HISTORY_DAYS
 
-#: Every messy case of DATA-MODEL.md, as the summary names it (missing_name only on request).
+#: Every messy case of docs/contracts/data-model.md, as the summary names it (missing_name only on request).
 REQUIRED_CASES = (
     "email_case_variant", "email_space_variant", "invites_repeating_earlier_person", "reinvite_chains",
     "chain_revoked_invites", "chain_expired_invites", "same_person_multiple_clinicians",

@@ -1,16 +1,16 @@
-"""Every messy case of DATA-MODEL.md is in a small seeded database, proven with SQL."""
+"""Every messy case of docs/contracts/data-model.md is in a small seeded database, proven with SQL."""
 
 from __future__ import annotations
 
 from seed_helpers import MISSING_NAMES, Seeded
 
-KEY = "patient_pipeline.email_key(i.email)"  # the key form (DATA-MODEL §4 rule 3)
+KEY = "patient_pipeline.email_key(i.email)"  # the key form (docs/contracts/data-model.md §4 rule 3)
 ACCOUNT = "c.account_id"
 INVITES_WITH_ACCOUNT = "invites i LEFT JOIN users c ON c.id = i.clinician_id"
 
 
 def test_emails_and_first_names_carry_web_form_noise(seeded: Seeded):
-    """DATA-MODEL §4 rule 3: NBSP, zero-width and other invisible characters, tabs, CR/LF around and inside
+    """docs/contracts/data-model.md §4 rule 3: NBSP, zero-width and other invisible characters, tabs, CR/LF around and inside
     e-mails and first names (the same person in the key form, a different one under lower(btrim()))."""
     noisy = r"~ '[\u00a0\u200b-\u200d\u2060\ufeff\u00ad\u2000-\u200a\u202f\u3000\t\r\n]'"
     assert seeded.scalar(f"SELECT count(*) FROM invites WHERE email {noisy}") > 0

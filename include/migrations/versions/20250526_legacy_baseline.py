@@ -1,4 +1,4 @@
-"""Legacy (invite-first) schema, exactly as DATA-MODEL.md §1 describes production.
+"""Legacy (invite-first) schema, exactly as docs/contracts/data-model.md §1 describes production.
 
 Demo, test and benchmark databases are built from nothing with this revision. An existing production
 database is never upgraded through it: it is stamped at this revision after its schema has been

@@ -1,4 +1,4 @@
-"""Create the `patients` table (DATA-MODEL.md §3) and its indexes.
+"""Create the `patients` table (docs/contracts/data-model.md §3) and its indexes.
 
 Revision ID: 20250527_create_patients
 Revises: 20250526_legacy_baseline
@@ -50,7 +50,7 @@ def upgrade() -> None:
         "CREATE UNIQUE INDEX ux_patients_account_external_id ON patients (account_id, external_id) "
         "WHERE external_id IS NOT NULL"
     )
-    # One patient per identity key (DATA-MODEL §4 rule 3): account, e-mail key, first-name key.
+    # One patient per identity key (docs/contracts/data-model.md §4 rule 3): account, e-mail key, first-name key.
     # NULLS NOT DISTINCT (PostgreSQL 15+) so the "no resolvable account" bucket is unique too.
     op.execute(
         "CREATE UNIQUE INDEX ux_patients_identity_key ON patients "

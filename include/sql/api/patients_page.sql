@@ -2,7 +2,7 @@
 -- all), the optional filters, in the stable order (created_at, id) after the cursor's (created_at, id).
 -- Keyset pagination: a row inserted while a client pages gets a later created_at than the rows already
 -- read, so pages neither repeat nor skip rows that existed when paging began.
--- The e-mail filter compares the key form (patient_pipeline.email_key, DATA-MODEL §4 rule 3, the key of the
+-- The e-mail filter compares the key form (patient_pipeline.email_key, docs/contracts/data-model.md §4 rule 3, the key of the
 -- import's matching and of the backfill); the last-name filter is a case-insensitive prefix (LIKE with escaped wildcards).
 -- Reads: patients. Writes: nothing.
 SELECT id, account_id, clinician_id, external_id, email, first_name, last_name, phone, date_of_birth, status,

@@ -1,5 +1,5 @@
 -- The existing patients an identity_conflict row of one delivery points to: the patient with its external
--- id, and the patient with its e-mail key + first-name key (the key form of decide.sql, DATA-MODEL §4
+-- id, and the patient with its e-mail key + first-name key (the key form of decide.sql, docs/contracts/data-model.md §4
 -- rule 3), within the account. Ids only, so the caller can name them.
 -- Reads: import_decision, patients. Writes: nothing. Run before the delivery's decisions are discarded.
 SELECT DISTINCT d.record_no, p.id AS patient_id

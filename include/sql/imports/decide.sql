@@ -10,7 +10,7 @@
 --               same external id (A04 then A08 for one patient: the latest message is merged);
 --   match       same external id, else same e-mail key + first-name key, within the account;
 --   insert      a new patient; its id is generated here (gen_random_uuid), not by a column default.
--- Keys are the key form (DATA-MODEL §4 rule 3: patient_pipeline.email_key / key_form, the same as the
+-- Keys are the key form (docs/contracts/data-model.md §4 rule 3: patient_pipeline.email_key / key_form, the same as the
 -- backfill's and include/normalize/keys.py), so a row matches the patient whose stored e-mail or first
 -- name differs only in case, white space, invisible characters, compatibility forms or hyphen spacing.
 -- The key form is coarser than ux_patients_identity_key's lower(btrim(...)) (texts equal there are equal

@@ -3,7 +3,7 @@
 -- Runs before merge_insert.sql, in the merge transaction. Reads: import_decision, patients.
 -- Writes: import_review. Safe to re-run: ON CONFLICT DO NOTHING on (file, record, kind, candidate).
 -- A pair a steward kept separate (patient_pipeline.steward_kept_apart) is not queued again.
--- Names are compared in the key form (DATA-MODEL §4 rule 3, patient_pipeline.key_form) and in the "C" collation (equality only; the in-file window then sorts with byte
+-- Names are compared in the key form (docs/contracts/data-model.md §4 rule 3, patient_pipeline.key_form) and in the "C" collation (equality only; the in-file window then sorts with byte
 -- comparisons instead of the database's linguistic collation).
 INSERT INTO patient_pipeline.import_review (file_id, record_no, kind, patient_id, candidate_patient_id)
 SELECT d.file_id, d.record_no, 'name_dob_match', d.patient_id, p.id

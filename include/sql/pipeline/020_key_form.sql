@@ -1,4 +1,4 @@
--- The key form (DATA-MODEL.md §4 rule 3): the one definition of "the same e-mail / the same name" for
+-- The key form (docs/contracts/data-model.md §4 rule 3): the one definition of "the same e-mail / the same name" for
 -- every identity key the database computes (backfill plan and batches, gates, import decisions, review
 -- queue). Its Python twin is include/normalize/keys.py; tests/normalize/test_key_form_property.py proves
 -- on both servers that the two give the same key for the same text.

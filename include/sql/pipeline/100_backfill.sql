@@ -1,4 +1,4 @@
--- Bookkeeping of the invite-first -> patient-first backfill (DATA-MODEL.md §4).
+-- Bookkeeping of the invite-first -> patient-first backfill (docs/contracts/data-model.md §4).
 -- Reads: nothing. Writes: tables and helper functions in schema patient_pipeline only.
 -- Safe to re-run: every statement is CREATE ... IF NOT EXISTS or CREATE OR REPLACE.
 --
@@ -224,7 +224,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_chats (
 -- Helpers. All IMMUTABLE single-expression SQL functions, so PostgreSQL inlines them.
 
 -- A first/last name that can be stored: trimmed of white space and invisible format characters
--- (trim_noise, DATA-MODEL §4 rule 3: what was typed, trimmed), not blank, not a placeholder; else NULL.
+-- (trim_noise, docs/contracts/data-model.md §4 rule 3: what was typed, trimmed), not blank, not a placeholder; else NULL.
 CREATE OR REPLACE FUNCTION patient_pipeline.bf_usable_name(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE

@@ -158,7 +158,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.import_decision (
     raw jsonb
 );
 
--- Columns added with "Real-world feeds" (IMPORTS.md), for databases created by an earlier version. Each is
+-- Columns added with "Real-world feeds" (docs/contracts/imports.md), for databases created by an earlier version. Each is
 -- added only when missing (checked in the catalog first, so a routine ensure() never queues an ACCESS
 -- EXCLUSIVE lock behind a running import); nullable without default: a catalog-only change.
 --   import_file.field_issue_rows      rows imported with at least one field issue

@@ -76,7 +76,7 @@ CREATE INDEX IF NOT EXISTS ix_steward_kept_separate_right
 
 -- The keys of one patient side (see steward_kept_separate): its id, and hashes (md5: the keys are compared,
 -- never read back, and hold no readable PHI) of its external id and of its identity key within the account
--- (the key form of DATA-MODEL §4 rule 3, 020_key_form.sql).
+-- (the key form of docs/contracts/data-model.md §4 rule 3, 020_key_form.sql).
 -- NULL parts are left out. IMMUTABLE: only its arguments.
 CREATE OR REPLACE FUNCTION patient_pipeline.steward_patient_keys(
     account_id text, patient_id text, external_id text, email text, first_name text)

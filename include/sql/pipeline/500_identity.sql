@@ -1,4 +1,4 @@
--- Identity (IDENTITY.md): the cross-reference of identifiers per source system (§1b), the matcher's runs
+-- Identity (docs/contracts/identity.md): the cross-reference of identifiers per source system (§1b), the matcher's runs
 -- and scored pairs (§2), and the one review queue every kind of review item is read through (§3).
 -- Reads: the catalog and patient_pipeline tables. Writes: tables and views in patient_pipeline only.
 -- Safe to re-run: CREATE ... IF NOT EXISTS, CREATE OR REPLACE VIEW (columns only ever appended).
@@ -59,7 +59,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS ux_match_pair_open
     ON patient_pipeline.match_pair (patient_id, candidate_patient_id) WHERE resolved_at IS NULL;
 CREATE INDEX IF NOT EXISTS ix_match_pair_account ON patient_pipeline.match_pair (account_id);
 
--- The one review queue (IDENTITY.md §3). item_id is the key the stewardship actions name:
+-- The one review queue (docs/contracts/identity.md §3). item_id is the key the stewardship actions name:
 -- 'import:<review_id>', 'backfill:<entity>:<id>:<reason>', 'match:<pair_id>'.
 -- status: open | merged | kept_separate | dismissed (other resolutions, e.g. file_undone, read as
 -- dismissed; the raw value is in `resolution`). decided_by: the steward action's actor.

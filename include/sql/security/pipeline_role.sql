@@ -1,4 +1,4 @@
--- The pipeline's least-privilege login role (OPERATIONS.md §5): exactly the grants the three DAGs need,
+-- The pipeline's least-privilege login role (docs/contracts/operations.md §5): exactly the grants the three DAGs need,
 -- and no superuser. `python -m include.cli create-pipeline-role` runs this file as a DBA (a role with
 -- CREATEROLE that owns, or may grant, the application's owner role; never as the pipeline itself),
 -- filling in {role}, {owner_role} and {database} as quoted identifiers; it sets the password separately,

@@ -1,5 +1,5 @@
 -- The field issues of one file, source and/or night (an optional field that failed validation: the row
--- was imported without that value), as worklist rows. patient_pipeline.import_field_issue (IMPORTS.md
+-- was imported without that value), as worklist rows. patient_pipeline.import_field_issue (docs/contracts/imports.md
 -- "Real-world feeds") keeps file, record number, field and reason code, not the value: the worklist
 -- shows which cell to fix. Only run when that table exists (include/stewardship/worklist.py).
 -- Reads: import_field_issue, import_file. Writes: nothing.

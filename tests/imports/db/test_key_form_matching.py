@@ -1,4 +1,4 @@
-"""The import matches in the key form (DATA-MODEL §4 rule 3): a file row finds the patient whose stored e-mail
+"""The import matches in the key form (docs/contracts/data-model.md §4 rule 3): a file row finds the patient whose stored e-mail
 and first name differ only in case, white space, invisible characters, compatibility forms or hyphen
 spacing, also patients an earlier version stored with that noise (upgrade safety: a re-import never
 duplicates them), and the name + DOB review sees through the same noise."""

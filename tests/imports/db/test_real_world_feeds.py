@@ -1,4 +1,4 @@
-"""IMPORTS.md "Real-world feeds" across files and nights, through the real pipeline: deceased patients stay
+"""docs/contracts/imports.md "Real-world feeds" across files and nights, through the real pipeline: deceased patients stay
 non-invitable, field issues are recorded and summed up per night, and an older pipeline schema gains the
 new columns in place."""
 

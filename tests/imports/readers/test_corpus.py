@@ -163,7 +163,7 @@ def test_manifest_has_at_least_40_cases_with_unique_ids():
 
 
 def test_manifest_has_the_real_world_feed_cases():
-    """IMPORTS.md "Real-world feeds": at least 30 cases (tagged ``feeds: true``) across FHIR, HL7 and CSV,
+    """docs/contracts/imports.md "Real-world feeds": at least 30 cases (tagged ``feeds: true``) across FHIR, HL7 and CSV,
     each with its database outcome."""
     feeds = [c for c in MANIFEST["cases"] if c.get("feeds")]
     assert len(feeds) >= 30

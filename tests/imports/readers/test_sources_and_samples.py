@@ -63,7 +63,7 @@ SAMPLE_OUTCOMES = {
     "clinic-east-fhir": {"ok": 28, "invalid_fhir": 1, "not_patient": 1, "truncated_line": 1},
     "clinic-west-hl7": {"ok": 27, "missing_first_name": 1, "invalid_hl7": 2},
 }
-#: Invalid optional values: the row imports without them (IMPORTS.md "Real-world feeds").
+#: Invalid optional values: the row imports without them (docs/contracts/imports.md "Real-world feeds").
 SAMPLE_FIELD_ISSUES = {
     "clinic-north-csv": {"email:invalid_email": 1, "date_of_birth:invalid_dob": 1, "date_of_birth:dob_in_future": 1,
                          "phone:unparseable_phone": 1},
