@@ -17,7 +17,7 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint airflow airflow-celery api bench bench-scale seed db-stop clean
+.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint docs docs-serve airflow airflow-celery api bench bench-scale seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-distributed  migration, import and rollback dry run through that deployment on S3 (moto)"
 	@echo "make api      serve the patient intake API on http://127.0.0.1:8000 (OpenAPI docs at /docs)"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
+	@echo "make docs     the documentation site (mkdocs --strict) into .docs-site/; make docs-serve serves it"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
 	@echo "make bench-scale  the backfill at 300k, 1M and 3M invites (its section of BENCHMARKS.md; ~30 min)"
 	@echo "make seed N=… write N synthetic legacy invites into the app database"
@@ -71,6 +72,15 @@ test-distributed: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m include.tools.sql_lint
+
+# The docs site (mkdocs.yml, pages in docs/): strict, so a broken link, a missing page or a stale
+# configuration reference (python -m include.tools.config_reference) fails the build.
+docs: venv
+	$(BIN)/python -m include.tools.config_reference --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 # The API server (UI) listens on 127.0.0.1 only; umask 077: everything Airflow writes under its home
 # (the generated admin password, airflow.cfg with its secret keys, logs, the SQLite DB) is owner-only.
