@@ -4,6 +4,7 @@ other and from this (the API server's) side; the moto server is an S3 endpoint o
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -25,13 +26,31 @@ def test_a_file_one_worker_writes_locally_is_invisible_to_the_other_and_to_the_h
         read = namespaces.isolated("worker-b", ["sh", "-c", f"hostname; ls -A {shared}; ls -A /tmp"],
                                    {shared: homes["worker-b"]})
         out = subprocess.run(read, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0 and out.stdout.split() == ["worker-b"], out  # nothing in runs/, nor /tmp
+        root = settings.PROJECT_ROOT.resolve()
+        checkout_in_tmp = [root.relative_to("/tmp").parts[0]] if Path("/tmp") in root.parents else []
+        # nothing in runs/, and nothing in /tmp but the way to the checkout when it lives there
+        assert out.returncode == 0 and out.stdout.split() == ["worker-b", *checkout_in_tmp], out
         assert list(shared.iterdir()) == []  # the host's folder under the mount point is untouched
         assert (homes["worker-a"] / "report.json").exists()  # it went to worker-a's own disk
     finally:
         import shutil
 
         shutil.rmtree(settings.PROJECT_ROOT / ".airflow-celery-probe", ignore_errors=True)
+
+
+def test_a_checkout_under_tmp_stays_visible_to_a_worker_whose_tmp_is_otherwise_fresh(tmp_path):
+    if Path("/tmp") not in tmp_path.resolve().parents:
+        pytest.skip("pytest's temporary folders are not under /tmp here")
+    checkout = tmp_path / "checkout"  # plays a clone under /tmp
+    checkout.mkdir()
+    (checkout / "code.txt").write_text("code\n")
+    (tmp_path / "stray.txt").write_text("another process's file")
+    shared, own = checkout / "runs", checkout / ".workers" / "worker-a"
+    cmd = namespaces.isolated("worker-a", ["sh", "-c", f"cat {checkout}/code.txt; echo x > {shared}/report.json; "
+                                                       f"ls -A {tmp_path}"], {shared: own}, keep=[checkout])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["code", "checkout"], out  # the stray file is hidden
+    assert (own / "report.json").exists() and not (shared / "report.json").exists()
 
 
 def test_the_deployment_settings_name_every_component_setting_and_bind_the_loopback(tmp_path):
