@@ -126,7 +126,7 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query.update(params)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, quote_via=quote), parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe='/:', quote_via=quote), parts.fragment))
 
 
 def uri_from_connection_fields(host: str | None, port: object, login: str | None, password: str | None,
@@ -172,6 +172,8 @@ def _uri_from_airflow_uri(raw: str) -> str | None:
             kept[key] = query[key]
     if not parts.hostname and "host" not in kept:
         return None
+    if kept == query:  # nothing to drop: the URI as given
+        return urlunsplit(parts)
     base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return _with_query(base, kept)
 
