@@ -191,17 +191,24 @@ def in_airflow_task() -> bool:
     """True while an Airflow task runs in this process (or in a process a task started).
 
     The task runner exports ``AIRFLOW_CTX_DAG_ID``; the export outlives the task in a process that ran
-    ``dag.test()``, so where the Task SDK is loaded its current context decides (:func:`_task_context_active`)."""
+    ``dag.test()``, so where the Task SDK's context is loaded its current context decides
+    (:func:`_task_context_active`)."""
     if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
         return False
-    if "airflow.sdk" not in sys.modules:
-        return True  # a child process of a task (the SDK is not loaded here)
-    return _task_context_active()
+    active = _task_context_active()
+    return True if active is None else active  # None: a child process of a task (no SDK context here)
 
 
-def _task_context_active() -> bool:
+#: The Task SDK module that holds the current task context; only its presence in ``sys.modules`` is read.
+_SDK_CONTEXT_MODULE = "airflow.sdk.definitions._internal.contextmanager"
+
+
+def _task_context_active() -> bool | None:
     """Whether the Task SDK has a current task context, through its public ``get_current_context`` (which
-    raises when no task runs). tests/core/test_airflow_interfaces.py fails loudly if that changes."""
+    raises when no task runs); None when the SDK's context is not loaded in this process at all.
+    tests/core/test_airflow_interfaces.py fails loudly if either changes with an Airflow upgrade."""
+    if _SDK_CONTEXT_MODULE not in sys.modules:
+        return None
     from airflow.sdk import get_current_context
 
     try:

@@ -36,3 +36,19 @@ def test_attaching_a_filesystem_twice_keeps_the_first_store_and_paths_work(tmp_p
     assert isinstance(p, ObjectStoragePath)
     p.write_text("ids only")
     assert ObjectStoragePath("memory://genascope-interface-test/a.txt").read_text() == "ids only"
+
+
+def test_the_task_sdk_context_lives_in_the_module_db_checks_for():
+    """A process that never loaded the SDK's context (a task's child process) counts as inside the task;
+    this holds only while get_current_context keeps its stack in that module."""
+    import subprocess
+    import sys
+
+    from airflow.sdk import get_current_context
+
+    assert get_current_context.__module__ == "airflow.sdk.definitions.context"
+    assert db._SDK_CONTEXT_MODULE in sys.modules
+    code = ("import os, sys; os.environ['AIRFLOW_CTX_DAG_ID'] = 'x'; from include.core import db; "
+            "assert db._SDK_CONTEXT_MODULE not in sys.modules; print(db.in_airflow_task())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
