@@ -242,3 +242,31 @@ def test_the_api_server_never_resolves_the_embedded_server(monkeypatch, no_embed
     with pytest.raises(db.AppDatabaseNotConfigured, match="names no server"):
         db.server_app_database()
     assert no_embedded == []
+
+
+def test_the_plugin_reads_the_extras_of_the_connection_in_airflows_metadata_db(tls_server, airflow_home,
+                                                                                monkeypatch, no_embedded):
+    """The api-server's path without the environment variable: the connection stored in the metadata DB
+    (as `airflow connections add` or the UI would store it), extras included."""
+    from airflow.models import Connection  # noqa: AIR311 (the metadata DB's model, as on the api-server)
+    from airflow.utils.session import create_session
+
+    from include.core import settings
+    from include.tools import airflow_settings
+    from include.ui import pipeline_state
+
+    monkeypatch.delenv(db.ENV_CONN, raising=False)
+    try:
+        with create_session() as session:
+            conn = session.query(Connection).filter(Connection.conn_id == settings.APP_DB_CONN_ID).one()
+            conn.host, conn.port, conn.login, conn.schema = "localhost", tls_server.port, tls_server.superuser, "postgres"
+            conn.extra = json.dumps({"sslmode": "verify-full", "sslrootcert": str(tls_server.ca)})
+        app = db.server_app_database()
+        assert app.source == f"Airflow connection {settings.APP_DB_CONN_ID}" and "sslmode=verify-full" in app.uri
+        state = pipeline_state.read_app_db()
+        assert state.reachable and "sslmode verify-full" in state.database, state.error
+    finally:
+        airflow_settings.apply()  # back to airflow_settings.yaml's connection (no host: the embedded marker)
+    with pytest.raises(db.AppDatabaseNotConfigured, match="names no server"):
+        db.server_app_database()
+    assert no_embedded == []
