@@ -30,14 +30,11 @@ def _engine():
 def check_app_db() -> dict[str, Any]:
     """Reachable, a revision this project knows, and the live legacy schema matches the contract."""
     runs_root = storage.check_runs_root()  # reports and Data Docs must be where the API server reads them
-    from include.imports import sources
-
-    clinic_sources = len(sources.load_sources())  # a broken sources document fails here, not at 2 a.m.
     with _engine().connect() as conn:
         info = runs.check_database(conn)
     log.info("preflight: %s, PostgreSQL %s, revision %s", info.database, info.server_version, info.revision)
     return {"database": info.database, "server_version": info.server_version, "revision": info.revision,
-            "legacy_rows": info.legacy_rows, "runs_root": runs_root, "clinic_sources": clinic_sources}
+            "legacy_rows": info.legacy_rows, "runs_root": runs_root}
 
 
 def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dict[str, Any]:

@@ -258,7 +258,8 @@ def test_the_plugin_reads_the_extras_of_the_connection_in_airflows_metadata_db(t
     monkeypatch.delenv(db.ENV_CONN, raising=False)
     try:
         with create_session() as session:
-            conn = session.query(Connection).filter(Connection.conn_id == settings.APP_DB_CONN_ID).one()
+            model = Connection  # noqa: AIR311 (ORM model, as include/tools/airflow_settings.py)
+            conn = session.query(model).filter(model.conn_id == settings.APP_DB_CONN_ID).one()
             conn.host, conn.port, conn.login, conn.schema = "localhost", tls_server.port, tls_server.superuser, "postgres"
             conn.extra = json.dumps({"sslmode": "verify-full", "sslrootcert": str(tls_server.ca)})
         app = db.server_app_database()

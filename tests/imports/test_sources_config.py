@@ -118,14 +118,18 @@ def test_a_missing_document_says_where_it_was_looked_for(monkeypatch, tmp_path):
         sources.load_sources()
 
 
-def test_the_migration_preflight_refuses_a_broken_sources_document(monkeypatch, typo_file, tmp_path):
-    from include.migration import steps
+def test_the_migration_preflight_refuses_a_broken_sources_document_without_retries(monkeypatch, typo_file):
+    import runpy
 
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.core import settings
+
+    dag = runpy.run_path(str(settings.PROJECT_ROOT / "dags" / "patient_first_migration.py"))["patient_first_migration"]()
     monkeypatch.setenv(sources.SOURCES_PATH_ENV, str(typo_file))
     monkeypatch.setenv(db.ENV_CONN, "postgresql://nobody@127.0.0.1:1/none")  # never reached: sources come first
-    monkeypatch.setattr("include.core.settings.RUNS_DIR", tmp_path / "runs")
-    with pytest.raises(sources.SourceConfigError, match=r"sources\[0\]\.delimter"):
-        steps.check_app_db()
+    with pytest.raises(AirflowFailException, match=r"sources\[0\]\.delimter"):
+        dag.get_task("preflight.check_app_db").python_callable()
 
 
 @pytest.mark.airflow
