@@ -6,7 +6,8 @@ from which the JSON Schema (include/config/clinic_sources.schema.json) and the r
 (docs/reference/clinic-sources.md, ``make sources-reference``) are generated. ``load_sources`` validates
 the whole document and raises ``SourceConfigError`` naming the source id, the key and its path
 (``sources[2].date_formats``), never a value from a data file. ``genascope sources validate FILE`` runs the
-same validation; the import's preflight (its first task) and the migration's preflight run it too.
+same validation; the import's ``discover_files`` task and the migration's preflight run it too (and fail
+without retries).
 
 Where the document lives (first match wins), so adding a clinic needs no new image:
 
@@ -22,7 +23,7 @@ To add a key: add a field to ``SourceConfig`` (type, default, ``Field(descriptio
 ``_RULES`` the sentence a wrong value gets), a validator if its rule is more than a type, then
 ``make sources-reference``. A top-level key goes on ``ClinicSourcesFile``.
 
-YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format``, ``landing`` optional)::
+Every key, its type, default and rule: docs/reference/clinic-sources.md. In short::
 
     sources:
       - id: clinic-north-csv
@@ -30,24 +31,7 @@ YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format
         format: csv                      # csv | fhir_ndjson | hl7v2
         landing: include/sample_data/clinics/clinic-north   # relative = project root; or a URI (s3://...)
         column_mapping: {"Patient First Name": first_name, ...}   # CSV only; default = platform header
-        delimiter: ","
-        encoding: utf-8                  # utf-8 (a BOM is accepted) | cp1252 | any Python codec name
         date_formats: ["%m/%d/%Y"]       # strptime formats, tried in order; never guessed
-        identifier_system: null          # FHIR: Patient.identifier.system holding the clinic MRN
-        assigning_authority: null        # HL7: PID-3.4 namespace id (or universal id) of the clinic MRN
-        identifier_type_code: null       # HL7: PID-3.5 identifier type code of the MRN (e.g. MR)
-        assigning_facility: null         # HL7: PID-3.6 facility (namespace or universal id)
-                                         # (an hl7v2 source declares at least one of the three; a PID-3
-                                         # repetition is the MRN when it matches every declared one)
-        required_fields: []              # fields required on top of names + one identity, e.g. [email]
-        max_field_chars: 1000000         # one FHIR string value / HL7 segment longer -> record quarantined
-        max_record_chars: 16000000       # one NDJSON line / HL7 message longer -> record quarantined
-        default_phone_region: US
-        default_clinician_id: null
-        max_reject_ratio: 0.05
-        fhir_validation: model           # FHIR: model (fhir.resources, every line) | fast (used elements)
-        quarantine_formula_prefixes: ["=", "+", "-", "@", "\t", "\r"]   # may add prefixes, never drop one
-
     landing_roots:                       # the only roots the DAG's landing_root Param/Variable may name
       - landing                          # relative = project root; or a URI prefix (s3://bucket/landing)
 
