@@ -344,7 +344,7 @@ def create_engine(uri: str, **kwargs: object) -> sa.Engine:
     @sa.event.listens_for(engine, "do_connect")
     def _connect(dialect, conn_rec, cargs, cparams):  # noqa: ARG001 (SQLAlchemy's signature)
         try:
-            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+            return dialect.connect(*cargs, **cparams)
         except AppDatabaseTLSError:
             raise
         except psycopg.OperationalError as exc:
