@@ -126,7 +126,8 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query.update(params)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe='/:', quote_via=quote), parts.fragment))
+    encoded = urlencode(query, safe="/:", quote_via=quote)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, encoded, parts.fragment))
 
 
 def uri_from_connection_fields(host: str | None, port: object, login: str | None, password: str | None,
