@@ -17,7 +17,7 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test test-browser chromium test-distributed lint docs docs-serve airflow airflow-celery api bench bench-scale seed db-stop clean
+.PHONY: help venv airflow-db demo test test-browser chromium test-distributed test-package sources-reference wheel lint docs docs-serve airflow airflow-celery api bench bench-scale seed db-stop clean
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
@@ -27,6 +27,9 @@ help:
 	@echo "make airflow-celery  a CeleryExecutor deployment on this machine (Redis, two workers); Ctrl-C stops it"
 	@echo "make test-distributed  migration, import and rollback dry run through that deployment on S3 (moto)"
 	@echo "make api      serve the patient intake API on http://127.0.0.1:8000 (OpenAPI docs at /docs)"
+	@echo "make test-package  build the wheel, install it with requirements/runtime.txt only into a fresh venv, check DAGs + plugin (~3 min)"
+	@echo "make wheel    build the installable package into dist/ (the Dockerfile installs it)"
+	@echo "make sources-reference  regenerate the clinic sources' JSON Schema and docs/reference/clinic-sources.md"
 	@echo "make lint     ruff (with AIR rules) + squawk on the generated migration SQL"
 	@echo "make docs     the documentation site (mkdocs --strict) into .docs-site/; make docs-serve serves it"
 	@echo "make bench    benchmarks (writes BENCHMARKS.md)"
@@ -68,6 +71,18 @@ test-browser: venv chromium
 # runs root on a moto S3 server on 127.0.0.1 (needs Redis at 127.0.0.1:6379 and root; ~6 min).
 test-distributed: venv
 	GENASCOPE_DISTRIBUTED_TEST=1 $(BIN)/python -m pytest tests/distributed -n 0 -p no:cacheprovider $(PYTEST_ARGS)
+
+# What the Dockerfile does, without Docker: the wheel + runtime requirements in a fresh venv (uv, cached
+# downloads), dags/ and plugins/ copied elsewhere, no PYTHONPATH: no import errors, the plugin loaded.
+test-package: venv
+	env -u PYTHONPATH ./.ci/package-test
+
+wheel: venv
+	$(BIN)/python -m build --wheel --outdir dist .
+	rm -rf build *.egg-info
+
+sources-reference: venv
+	$(BIN)/python -m include.tools.sources_reference
 
 lint: venv
 	$(BIN)/ruff check .

@@ -114,10 +114,15 @@ def clinic_patient_import():
     def discover_files(params: dict | None = None) -> list[dict[str, str]]:
         from airflow.sdk import Variable
 
+        from include.core.dag_support import fail_without_retry
         from include.imports import pipeline
+        from include.imports.sources import SourceConfigError
 
         root = params["landing_root"] or Variable.get(LANDING_ROOT_VARIABLE, default=None)
-        return pipeline.discover_files(params["source_ids"] or None, root or None)
+        try:
+            return pipeline.discover_files(params["source_ids"] or None, root or None)
+        except SourceConfigError as exc:  # the sources document is broken: a retry cannot fix it
+            fail_without_retry(exc)
 
     @task(pool=settings.APP_DB_POOL, max_active_tis_per_dagrun=1)
     def import_file(file: dict[str, str], params: dict | None = None) -> dict:

@@ -126,10 +126,17 @@ def patient_first_migration():
     def preflight():
         @task(retries=3)
         def check_app_db() -> dict:
-            """Reachable, known alembic revision, live legacy schema = docs/contracts/data-model.md §1."""
+            """Reachable, known alembic revision, live legacy schema = docs/contracts/data-model.md §1; the clinic sources
+            document valid (a broken one fails here, without retries, not at the next night's import)."""
+            from include.core.dag_support import fail_without_retry
+            from include.imports import sources
             from include.migration import steps as migration_steps
 
-            return migration_steps.check_app_db()
+            try:
+                clinic_sources = len(sources.load_sources())
+            except sources.SourceConfigError as exc:
+                fail_without_retry(exc)
+            return {**migration_steps.check_app_db(), "clinic_sources": clinic_sources}
 
         @task(retries=3)
         def acquire_pipeline_lease() -> dict:

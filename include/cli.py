@@ -1,4 +1,5 @@
-"""Operator commands (no PHI in any output):
+"""Operator commands (no PHI in any output). Installed, the same commands are ``genascope …``
+(the package's console script), e.g. ``genascope sources validate clinic_sources.yaml``.
 
     python -m include.cli db-info          which app database is in use, its revision and table sizes
     python -m include.cli verify-legacy    compare the live legacy schema with docs/contracts/data-model.md §1
@@ -15,6 +16,10 @@
                                            a key of the intake API for account A (printed once)
     python -m include.cli api-key list     every key: id, account, name, admin, created, revoked, last used
     python -m include.cli api-key revoke ID
+    python -m include.cli sources validate [FILE]
+                                           validate a clinic sources document (a path or an object-storage
+                                           URI; default: the configured one), naming each broken key's path
+    python -m include.cli sources schema   print the sources document's JSON Schema
 """
 
 from __future__ import annotations
@@ -85,6 +90,36 @@ def api_key_main(argv: list[str]) -> int:
     return 0
 
 
+def sources_main(argv: list[str]) -> int:
+    """``sources validate [FILE]`` / ``sources schema``: the clinic sources document (include/imports/sources.py)."""
+    import json
+
+    from include.imports import sources
+
+    parser = argparse.ArgumentParser(prog="genascope sources")
+    sub = parser.add_subparsers(dest="action", required=True)
+    validate = sub.add_parser("validate", help="validate a clinic sources document; exit 1 naming each broken key")
+    validate.add_argument("file", nargs="?", default=None,
+                          help="a path or an object-storage URI (default: the configured location)")
+    sub.add_parser("schema", help="print the JSON Schema of the clinic sources document")
+    args = parser.parse_args(argv)
+    if args.action == "schema":
+        print(json.dumps(sources.json_schema(), indent=2))
+        return 0
+    location = sources.sources_location(args.file)
+    try:
+        doc = sources.load_document(args.file)
+    except sources.SourceConfigError as exc:
+        print(f"clinic sources at {location} are NOT valid:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  - {line}", file=sys.stderr)
+        return 1
+    ids = ", ".join(s.id for s in doc.sources)
+    print(f"clinic sources at {location} are valid: {len(doc.sources)} source(s) ({ids}); "
+          f"landing roots: {', '.join(doc.landing_roots)}")
+    return 0
+
+
 def _when(value: object) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
 
@@ -93,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["api-key"]:
         return api_key_main(argv[1:])
+    if argv[:1] == ["sources"]:
+        return sources_main(argv[1:])
     if argv[:1] == ["steward"]:
         from include.stewardship import cli as steward_cli
 
@@ -100,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
-                                            "create-pipeline-role", "embedded-uri", "steward", "api-key"])
+                                            "create-pipeline-role", "embedded-uri", "steward", "api-key",
+                                            "sources"])
     parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
     parser.add_argument("--owner-role", default=None,
                         help="create-pipeline-role: the NOLOGIN role owning the application's tables "

@@ -16,7 +16,7 @@ from include.core import db
 def create_engine(settings: ApiSettings) -> sa.Engine:
     uri = settings.database_uri or db.resolve_app_database().uri
     options = f"-c statement_timeout={int(settings.statement_timeout_ms)} -c lock_timeout={int(settings.lock_timeout_ms)}"
-    return sa.create_engine(
-        db.to_sqlalchemy_url(uri), pool_pre_ping=True, pool_size=settings.pool_size,
-        max_overflow=settings.pool_size, pool_timeout=30, hide_parameters=True,
+    return db.create_engine(  # the connection's TLS extras are in the URI; TLS failures name the setting
+        uri, pool_pre_ping=True, pool_size=settings.pool_size,
+        max_overflow=settings.pool_size, pool_timeout=30,
         connect_args={"options": options, "application_name": "genascope_intake_api"})

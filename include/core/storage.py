@@ -59,15 +59,13 @@ def _ensure_filesystem(scheme: str) -> None:
     """Make ``scheme`` usable by ObjectStoragePath: a provider's registration wins; otherwise the fsspec
     implementation (e.g. s3fs) is attached once per process."""
     from airflow.sdk.io import attach, has_fs
-    from airflow.sdk.io.store import _STORE_CACHE
 
-    if has_fs(scheme) or scheme in _STORE_CACHE:
+    if has_fs(scheme):
         return
     import fsspec
 
-    with _attach_lock:
-        if scheme not in _STORE_CACHE:
-            attach(scheme, fs=fsspec.filesystem(scheme))
+    with _attach_lock:  # attach() keeps one store per alias (the scheme): a second call returns the first
+        attach(scheme, fs=fsspec.filesystem(scheme))
 
 
 def path(location: str | os.PathLike[str] | Any) -> Any:

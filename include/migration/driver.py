@@ -30,7 +30,15 @@ class StepResult:
 
 
 def alembic_config(**attributes: object) -> Config:
-    cfg = Config(str(settings.ALEMBIC_INI))
+    """The project's alembic.ini in a checkout; where the package is installed (a wheel has no alembic.ini),
+    the same settings built here: the revisions are in the package (include/migrations)."""
+    if settings.ALEMBIC_INI.exists():
+        cfg = Config(str(settings.ALEMBIC_INI))
+    else:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(settings.INCLUDE_DIR / "migrations"))
+        cfg.set_main_option("path_separator", "os")
+        cfg.set_main_option("version_table", "alembic_version")
     cfg.attributes["configure_logger"] = False
     cfg.attributes.update(attributes)
     return cfg

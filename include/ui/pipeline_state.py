@@ -52,27 +52,11 @@ def _sql(name: str) -> sa.TextClause:
 
 
 def app_database():
-    """The app database as the DAG tasks resolve it (environment, else the Airflow connection, else embedded)."""
+    """The app database for the api-server: the connection (environment, else the Airflow connection),
+    never the embedded server (``include.core.db.server_app_database``; a missing one is an error)."""
     from include.core import db
 
-    uri = db._uri_from_env()
-    if uri:
-        return db.AppDatabase(uri, f"connection {settings.APP_DB_CONN_ID} ({db.ENV_CONN})")
-    try:  # on the api-server: the Airflow connection from the metadata DB / secrets backend
-        from airflow.models import Connection  # the api-server has no task-SDK context
-
-        conn = Connection.get_connection_from_secrets(settings.APP_DB_CONN_ID)  # noqa: AIR311
-        extra = conn.extra_dejson or {}
-        if conn.host and str(extra.get("embedded", "")).lower() not in {"true", "1", "yes"}:
-            import json
-
-            uri = db._uri_from_airflow_json(json.dumps({"host": conn.host, "port": conn.port, "login": conn.login,
-                                                        "password": conn.password, "schema": conn.schema}))
-            if uri:
-                return db.AppDatabase(uri, f"Airflow connection {settings.APP_DB_CONN_ID}")
-    except Exception as exc:  # not declared: the embedded default, as in the tasks
-        log.debug("no Airflow connection %s: %s", settings.APP_DB_CONN_ID, type(exc).__name__)
-    return db.resolve_app_database()
+    return db.server_app_database()
 
 
 def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
@@ -101,6 +85,15 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
             state.quarantine = [dict(r) for r in conn.execute(_sql("quarantine_by_reason")).mappings()]
             conn.rollback()
             return state
+    except (db.AppDatabaseNotConfigured, db.AppDatabaseTLSError) as exc:  # configuration: say what to fix
+        log.warning("app database not readable for the pipeline page: %s", exc)
+        return AppDbState(reachable=False, error=str(exc))
+    except sa.exc.OperationalError as exc:
+        if isinstance(exc.orig, db.AppDatabaseTLSError):
+            log.warning("app database not readable for the pipeline page: %s", exc.orig)
+            return AppDbState(reachable=False, error=str(exc.orig))
+        log.warning("app database not readable for the pipeline page: %s", type(exc).__name__)
+        return AppDbState(reachable=False, error=f"{type(exc).__name__} (see the api-server log)")
     except (sa.exc.SQLAlchemyError, OSError, RuntimeError) as exc:  # the page still shows the Airflow side
         log.warning("app database not readable for the pipeline page: %s", type(exc).__name__)
         return AppDbState(reachable=False, error=f"{type(exc).__name__} (see the api-server log)")
