@@ -56,11 +56,16 @@ def require_api_key(request: Request,
                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
-    with request.app.state.intake.engine.connect() as conn:
-        key = keys.verify(conn, credentials.credentials)
-        conn.commit()
+    state = request.app.state.intake
+    token = credentials.credentials
+    key = state.key_cache.get(token)  # verified within the last GENASCOPE_API_AUTH_CACHE_SECONDS
     if key is None:
-        raise unauthorized()
+        with state.engine.connect() as conn:
+            key = keys.verify(conn, token)
+            conn.commit()
+        if key is None:
+            raise unauthorized()
+        state.key_cache.put(token, key)
     return Caller(key.key_id, key.account_id, key.is_admin)
 
 

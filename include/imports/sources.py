@@ -19,6 +19,9 @@ YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format
         assigning_authority: null        # HL7: PID-3.4 namespace id (or universal id) of the clinic MRN
         identifier_type_code: null       # HL7: PID-3.5 identifier type code of the MRN (e.g. MR)
         assigning_facility: null         # HL7: PID-3.6 facility (namespace or universal id)
+        identifier_namespace: null       # the namespace of the source's identifiers in the cross-reference
+                                         # (IDENTITY.md 1b); default: FHIR identifier_system, HL7 the
+                                         # declared authority/type/facility, CSV identifier_system or the id
                                          # (an hl7v2 source declares at least one of the three; a PID-3
                                          # repetition is the MRN when it matches every declared one)
         required_fields: []              # fields required on top of names + one identity, e.g. [email]
@@ -100,6 +103,23 @@ class SourceConfig:
     required_fields: tuple[str, ...] = ()
     max_field_chars: int = 1_000_000
     max_record_chars: int = 16_000_000
+    identifier_namespace: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of this source's identifiers in ``patient_pipeline.patient_identifier`` (IDENTITY.md
+        1b): ``identifier_namespace`` when configured; else the FHIR identifier system; the HL7 assigning
+        authority (or ``type:<code>`` / ``facility:<id>`` as declared); a CSV source's identifier system,
+        else its id. Two sources naming the same namespace share one identifier space."""
+        if self.identifier_namespace:
+            return self.identifier_namespace
+        if self.format == "hl7v2":
+            if self.assigning_authority:
+                return self.assigning_authority
+            parts = [f"type:{self.identifier_type_code}" if self.identifier_type_code else None,
+                     f"facility:{self.assigning_facility}" if self.assigning_facility else None]
+            return "|".join(p for p in parts if p) or self.id
+        return self.identifier_system or self.id
 
     def __hash__(self) -> int:  # column_mapping is a dict; the id identifies a source
         return hash((self.id, self.format, self.encoding, self.date_formats))
@@ -221,6 +241,9 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
     if dropped:
         raise fail("quarantine_formula_prefixes", f"drops the required prefix(es) {dropped!r}; list may only add "
                    "prefixes to the defaults")
+    namespace = entry.get("identifier_namespace")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace.strip() or len(namespace) > 255):
+        raise fail("identifier_namespace", "must be a non-empty string of at most 255 characters")
     region = entry.get("default_phone_region", "US")
     if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
         raise fail("default_phone_region", "must be a two-letter region code such as US")
@@ -244,6 +267,7 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
         identifier_type_code=entry.get("identifier_type_code"),
         assigning_facility=entry.get("assigning_facility"),
         required_fields=tuple(dict.fromkeys(required)),
+        identifier_namespace=namespace.strip() if namespace else None,
         **bounds,
     )
 

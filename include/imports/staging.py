@@ -108,7 +108,7 @@ def raw_json(values: dict[str, str | None]) -> str:
 def discard(conn: sa.Connection, file_id: int) -> None:
     """Delete the staged rows and decisions of ``file_id`` (caller commits)."""
     run(conn, "discard_staging", file_id=file_id)
-    run(conn, "discard_decisions", file_id=file_id)
+    run(conn, "discard_decisions", file_id=file_id, from_record=None)
 
 
 def staged_count(conn: sa.Connection, file_id: int) -> int:
