@@ -86,7 +86,8 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> IntakeState:
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
-    app.add_middleware(AuditMiddleware, engine_getter=lambda: state.engine)  # outermost: audits 413s too
+    # outermost: audits 413s too; one autocommit statement per call (no ping, no BEGIN/COMMIT round trips)
+    app.add_middleware(AuditMiddleware, engine_getter=lambda: state.fast_engine)
     return state
 
 
