@@ -10,6 +10,7 @@ logs the changes and writes the ledger; this module only builds the records and 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ MAX_PHONE = 20
 
 SINGLE_SQL = sa.text(
     "SELECT patient_pipeline.api_create_one(:account, :namespace, :clinician, :source_id, :run_id, :sha, :size, "
-    ":external_id, :first, :last, :email, :phone, :dob, :issues, :reason, :reason_field, CAST(:raw AS jsonb))")
+    ":external_id, :first, :last, :email, :phone, :dob, :issues, :reason, :reason_field, CAST(:raw AS jsonb), "
+    ":audit_key, :audit_ms)")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ class SingleResult:
 
 
 def create_single(fast_engine: sa.Engine, settings: ApiSettings, account_id: str, record: dict[str, str | None],
-                  *, size_bytes: int, namespace: str | None = None) -> SingleResult:
+                  *, size_bytes: int, namespace: str | None = None, audit_key: str | None = None,
+                  started: float | None = None) -> SingleResult:
     """``POST /api/patients``: the record normalized here (the import's normalizers), then decided and written by
     ``patient_pipeline.api_create_one`` in one transaction and one round trip (per-person advisory locks,
     index lookups, insert or update, cross-reference, change log, review item, ledger row). The same rules
@@ -124,7 +127,8 @@ def create_single(fast_engine: sa.Engine, settings: ApiSettings, account_id: str
               "external_id": rec.external_id, "first": rec.first_name, "last": rec.last_name, "email": rec.email,
               "phone": rec.phone, "dob": rec.date_of_birth,
               "issues": [f"{f}:{c}" for f, c in rec.field_issues] if reason is None else [],
-              "reason": reason, "reason_field": reason_field, "raw": raw_json}
+              "reason": reason, "reason_field": reason_field, "raw": raw_json, "audit_key": audit_key,
+              "audit_ms": int((time.monotonic() - started) * 1000) if started is not None else None}
     for attempt in range(1, 4):
         try:
             with fast_engine.connect() as conn:

@@ -198,6 +198,7 @@ class _Merger:
         p = {**self.params, "lo": lo, "hi": hi}
         upd = run(self.conn, "merge_update", **p).one()
         ins = run(self.conn, "merge_insert", **p).one()
+        run(self.conn, "prune_identifiers", **p)
         run(self.conn, "merge_identifiers", **p)
         if int(ins.logged) != int(ins.inserted) or int(upd.logged) != int(upd.updated):
             raise ReconciliationFailed(

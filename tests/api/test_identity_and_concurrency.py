@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from include.api import keys

@@ -46,9 +46,10 @@ def create_patient(body: PatientIn, request: Request, response: Response, caller
     if account != caller.account_id:
         service.intake.ensure_account(state.engine, account)
     size = int(request.headers.get("content-length") or 0)
-    result, patient = service.create_one(state.fast_engine, state.settings, account, body.record(), size,
-                                         body.identifier_namespace)
     audit = call_audit(request.scope)
+    result, patient = service.create_one(state.fast_engine, state.settings, account, body.record(), size,
+                                         body.identifier_namespace, audit_key=audit.key_id, started=audit.started)
+    audit.written = audit.key_id is not None  # the audit row was committed with the create
     audit.account_id, audit.file_id = account, result.file_id
     outcome = result.outcome
     audit.counts = {"rows": 1, outcome.outcome: 1}

@@ -59,10 +59,12 @@ def quarantine_problem(o: direct.RecordOutcome) -> Problem:
 
 
 def create_one(fast_engine: sa.Engine, settings: ApiSettings, account_id: str, record: dict[str, str | None],
-               size_bytes: int, namespace: str | None = None) -> tuple[intake.SingleResult, Patient | None]:
-    """A single create: one transaction, one round trip (``intake.create_single``), the import's rules."""
+               size_bytes: int, namespace: str | None = None, audit_key: str | None = None,
+               started: float | None = None) -> tuple[intake.SingleResult, Patient | None]:
+    """A single create: one transaction, one round trip (``intake.create_single``), the import's rules; with
+    ``audit_key`` the call's audit row is written in that same transaction."""
     result = intake.create_single(fast_engine, settings, account_id, record, size_bytes=size_bytes,
-                                  namespace=namespace)
+                                  namespace=namespace, audit_key=audit_key, started=started)
     if result.patient is None:
         return result, None
     return result, Patient(**result.patient)

@@ -77,12 +77,16 @@ $$;
 -- A unique violation (an import's chunk created the person meanwhile, or the update would give the matched
 -- patient another patient's identity key) is re-decided once, then answered as identity_conflict with a
 -- review item naming both patients: never an error.
+-- p_audit_key: the API key of the call; its audit row (patient_pipeline.api_audit) is written in this same
+-- transaction (NULL: no audit row, for internal callers).
 -- Returns jsonb: file_id, outcome (inserted | updated | unchanged | quarantined), patient_id, reason, field,
 -- conflicting (patient ids), patient (the row, for the response).
+DROP FUNCTION IF EXISTS patient_pipeline.api_create_one(text, text, text, text, text, text, bigint, text, text,
+    text, text, text, date, text[], text, text, jsonb);
 CREATE OR REPLACE FUNCTION patient_pipeline.api_create_one(
     p_account text, p_namespace text, p_clinician text, p_source_id text, p_run_id text, p_sha text,
     p_size bigint, p_external_id text, p_first text, p_last text, p_email text, p_phone text, p_dob date,
-    p_issues text[], p_reason text, p_reason_field text, p_raw jsonb)
+    p_issues text[], p_reason text, p_reason_field text, p_raw jsonb, p_audit_key text, p_audit_ms integer)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_file bigint;
@@ -229,6 +233,11 @@ BEGIN
                             ARRAY[v_target]);
                     v_outcome := 'inserted';
                 END IF;
+                IF p_external_id IS NOT NULL THEN  -- a row whose patient is gone (an undone import) is dropped
+                    DELETE FROM patient_pipeline.patient_identifier x
+                    WHERE x.account_id = p_account AND x.namespace = p_namespace AND x.value = p_external_id
+                      AND NOT EXISTS (SELECT 1 FROM patients p WHERE p.id = x.patient_id);
+                END IF;
                 IF p_external_id IS NOT NULL AND NOT EXISTS (
                         SELECT 1 FROM patient_pipeline.patient_identifier x
                         WHERE x.account_id = p_account AND x.namespace = p_namespace AND x.value = p_external_id
@@ -298,6 +307,20 @@ BEGIN
                                    ELSE 0 END,
            merged_through = 1, updated_at = now() AT TIME ZONE 'utc', finished_at = now() AT TIME ZONE 'utc'
      WHERE file_id = v_file;
+
+    IF p_audit_key IS NOT NULL THEN
+        -- the call's audit row in the same transaction (the API's middleware then writes none): who changed
+        -- which patient is committed with the change itself; the status is the one the route answers
+        INSERT INTO patient_pipeline.api_audit (key_id, account_id, method, route, status, duration_ms, patient_ids,
+                                                counts, file_id)
+        VALUES (p_audit_key, p_account, 'POST', '/api/patients',
+                CASE v_outcome WHEN 'inserted' THEN 201 WHEN 'quarantined' THEN
+                    CASE WHEN v_reason = 'identity_conflict' THEN 409 ELSE 422 END ELSE 200 END,
+                p_audit_ms,
+                ARRAY(SELECT DISTINCT x FROM unnest(array_append(v_conflicting, v_target)) AS x
+                      WHERE x IS NOT NULL ORDER BY 1),
+                jsonb_build_object('rows', 1, v_outcome, 1), v_file);
+    END IF;
 
     IF v_target IS NOT NULL THEN
         SELECT to_jsonb(p) INTO v_row FROM (
