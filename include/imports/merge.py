@@ -168,6 +168,10 @@ class _Merger:
                        "namespace": source.namespace, "origin": f"import:{file_id}"}
         self.redecided = False
         self.total = _Applied()
+        self.dead_ext: list[str] = []
+
+    def read_dead(self) -> None:
+        self.dead_ext = [r for r in run(self.conn, "dead_external_ids", file_id=self.file_id).scalars()]
 
     # -- review items (once before the chunks, again after a re-decision)
     def reviews(self, from_record: int) -> None:
@@ -187,6 +191,7 @@ class _Merger:
             ledger.update(self.conn, self.file_id, field_issue_rows=field_issues.write(self.conn, self.file_id))
             _set_local(self.conn, BULK_SETTINGS)
             self.reviews(from_record)
+            self.read_dead()
         self.redecided = True
 
     def bounds(self, after_record: int) -> list[int]:
@@ -195,7 +200,7 @@ class _Merger:
         return [int(r) for r in rows]
 
     def apply(self, lo: int, hi: int) -> _Applied:
-        p = {**self.params, "lo": lo, "hi": hi}
+        p = {**self.params, "lo": lo, "hi": hi, "dead_ext": self.dead_ext}
         upd = run(self.conn, "merge_update", **p).one()
         ins = run(self.conn, "merge_insert", **p).one()
         run(self.conn, "prune_identifiers", **p)
@@ -303,6 +308,7 @@ def merge(conn: sa.Connection, file_id: int, source: SourceConfig, rows_read: in
         with tx:
             _set_local(conn, BULK_SETTINGS)
             m.reviews(after + 1)
+            m.read_dead()
         bounds = m.bounds(after)
         if outer is None:
             conn.commit()

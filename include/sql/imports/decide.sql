@@ -87,14 +87,16 @@ WITH s AS (
     -- patient whose patients.external_id is the value and is attributed to no namespace (written before the
     -- cross-reference existed: matched in every namespace, as before)
     SELECT d.*, coalesce(px.id, pe.id) AS ext_pid, pi.id AS ident_pid, pi.external_id AS ident_ext,
-           (pi.external_id IS NOT NULL AND NOT EXISTS (
+           -- (CASE: the look-ups run only for rows with an e-mail key match, by the patient_id index)
+           CASE WHEN pi.external_id IS NULL THEN false ELSE NOT EXISTS (
                SELECT 1 FROM patient_pipeline.patient_identifier y
-               WHERE y.account_id = CAST(:account_id AS text) AND y.patient_id = pi.id AND y.value = pi.external_id))
-               AS ident_ext_legacy,
-           EXISTS (SELECT 1 FROM patient_pipeline.patient_identifier y
-                   WHERE d.candidate AND pi.id IS NOT NULL AND d.external_id IS NOT NULL
-                     AND y.account_id = CAST(:account_id AS text) AND y.namespace = CAST(:namespace AS text) AND y.patient_id = pi.id
-                     AND y.value <> d.external_id) AS ident_ns_other
+               WHERE y.patient_id = pi.id AND y.account_id = CAST(:account_id AS text) AND y.value = pi.external_id)
+           END AS ident_ext_legacy,
+           CASE WHEN pi.id IS NULL OR d.external_id IS NULL THEN false ELSE EXISTS (
+               SELECT 1 FROM patient_pipeline.patient_identifier y
+               WHERE y.patient_id = pi.id AND y.account_id = CAST(:account_id AS text)
+                 AND y.namespace = CAST(:namespace AS text) AND y.value <> d.external_id)
+           END AS ident_ns_other
     FROM d
     LEFT JOIN patient_pipeline.patient_identifier xi
            ON d.candidate AND xi.account_id = CAST(:account_id AS text) AND xi.namespace = CAST(:namespace AS text)

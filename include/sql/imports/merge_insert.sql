@@ -11,9 +11,9 @@
 -- merged again); an identity-key collision (23505) rolls the chunk back to its savepoint and the caller
 -- re-decides, then narrows it down to the row (identity_conflict for that row, never the whole file).
 WITH dead_ext AS (
-    SELECT DISTINCT d.external_id
-    FROM patient_pipeline.import_decision d
-    WHERE d.file_id = :file_id AND d.disposition = 'duplicate' AND d.deceased AND d.external_id IS NOT NULL
+    -- external ids of the file's superseded messages that reported a death (dead_external_ids.sql, read once
+    -- per merge and passed in: a chunk does not scan the whole file's decisions again)
+    SELECT DISTINCT x AS external_id FROM unnest(CAST(:dead_ext AS text[])) AS x
 ), ins AS (
     INSERT INTO patients (id, account_id, clinician_id, external_id, email, first_name, last_name, phone,
                           date_of_birth, status, created_at, updated_at)

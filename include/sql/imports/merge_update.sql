@@ -15,9 +15,9 @@
 -- Safe to re-run: the chunk's transaction also advances the ledger's merged_through; a rerun of a merged
 -- chunk skips it. Re-applying the same values changes nothing (all rows unchanged).
 WITH dead_ext AS (
-    SELECT DISTINCT d.external_id
-    FROM patient_pipeline.import_decision d
-    WHERE d.file_id = :file_id AND d.disposition = 'duplicate' AND d.deceased AND d.external_id IS NOT NULL
+    -- external ids of the file's superseded messages that reported a death (dead_external_ids.sql, read once
+    -- per merge and passed in: a chunk does not scan the whole file's decisions again)
+    SELECT DISTINCT x AS external_id FROM unnest(CAST(:dead_ext AS text[])) AS x
 ), ch0 AS (
     SELECT p.id, p.status,
            CASE WHEN p.external_id IS NULL AND d.external_id IS NOT NULL AND NOT EXISTS (

@@ -19,6 +19,10 @@ BEGIN
 END
 $$;
 
+-- The merge reads one chunk of a file's decisions at a time (record_no ranges): without an index every
+-- chunk would scan the whole file's decisions. Created once on the work table (empty between runs).
+CREATE INDEX IF NOT EXISTS ix_import_decision_file_record ON patient_pipeline.import_decision (file_id, record_no);
+
 -- The intake API's rate limit, shared by every API process (uvicorn --workers N, several hosts): one token
 -- bucket per key. UNLOGGED: a crash forgets the buckets (everyone starts full), which is what a limiter
 -- may do; no WAL per call.
