@@ -101,6 +101,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         app.state.intake.dispose()
 
+    if not logging.getLogger().handlers:  # a worker process of `--workers N`: log as the parent does
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = FastAPI(title="Genascope patient intake API", version="1.0.0", lifespan=lifespan,
                   description="Patients in through the nightly import's engine (see README, API section). "
                               "Every route needs `Authorization: Bearer <API key>`.")
