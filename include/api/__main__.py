@@ -1,4 +1,5 @@
-"""``python -m include.api [--host 127.0.0.1] [--port 8000]`` (``make api``): serve the intake API with uvicorn.
+"""``python -m include.api [--host 127.0.0.1] [--port 8000] [--workers N]`` (``make api``): serve the intake API
+with uvicorn (``--workers``: N processes; the rate limit is shared through the database).
 
 The uvicorn access log is off (it prints query strings, which can hold e-mails); the API's own access log
 (``include.api.access``: method, route template, status, key id, counts, patient ids) replaces it.
@@ -21,10 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.api", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    uvicorn.run(create_app(), host=args.host, port=args.port, access_log=False, log_config=None,
-                timeout_graceful_shutdown=5)
+    if args.workers > 1:
+        uvicorn.run("include.api.app:create_app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, access_log=False, log_config=None, timeout_graceful_shutdown=5)
+    else:
+        uvicorn.run(create_app(), host=args.host, port=args.port, access_log=False, log_config=None,
+                    timeout_graceful_shutdown=5)
     return 0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
@@ -29,7 +29,8 @@ from include.api import errors
 from include.api.audit import AuditMiddleware
 from include.api.database import create_engine
 from include.api.imports.router import router as imports_router
-from include.api.limits import BodySizeLimit, RateLimiter
+from include.api.keys import VerifiedKeyCache
+from include.api.limits import BodySizeLimit, RateLimiter, SharedRateLimiter
 from include.api.patients.router import router as patients_router
 from include.api.settings import ApiSettings
 from include.imports import direct
@@ -45,8 +46,10 @@ router.include_router(patients_router)
 @dataclass
 class IntakeState:
     settings: ApiSettings
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter | None = None
+    key_cache: VerifiedKeyCache = field(default_factory=lambda: VerifiedKeyCache(0))
     _engine: sa.Engine | None = None
+    _fast_engine: sa.Engine | None = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -55,21 +58,36 @@ class IntakeState:
             direct.ensure_schema(self._engine)
         return self._engine
 
+    @property
+    def fast_engine(self) -> sa.Engine:
+        """Autocommit sessions without a ping per checkout, for one-statement calls (the single create, the
+        shared rate limit): one round trip each. A dropped connection is retried once by the caller."""
+        if self._fast_engine is None:
+            self.engine  # noqa: B018  (the pipeline schema first)
+            self._fast_engine = create_engine(self.settings, fast=True)
+        return self._fast_engine
+
     def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        for engine in (self._engine, self._fast_engine):
+            if engine is not None:
+                engine.dispose()
+        self._engine = self._fast_engine = None
 
 
 def install(app: FastAPI, settings: ApiSettings | None = None) -> IntakeState:
     """State, error handlers, body limit and audit for the intake routes on ``app``."""
     settings = settings or ApiSettings.from_env()
-    state = IntakeState(settings, RateLimiter(settings.rate_per_minute, settings.rate_burst))
+    state = IntakeState(settings, key_cache=VerifiedKeyCache(settings.auth_cache_seconds))
+    if settings.rate_limit_backend == "memory":
+        state.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+    else:
+        state.limiter = SharedRateLimiter(settings.rate_per_minute, settings.rate_burst, lambda: state.fast_engine)
     app.state.intake = state
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
-    app.add_middleware(AuditMiddleware, engine_getter=lambda: state.engine)  # outermost: audits 413s too
+    # outermost: audits 413s too; one autocommit statement per call (no ping, no BEGIN/COMMIT round trips)
+    app.add_middleware(AuditMiddleware, engine_getter=lambda: state.fast_engine)
     return state
 
 
@@ -83,6 +101,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         app.state.intake.dispose()
 
+    if not logging.getLogger().handlers:  # a worker process of `--workers N`: log as the parent does
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = FastAPI(title="Genascope patient intake API", version="1.0.0", lifespan=lifespan,
                   description="Patients in through the nightly import's engine (see docs/intake-api.md). "
                               "Every route needs `Authorization: Bearer <API key>`.")

@@ -36,6 +36,9 @@ class CallAudit:
     patient_ids: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     file_id: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    #: the handler wrote the audit row itself, in its own transaction (the single create): only log it
+    written: bool = False
 
 
 def call_audit(scope: Scope) -> CallAudit:
@@ -103,6 +106,8 @@ class AuditMiddleware:
         log.info("%s %s %s key=%s account=%s counts=%s patients=[%s] file=%s %dms", scope["method"], route, status,
                  audit.key_id or "-", audit.account_id or "-", json.dumps(audit.counts, sort_keys=True), shown,
                  audit.file_id if audit.file_id is not None else "-", ms)
+        if audit.written:
+            return
         try:
             with self.engine_getter().begin() as conn:
                 conn.execute(AUDIT_SQL, {"key_id": audit.key_id, "account_id": audit.account_id,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from include.api import keys
@@ -52,22 +53,32 @@ def unauthorized() -> Problem:
                    headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_api_key(request: Request,
-                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+def _verify(state, token: str) -> keys.ApiKey | None:
+    with state.engine.connect() as conn:
+        key = keys.verify(conn, token)
+        conn.commit()
+    return key
+
+
+async def require_api_key(request: Request,
+                          credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
-    with request.app.state.intake.engine.connect() as conn:
-        key = keys.verify(conn, credentials.credentials)
-        conn.commit()
+    state = request.app.state.intake
+    token = credentials.credentials
+    key = state.key_cache.get(token)  # verified within the last GENASCOPE_API_AUTH_CACHE_SECONDS: no thread hop
     if key is None:
-        raise unauthorized()
+        key = await run_in_threadpool(_verify, state, token)
+        if key is None:
+            raise unauthorized()
+        state.key_cache.put(token, key)
     return Caller(key.key_id, key.account_id, key.is_admin)
 
 
-def caller_scope(request: Request, caller: Annotated[Caller, Depends(require_api_key)]) -> Caller:
+async def caller_scope(request: Request, caller: Annotated[Caller, Depends(require_api_key)]) -> Caller:
     audit = call_audit(request.scope)
     audit.key_id, audit.account_id = caller.key_id, caller.account_id
-    wait = request.app.state.intake.limiter.take(caller.key_id)
+    wait = await run_in_threadpool(request.app.state.intake.limiter.take, caller.key_id)
     if wait > 0:
         raise rate_limited(wait)
     return caller

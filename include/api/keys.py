@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -100,3 +102,41 @@ def verify(conn: sa.Connection, token: str) -> ApiKey | None:
         return None
     data = {k: v for k, v in row.items() if k not in ("salt", "secret_sha256")}
     return ApiKey(**data)
+
+
+class VerifiedKeyCache:
+    """Verified keys for ``ttl_s`` seconds, so a call does not ask the database for its key every time.
+
+    Keyed by the SHA-256 of the whole bearer token (never the token itself); only successful verifications
+    are kept, so a wrong secret is always checked against the database. A key revoked with the CLI is refused
+    by every API process within ``ttl_s`` seconds (the bound the settings document); ``ttl_s = 0`` asks
+    the database on every call. Bounded in size (oldest entries dropped).
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[bytes, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> ApiKey | None:
+        if self.ttl_s <= 0:
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            hit = self._entries.get(digest)
+            if hit is None:
+                return None
+            if hit[0] < time.monotonic():
+                del self._entries[digest]
+                return None
+            return hit[1]
+
+    def put(self, token: str, key: ApiKey) -> None:
+        if self.ttl_s <= 0:
+            return
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                for old in list(self._entries)[: self.max_entries // 10 or 1]:
+                    del self._entries[old]
+            self._entries[digest] = (time.monotonic() + self.ttl_s, key)

@@ -2,9 +2,11 @@
 
 ``BodySizeLimit`` is an ASGI middleware: a ``Content-Length`` above the limit is answered 413 before
 anything is read; a body without one (chunked) is counted while it is received and cut off at the limit.
-The upload route has its own, larger limit. ``RateLimiter`` is a token bucket per key id in this
-process (``rate_per_minute`` refill, ``burst`` capacity): several API processes each apply it, so the
-effective limit is per process; put a shared limiter in front of a multi-process deployment.
+The upload route has its own, larger limit. The rate limit is a token bucket per key id
+(``rate_per_minute`` refill, ``burst`` capacity): ``SharedRateLimiter`` keeps it in the database
+(``patient_pipeline.api_rate_bucket``, one statement per call), so every API process and host shares one
+bucket per key (the default); ``RateLimiter`` keeps it in this process (``GENASCOPE_API_RATE_LIMIT_BACKEND=
+memory``: a single-process deployment only, ``--workers 4`` would give every key four times its limit).
 """
 
 from __future__ import annotations
@@ -91,6 +93,32 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
+
+
+class SharedRateLimiter:
+    """The token bucket of every key in the database, shared by all API processes (see the module docstring).
+    A database error answers "proceed" (the limiter never takes the API down with it) and is logged once."""
+
+    def __init__(self, per_minute: int, burst: int, engine_getter: Callable[[], Any]) -> None:
+        self.rate = max(per_minute, 1) / 60.0
+        self.burst = max(burst, 1)
+        self.engine_getter = engine_getter
+
+    def take(self, key: str) -> float:
+        import sqlalchemy as sa
+
+        try:
+            with self.engine_getter().connect() as conn:
+                wait = conn.execute(sa.text("SELECT patient_pipeline.api_rate_take(:k, :r, :b)"),
+                                    {"k": key, "r": self.rate, "b": float(self.burst)}).scalar_one()
+                conn.commit()
+            return float(wait)
+        except sa.exc.DBAPIError as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("rate limit not checked: database error SQLSTATE %s",
+                                                getattr(exc.orig, "sqlstate", None) or "unknown")
+            return 0.0
 
 
 def rate_limited(wait_s: float) -> Problem:

@@ -12,6 +12,15 @@ environment variable                   default     meaning
 ``GENASCOPE_API_MAX_UPLOAD_BYTES``     256 MiB     ``POST /api/patients/import-csv`` body (413 above)
 ``GENASCOPE_API_RATE_PER_MINUTE``      600         calls per key and minute (token bucket; 429 above)
 ``GENASCOPE_API_RATE_BURST``           120         calls a key may make at once
+``GENASCOPE_API_RATE_LIMIT_BACKEND``   postgres    ``postgres``: one bucket per key in the database,
+                                                   shared by every API process and host; ``memory``:
+                                                   per process (a single-process deployment only)
+``GENASCOPE_API_AUTH_CACHE_SECONDS``   5           how long a verified key is trusted without asking the
+                                                   database again (a revoked key is refused within it;
+                                                   0 = ask on every call)
+``GENASCOPE_API_IDENTIFIER_NAMESPACE`` ``api``     the account's API namespace: where a record's
+                                                   external_id is looked up and recorded when the call
+                                                   names no ``identifier_namespace`` (IDENTITY.md 1b)
 ``GENASCOPE_API_STATEMENT_TIMEOUT_MS`` 30000       ``statement_timeout`` of every API session
 ``GENASCOPE_API_LOCK_TIMEOUT_MS``      10000       ``lock_timeout`` (incl. the wait for the account lock
                                                    while a nightly import of the account runs: 503)
@@ -48,6 +57,9 @@ class ApiSettings:
     max_upload_bytes: int = 256 * 1024 * 1024
     rate_per_minute: int = 600
     rate_burst: int = 120
+    rate_limit_backend: str = "postgres"
+    auth_cache_seconds: int = 5
+    identifier_namespace: str = "api"
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 10_000
     pool_size: int = 8
@@ -65,6 +77,10 @@ class ApiSettings:
             max_upload_bytes=_int("GENASCOPE_API_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             rate_per_minute=_int("GENASCOPE_API_RATE_PER_MINUTE", cls.rate_per_minute),
             rate_burst=_int("GENASCOPE_API_RATE_BURST", cls.rate_burst),
+            rate_limit_backend=(os.environ.get("GENASCOPE_API_RATE_LIMIT_BACKEND") or cls.rate_limit_backend).strip(),
+            auth_cache_seconds=_int("GENASCOPE_API_AUTH_CACHE_SECONDS", cls.auth_cache_seconds),
+            identifier_namespace=(os.environ.get("GENASCOPE_API_IDENTIFIER_NAMESPACE") or "").strip()
+            or cls.identifier_namespace,
             statement_timeout_ms=_int("GENASCOPE_API_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             lock_timeout_ms=_int("GENASCOPE_API_LOCK_TIMEOUT_MS", cls.lock_timeout_ms),
             pool_size=_int("GENASCOPE_API_POOL_SIZE", cls.pool_size),

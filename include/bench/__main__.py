@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also run P with the commit-latency throttle at this factor (default %(default)s; 0 skips it)")
     p.add_argument("--api-rows", type=int, default=BenchOptions.api_rows,
                    help="rows of the API benchmark's file and bulk calls (default %(default)s; 0 skips it)")
+    p.add_argument("--api-during-rows", type=int, default=BenchOptions.api_during_rows,
+                   help="rows of the import that runs while single creates of the same account are measured "
+                        "(default %(default)s; 0 skips it)")
     args = p.parse_args(argv)
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         run(BenchOptions(only=args.only, e2e=not args.no_e2e, sizes=args.sizes, repeats=args.repeats,
                          server_url=args.server_url,
                          out=Path(args.out), command=command, b0_limit=args.b0_limit, b2_rows=args.b2_rows,
-                         api_rows=args.api_rows, throttle_factor=args.throttle_factor))
+                         api_rows=args.api_rows, throttle_factor=args.throttle_factor,
+                         api_during_rows=args.api_during_rows))
     except BenchSetupError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -10,9 +10,13 @@ file and for the API:
 - **single**: ``clients`` concurrent clients (threads, one httpx client each) creating new patients with
   ``POST /api/patients``, latency per call;
 - **insert**: the same number of concurrent sessions doing a bare parameterized ``INSERT INTO patients``
-  (autocommit), latency per round trip: the floor a create cannot go below.
+  (autocommit), latency per round trip: the floor a create cannot go below;
+- **during import**: one client creating a new patient every ``probe_interval_s`` with ``POST /api/patients``,
+  first while nothing else runs (idle), then while a ``during_rows``-row CSV of the **same account** is imported
+  by ``pipeline.import_file`` in a child process: latency and failed calls of both phases.
 
-Bar: bulk rows/s >= 0.5 x file rows/s. Prints counts and seconds only.
+Bars: bulk rows/s >= 0.5 x file rows/s; single create p50 and p99 <= 5 x the bare INSERT's at ``clients``
+clients; during the import p99 <= 3 x the idle p99 and no failed call. Prints counts and seconds only.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from include.core import db, pipeline_schema, settings
 from include.migration import driver
 
 ACCOUNTS = {"file": "acct-bench-file", "bulk": "acct-bench-bulk", "single": "acct-bench-single",
-            "insert": "acct-bench-insert"}
+            "insert": "acct-bench-insert", "during": "acct-bench-during"}
 FIELDS = ("email", "first_name", "last_name", "phone", "external_id", "date_of_birth")
 BAR_RATIO = 0.5
+SINGLE_BAR = 5.0
+DURING_BAR = 3.0
 
 
 @dataclass
@@ -50,6 +56,10 @@ class ApiConfig:
     clients: int = 16
     singles_per_client: int = 25
     seed: int = 42
+    during_rows: int = 1_000_000  # the import that runs while the probe client creates patients
+    probe_interval_s: float = 0.05
+    idle_probe_s: float = 20.0
+    workers: int = 2  # API worker processes (uvicorn --workers; the rate limit is shared in the database)
 
 
 @dataclass
@@ -75,21 +85,28 @@ class ApiBench:
     bulk: Timing = field(default_factory=lambda: Timing("API bulk", "-"))
     single: Latencies | None = None
     insert: Latencies | None = None
+    idle: Latencies | None = None
+    during: Latencies | None = None
+    during_failures: int = 0
+    during_import_s: float = 0.0
+    during_load: list[float] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     bars: list[Bar] = field(default_factory=list)
     load: list[float] = field(default_factory=list)  # 1-minute load average at the start and at the end
 
     def as_dict(self) -> dict[str, object]:
         return {"load": self.load, "file": self.file.as_dict(), "bulk": self.bulk.as_dict(), "single": self.single.__dict__,
-                "insert": self.insert.__dict__, "counts": self.counts, "config": self.config.__dict__,
-                "bars": [b.__dict__ for b in self.bars]}
+                "insert": self.insert.__dict__, "idle": self.idle.__dict__ if self.idle else None,
+                "during": self.during.__dict__ if self.during else None, "during_failures": self.during_failures,
+                "during_import_s": self.during_import_s, "during_load": self.during_load,
+                "counts": self.counts, "config": self.config.__dict__, "bars": [b.__dict__ for b in self.bars]}
 
 
-def rows_for(n: int, tag: str) -> list[dict[str, str]]:
+def rows_for(n: int, tag: str, start: int = 0) -> list[dict[str, str]]:
     """Distinct, valid patients (names, e-mails, phones and DOBs in the shapes clinics send)."""
     return [{"email": f"{tag}.{i:07d}@example.org", "first_name": f"Fn{i:07d}", "last_name": f"Ln{i % 5000:04d}",
              "phone": f"(202) 555-{i % 10000:04d}", "external_id": f"{tag.upper()}-{i:07d}",
-             "date_of_birth": f"{1930 + i % 70}-{1 + i % 12:02d}-{1 + i % 28:02d}"} for i in range(n)]
+             "date_of_birth": f"{1930 + i % 70}-{1 + i % 12:02d}-{1 + i % 28:02d}"} for i in range(start, start + n)]
 
 
 def _prepare(server: Server) -> tuple[str, str]:
@@ -143,13 +160,14 @@ def _free_port() -> int:
 
 
 class _ApiServer:
-    def __init__(self, uri: str, log_path: Path, pool_size: int) -> None:
+    def __init__(self, uri: str, log_path: Path, pool_size: int, workers: int = 1) -> None:
         self.port = _free_port()
         env = {**os.environ, db.ENV_CONN: uri, "PYTHONPATH": str(settings.PROJECT_ROOT),
                "GENASCOPE_API_RATE_PER_MINUTE": "1000000", "GENASCOPE_API_RATE_BURST": "1000000",
                "GENASCOPE_API_POOL_SIZE": str(pool_size), "GENASCOPE_API_MAX_BODY_BYTES": str(64 * 2**20)}
         self.log = log_path.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "include.api", "--port", str(self.port)], env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "include.api", "--port", str(self.port),
+                                      "--workers", str(workers)], env=env,
                                      cwd=settings.PROJECT_ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
@@ -259,6 +277,99 @@ class _InsertCaller:
         self.conn.close()
 
 
+def _write_csv(path: Path, n: int, tag: str) -> None:
+    """``n`` distinct valid rows as a platform-header CSV, written in blocks (memory does not grow with n)."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        for start in range(0, n, 50_000):
+            writer.writerows(rows_for(min(50_000, n - start), tag, start))
+
+
+def _import_child(queue, uri: str, landing: str, path: str, runs: str) -> None:
+    """The big import of the same account, in its own process (what the nightly DAG's task does)."""
+    from include.core import settings as s
+    from include.imports import pipeline
+    from include.imports.sources import source_from_dict
+
+    s.RUNS_DIR = Path(runs)
+    source = source_from_dict({"id": "bench-api-during", "account_id": ACCOUNTS["during"], "format": "csv",
+                               "landing": landing, "date_formats": ["%Y-%m-%d"], "max_reject_ratio": 1.0})
+    engine = engine_for(uri)
+    t0 = time.perf_counter()
+    try:
+        result = pipeline.import_file(engine, source, path, run_id="bench-api-during")
+        queue.put({"status": result.status, "rows": result.rows_read, "inserted": result.inserted,
+                   "seconds": time.perf_counter() - t0})
+    except Exception as exc:  # noqa: BLE001  (type only: no values)
+        queue.put({"status": "failed", "error": type(exc).__name__, "seconds": time.perf_counter() - t0})
+    finally:
+        engine.dispose()
+
+
+class _Probe:
+    """One client creating a new patient every ``interval`` seconds until stopped: latencies and failures."""
+
+    def __init__(self, base: str, token: str, tag: str, interval: float) -> None:
+        self.base, self.token, self.tag, self.interval = base, token, tag, interval
+        self.ms: list[float] = []
+        self.failures = 0
+        self.stop = threading.Event()
+        self.n = 0
+
+    def run_for(self, seconds: float | None) -> Latencies:
+        self.ms, self.failures = [], 0
+        t_start = time.perf_counter()
+        with httpx.Client(base_url=self.base, timeout=60, headers={"Authorization": f"Bearer {self.token}"}) as c:
+            while not self.stop.is_set() and (seconds is None or time.perf_counter() - t_start < seconds):
+                self.n += 1
+                t0 = time.perf_counter()
+                try:
+                    r = c.post("/api/patients", json={"first_name": f"P{self.n}", "last_name": "Probe",
+                                                      "email": f"{self.tag}.{self.n}@example.org",
+                                                      "external_id": f"{self.tag}-{self.n}"})
+                    ok = r.status_code == 201
+                except httpx.HTTPError:
+                    ok = False
+                took = time.perf_counter() - t0
+                self.ms.append(took * 1000)
+                self.failures += 0 if ok else 1
+                time.sleep(max(0.0, self.interval - took))
+        return Latencies.of(self.ms, time.perf_counter() - t_start)
+
+
+def _during_import(uri: str, api: _ApiServer, token: str, cfg: ApiConfig, work: Path, out: ApiBench) -> None:
+    from include.bench.harness import run_in_child
+
+    landing = work / "landing-during"
+    (landing / "incoming").mkdir(parents=True)
+    path = landing / "incoming" / "during.csv"
+    _write_csv(path, cfg.during_rows, "during")
+    probe = _Probe(api.base, token, "probe", cfg.probe_interval_s)
+    out.idle = probe.run_for(cfg.idle_probe_s)
+    say(f"api bench: idle probe {out.idle.calls} calls, p50 {out.idle.p50_ms:.1f} ms, p99 {out.idle.p99_ms:.1f} ms")
+    result: dict = {}
+    out.during_load.append(os.getloadavg()[0])
+
+    def importer() -> None:
+        result.update(run_in_child(_import_child, (uri, str(landing), str(path), str(work / "runs")),
+                                   name="bench-api-during", timeout_s=7200))
+        probe.stop.set()
+
+    t = threading.Thread(target=importer)
+    t.start()
+    out.during = probe.run_for(None)
+    t.join()
+    out.during_load.append(os.getloadavg()[0])
+    out.during_failures = probe.failures
+    out.during_import_s = float(result.get("seconds", 0.0))
+    out.counts["during_import"] = {k: v for k, v in result.items() if k in ("rows", "inserted")}
+    if result.get("status") != "done":
+        raise RuntimeError(f"the import during the probe ended {result.get('status')} ({result.get('error')})")
+    say(f"api bench: during a {cfg.during_rows:,}-row import ({out.during_import_s:.0f}s): {out.during.calls} calls, "
+        f"p50 {out.during.p50_ms:.1f} ms, p99 {out.during.p99_ms:.1f} ms, {out.during_failures} failed")
+
+
 def run(server: Server, cfg: ApiConfig, work_dir: Path | None = None) -> ApiBench:
     out = ApiBench(server.version, cfg)
     out.load.append(os.getloadavg()[0])
@@ -269,18 +380,21 @@ def run(server: Server, cfg: ApiConfig, work_dir: Path | None = None) -> ApiBenc
         rows = rows_for(cfg.rows, "bench")
         _file_import(uri, rows, work, out)
         tokens = _keys(uri)
-        api = _ApiServer(uri, work / "api-server.log", pool_size=cfg.clients + 2)
+        api = _ApiServer(uri, work / "api-server.log", pool_size=cfg.clients + 2, workers=cfg.workers)
         try:
             _bulk(api.base, tokens["bulk"], rows, cfg.per_call, out)
             out.single = _concurrent(cfg.clients, cfg.singles_per_client,
                                      lambda n: _ApiCaller(api.base, tokens["single"], f"SINGLE-{n}"))
             say(f"api bench: {out.single.calls} single creates from {cfg.clients} clients, p50 "
                 f"{out.single.p50_ms:.1f} ms, p99 {out.single.p99_ms:.1f} ms")
+            out.insert = _concurrent(cfg.clients, cfg.singles_per_client,
+                                     lambda n: _InsertCaller(uri, f"INSERT-{n}"))
+            say(f"api bench: {out.insert.calls} bare INSERTs from {cfg.clients} sessions, p50 "
+                f"{out.insert.p50_ms:.1f} ms, p99 {out.insert.p99_ms:.1f} ms")
+            if cfg.during_rows:
+                _during_import(uri, api, tokens["during"], cfg, work, out)
         finally:
             api.stop()
-        out.insert = _concurrent(cfg.clients, cfg.singles_per_client, lambda n: _InsertCaller(uri, f"INSERT-{n}"))
-        say(f"api bench: {out.insert.calls} bare INSERTs from {cfg.clients} sessions, p50 {out.insert.p50_ms:.1f} ms, "
-            f"p99 {out.insert.p99_ms:.1f} ms")
     finally:
         drop_database(server, name)
     out.load.append(os.getloadavg()[0])
@@ -290,6 +404,19 @@ def run(server: Server, cfg: ApiConfig, work_dir: Path | None = None) -> ApiBenc
     out.bars = [Bar("API bulk / file import rows/s (same rows)",
                     f"{out.bulk.rows_per_s:,.0f} / {out.file.rows_per_s:,.0f} = {r:.2f}×", f"≥ {BAR_RATIO}×",
                     r >= BAR_RATIO)]
+    s, i = out.single, out.insert
+    for q in ("p50", "p99"):
+        a, b = getattr(s, f"{q}_ms"), getattr(i, f"{q}_ms")
+        ratio = a / b if b else float("inf")
+        out.bars.append(Bar(f"single create {q} / bare INSERT {q} ({cfg.clients} clients)",
+                            f"{a:.1f} / {b:.1f} ms = {ratio:.1f}×", f"≤ {SINGLE_BAR:.0f}×", ratio <= SINGLE_BAR))
+    if out.during is not None and out.idle is not None:
+        ratio = out.during.p99_ms / out.idle.p99_ms if out.idle.p99_ms else float("inf")
+        out.bars.append(Bar(f"single create p99 during a {cfg.during_rows:,}-row import of the account / idle p99",
+                            f"{out.during.p99_ms:.1f} / {out.idle.p99_ms:.1f} ms = {ratio:.1f}×",
+                            f"≤ {DURING_BAR:.0f}×", ratio <= DURING_BAR))
+        out.bars.append(Bar("failed single creates during the import", f"{out.during_failures} of {out.during.calls}",
+                            "0", out.during_failures == 0))
     return out
 
 
@@ -304,7 +431,8 @@ def render(api: ApiBench, command: str, when: str) -> list[str]:
         "compare the paths with each other, not with the other sections' absolute numbers).",
         f"- the same {cfg.rows:,} generated rows (all new, valid) as a platform-header CSV through "
         "`pipeline.import_file` (the nightly import's task body, GX gate included) and through a real API server "
-        f"(`python -m include.api`, httpx) at {cfg.per_call:,} rows per `POST /api/patients/bulk`; then "
+        f"(`python -m include.api --workers {cfg.workers}`, httpx) at {cfg.per_call:,} rows per "
+        "`POST /api/patients/bulk`; then "
         f"{cfg.clients} concurrent clients creating {cfg.singles_per_client} new patients each with "
         "`POST /api/patients`, next to the same number of sessions doing a bare parameterized `INSERT INTO patients` "
         "(autocommit) round trip.", "",
@@ -319,11 +447,24 @@ def render(api: ApiBench, command: str, when: str) -> list[str]:
         f"{s.calls / s.seconds:,.0f} |",
         f"| bare parameterized `INSERT` round trip | {i.calls} | {i.p50_ms:.1f} | {i.p99_ms:.1f} | {i.max_ms:.0f} | "
         f"{i.calls / i.seconds:,.0f} |", "",
-        "A single create is a bulk of one (the same ledger entry, COPY staging, decisions SQL and merge, about ten "
-        "round trips and seven commits, plus the audit row) and the creates of one account are serialized by the "
-        "import's per-account lock, so that two calls can never both create the same person: its latency under "
-        f"{cfg.clients} clients is mostly the wait for that lock, not its own work.", "",
+        "A single create is one server-side function call in one transaction (`patient_pipeline.api_create_one`: "
+        "ledger row, advisory locks of the identity keys it decides about, index lookups, insert or update, "
+        "cross-reference, change log), after the API key (cached) and the shared rate limit (one statement); the "
+        "audit row is a second commit. Creates of different people never wait for each other.", "",
     ]
+    if api.during is not None and api.idle is not None:
+        d, idle = api.during, api.idle
+        lines += [
+            f"### Single creates while a {cfg.during_rows:,}-row import of the same account runs", "",
+            f"One client, a new patient every {cfg.probe_interval_s * 1000:.0f} ms through `POST /api/patients`: "
+            f"{cfg.idle_probe_s:.0f} s with nothing else running (idle), then for the whole `pipeline.import_file` "
+            f"of a {cfg.during_rows:,}-row platform-header CSV of the same account in a child process "
+            f"({api.during_import_s:.0f} s; load average {' → '.join(f'{x:.1f}' for x in api.during_load)}).", "",
+            "| phase | calls | failed | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|---|",
+            f"| idle | {idle.calls} | 0 | {idle.p50_ms:.1f} | {idle.p99_ms:.1f} | {idle.max_ms:.0f} |",
+            f"| during the import | {d.calls} | {api.during_failures} | {d.p50_ms:.1f} | {d.p99_ms:.1f} | "
+            f"{d.max_ms:.0f} |", "",
+        ]
     return lines
 
 

@@ -44,6 +44,7 @@ class BenchOptions:
     seed: int = backfill_bench.BackfillConfig.seed
     size_rows: dict[str, int] = field(default_factory=lambda: dict(SIZES))
     api_rows: int = api_bench.ApiConfig.rows
+    api_during_rows: int = api_bench.ApiConfig.during_rows
 
 
 def backfill_config(opts: BenchOptions) -> backfill_bench.BackfillConfig:
@@ -109,7 +110,7 @@ def run(opts: BenchOptions) -> dict[str, Any]:
     }
     bf_cfg = backfill_config(opts) if opts.only in (None, "backfill") else None
     im_cfg = import_config(opts) if opts.only in (None, "import") else None
-    api_cfg = (api_bench.ApiConfig(rows=opts.api_rows, seed=opts.seed)
+    api_cfg = (api_bench.ApiConfig(rows=opts.api_rows, seed=opts.seed, during_rows=opts.api_during_rows)
                if opts.only == "api" or (opts.only is None and opts.api_rows > 0) else None)
     e2e_cfg = e2e_config(opts) if opts.only == "e2e" or (opts.only is None and opts.e2e) else None
     parts = []
@@ -122,7 +123,8 @@ def run(opts: BenchOptions) -> dict[str, Any]:
                      + f"; B2 on at most {im_cfg.b2_rows:,} rows")
     if api_cfg:
         parts.append(f"API: {api_cfg.rows:,} rows (file vs bulk at {api_cfg.per_call:,} per call), "
-                     f"{api_cfg.clients} clients x {api_cfg.singles_per_client} single creates")
+                     f"{api_cfg.clients} clients x {api_cfg.singles_per_client} single creates, one client's single "
+                     f"creates idle and during a {api_cfg.during_rows:,}-row import of the same account")
     if e2e_cfg:
         parts.append(f"end to end: migration DAG on {e2e_cfg.invites:,} invites, nightly import of a "
                      f"{e2e_cfg.csv_rows:,}-row CSV (one run each)")

@@ -8,10 +8,10 @@ delivery of ``RawRecord``s and runs exactly the file import's steps, through the
     -> ``merge.decide`` (decide.sql) + ``quarantine.write`` -> ``merge.merge`` (review queue, updates
     that never blank a value, inserts, change log, reconciliation, ledger ``merged``) -> ledger ``done``
 
-with the decisions and the merge under the account's advisory lock (``merge.account_lock``: one delivery of
-an account decides and merges at a time, so two concurrent calls can never both create the same person;
-the ledger row and the staging COPY, which touch only the delivery's own rows, come before it). What
-differs from a file, on purpose:
+with no account-wide lock: two deliveries of one person meet in the unique indexes and the merge's
+re-decision (``include.imports.merge``), two deliveries of different people never wait for each other
+(docs/concurrency-and-identity-keys.md). A bulk call of up to ``merge.CHUNK_ROWS`` rows merges in one
+transaction. What differs from a file, on purpose:
 
 - **every row's outcome is returned** (inserted / updated / unchanged / duplicate / quarantined, patient
   id, reason code and field) instead of a file report; the caller answers with it;
@@ -87,9 +87,7 @@ def import_records(engine: sa.Engine, source: SourceConfig, records: Sequence[Ra
 
     ``call_id`` identifies the delivery (the ledger's ``dag_run_id`` is ``<kind>:<call_id>``); ``name`` is
     the ledger's file name (``api-create``, ``api-bulk``). Registering and staging touch only this
-    delivery's rows and run before the account lock; the decisions and the merge (what must see the
-    account's patients as they are) run under it. The wait for the lock (another delivery of the account
-    in progress) is bounded by the session's ``lock_timeout``.
+    delivery's rows; the decisions and the merge take no account-wide lock (see the module docstring).
     """
     run_id = f"{source_kind}:{call_id}"
     with engine.connect() as conn:
@@ -101,8 +99,7 @@ def import_records(engine: sa.Engine, source: SourceConfig, records: Sequence[Ra
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # bookkeeping; the merge commits durably
                 staging.run(conn, "mark_source_kind", file_id=file_id, source_kind=source_kind)
                 ledger.update(conn, file_id, status="staged", rows_read=staged.rows_read, rows_staged=staged.rows_read)
-            with merge.account_lock(conn, source.account_id):
-                counts, outcomes = _decide_and_merge(conn, source, file_id, staged.rows_read)
+            counts, outcomes = _decide_and_merge(conn, source, file_id, staged.rows_read)
         except BaseException as exc:
             _fail(conn, file_id)
             if isinstance(exc, sa.exc.DBAPIError):
@@ -132,15 +129,15 @@ def _decide_and_merge(conn: sa.Connection, source: SourceConfig, file_id: int,
     counts = merge.merge(conn, file_id, source, rows_read)
     with conn.begin():
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # the merge above committed durably
-        outcomes = _outcomes(conn, file_id, source.account_id)
+        outcomes = _outcomes(conn, file_id)
         staging.discard(conn, file_id)
         ledger.update(conn, file_id, status="done", finished=True)
     return counts, outcomes
 
 
-def _outcomes(conn: sa.Connection, file_id: int, account_id: str) -> list[RecordOutcome]:
+def _outcomes(conn: sa.Connection, file_id: int) -> list[RecordOutcome]:
     conflicts: dict[int, list[str]] = {}
-    for row in staging.run(conn, "conflicting_patients", file_id=file_id, account_id=account_id):
+    for row in staging.run(conn, "conflicting_patients", file_id=file_id):
         conflicts.setdefault(int(row.record_no), []).append(row.patient_id)
     out = []
     for row in staging.run(conn, "record_outcomes", file_id=file_id):

@@ -41,6 +41,7 @@ class LedgerRow:
     field_issue_rows: int | None = None
     unsupported_messages: int | None = None
     reason_message: str | None = None
+    merged_through: int | None = None  # last record number of the last merged chunk (a re-run resumes after it)
 
     def counts(self) -> dict[str, int]:
         return {k: int(getattr(self, k) or 0)

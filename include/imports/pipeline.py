@@ -1,8 +1,10 @@
 """One clinic file, end to end, and the night around it (what the ``clinic_patient_import`` DAG calls).
 
 Per file (docs/contracts/imports.md): fingerprint -> ledger (skip content already done) -> stream-parse + normalize ->
-COPY into staging -> set-based decisions -> quarantine -> reject-ratio hold -> GX gate -> merge (one
-transaction, reconciled) -> report -> ledger ``done`` -> move to ``processed/`` (or ``rejected/``).
+COPY into staging -> set-based decisions -> quarantine -> reject-ratio hold -> GX gate -> merge (bounded
+chunks, one transaction each, reconciled at the end; see ``include.imports.merge``) -> report -> ledger
+``done`` -> move to ``processed/`` (or ``rejected/``). Nothing here holds a lock an intake API call needs:
+the per-source lock only keeps two deliveries of one source apart.
 Each step is re-entrant through the ledger's status, so a killed task converges when re-run: a file found
 ``registered``/``staged`` is re-staged (staging rows of the old attempt are replaced by file_id) or
 re-decided, a ``merged`` file is only reported and moved, a ``done`` file is a duplicate.
@@ -217,7 +219,7 @@ def import_file(engine: sa.Engine, source: SourceConfig, location: str, *, run_i
     with engine.connect() as conn:
         pipeline_schema.ensure(conn)
         preflight(conn, [source])
-        with merge.account_lock(conn, source.account_id):
+        with merge.source_lock(conn, source.id):
             return _import_locked(conn, engine, source, location, run_id, today, dry_run, stop_after)
 
 

@@ -109,6 +109,7 @@ _RULES: dict[str, str] = {
     "assigning_authority": "must be a non-empty string",
     "identifier_type_code": "must be a non-empty string",
     "assigning_facility": "must be a non-empty string",
+    "identifier_namespace": "must be a non-empty string of at most 255 characters",
     "default_phone_region": "must be a two-letter region code such as US",
     "default_clinician_id": "must be a user id (a string) or null",
     "max_reject_ratio": "must be a number between 0 and 1",
@@ -208,6 +209,28 @@ class SourceConfig:
     max_record_chars: CharBound = Field(default=16_000_000, description=(
         "One NDJSON line / HL7 message longer than this: the record is quarantined."
     ))
+    identifier_namespace: StrictStr | None = Field(default=None, description=(
+        "The namespace of this source's identifiers in the cross-reference patient_pipeline.patient_identifier "
+        "(docs/contracts/identity.md 1b). Default: the FHIR identifier_system; HL7 the assigning_authority "
+        "(else type:<code>|facility:<id> as declared); a CSV source's identifier_system, else the source id. "
+        "Two sources naming the same namespace share one identifier space."
+    ))
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of this source's identifiers in ``patient_pipeline.patient_identifier``
+        (docs/contracts/identity.md 1b): ``identifier_namespace`` when configured; else the FHIR identifier
+        system; the HL7 assigning authority (or ``type:<code>`` / ``facility:<id>`` as declared); a CSV
+        source's identifier system, else its id."""
+        if self.identifier_namespace:
+            return self.identifier_namespace
+        if self.format == "hl7v2":
+            if self.assigning_authority:
+                return self.assigning_authority
+            parts = [f"type:{self.identifier_type_code}" if self.identifier_type_code else None,
+                     f"facility:{self.assigning_facility}" if self.assigning_facility else None]
+            return "|".join(p for p in parts if p) or self.id
+        return self.identifier_system or self.id
 
     # --- rules that are more than a type (messages as the hand validation had them) ------------------
 
@@ -273,6 +296,13 @@ class SourceConfig:
         if value is not None and not value.strip():
             raise _fail(info.field_name, _RULES[info.field_name])
         return value
+
+    @field_validator("identifier_namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or len(value) > 255):
+            raise _fail("identifier_namespace", _RULES["identifier_namespace"])
+        return value.strip() if value else None
 
     @field_validator("required_fields", mode="before", json_schema_input_type=list[str] | None)
     @classmethod

@@ -41,9 +41,17 @@ def sql(name: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
 
+#: Parameters a statement may leave out: ``from_record`` (0: the whole file; see decide.sql).
+OPTIONAL_PARAMS = {"from_record": 0}
+
+
 def run(conn: sa.Connection, name: str, **params: object) -> sa.CursorResult:
     """Execute one ``include/sql/imports`` file with named parameters."""
-    return conn.execute(sa.text(sql(name)), params)
+    text = sql(name)
+    for key, default in OPTIONAL_PARAMS.items():
+        if key not in params and f":{key}" in text:
+            params[key] = default
+    return conn.execute(sa.text(text), params)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ def raw_json(values: dict[str, str | None]) -> str:
 def discard(conn: sa.Connection, file_id: int) -> None:
     """Delete the staged rows and decisions of ``file_id`` (caller commits)."""
     run(conn, "discard_staging", file_id=file_id)
-    run(conn, "discard_decisions", file_id=file_id)
+    run(conn, "discard_decisions", file_id=file_id, from_record=None)
 
 
 def staged_count(conn: sa.Connection, file_id: int) -> int:

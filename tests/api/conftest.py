@@ -101,13 +101,14 @@ def api_env(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @contextmanager
-def start_server(env: ApiEnv, log_path: Path, **settings_env: str) -> Iterator[Server]:
+def start_server(env: ApiEnv, log_path: Path, *, server_args: tuple[str, ...] = (),
+                 **settings_env: str) -> Iterator[Server]:
     port = free_port()
     proc_env = {**os.environ, db.ENV_CONN: env.uri, "PYTHONPATH": str(PROJECT_ROOT),
                 "GENASCOPE_API_LANDING_ROOT": str(env.landing_root), "GENASCOPE_RUNS_DIR": str(env.runs_dir),
                 "GENASCOPE_API_RATE_PER_MINUTE": "100000", "GENASCOPE_API_RATE_BURST": "100000", **settings_env}
     out = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "include.api", "--port", str(port)], env=proc_env,
+    proc = subprocess.Popen([sys.executable, "-m", "include.api", "--port", str(port), *server_args], env=proc_env,
                             cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", log_path, proc)
     try:

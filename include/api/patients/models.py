@@ -26,9 +26,14 @@ class PatientIn(BaseModel):
     phone: str | None = Field(None, description="Normalized to E.164 with the source's default region")
     date_of_birth: str | None = Field(None, description="ISO date YYYY-MM-DD")
     account_id: str | None = Field(None, description="Only an admin key may name another account than its own")
+    identifier_namespace: str | None = Field(
+        None, max_length=255, pattern=r"^\S(.*\S)?$",
+        description="The system that issued external_id (e.g. a FHIR identifier system or an HL7 assigning "
+                    "authority): the identifier is matched and recorded in this namespace; default: the "
+                    "account's API namespace. A second system's identifier for a known patient is linked to it.")
 
     def record(self) -> dict[str, str | None]:
-        return self.model_dump(exclude={"account_id"})
+        return self.model_dump(exclude={"account_id", "identifier_namespace"})
 
 
 class Patient(BaseModel):

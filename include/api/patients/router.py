@@ -46,12 +46,15 @@ def create_patient(body: PatientIn, request: Request, response: Response, caller
     if account != caller.account_id:
         service.intake.ensure_account(state.engine, account)
     size = int(request.headers.get("content-length") or 0)
-    result, patient = service.create_one(state.engine, state.settings, account, body.record(), size)
     audit = call_audit(request.scope)
+    result, patient = service.create_one(state.fast_engine, state.settings, account, body.record(), size,
+                                         body.identifier_namespace, audit_key=audit.key_id, started=audit.started)
+    audit.written = audit.key_id is not None  # the audit row was committed with the create
     audit.account_id, audit.file_id = account, result.file_id
-    (outcome,) = result.outcomes
+    outcome = result.outcome
     audit.counts = {"rows": 1, outcome.outcome: 1}
-    audit.patient_ids = list({*result.patient_ids, *outcome.conflicting_patient_ids})
+    audit.patient_ids = sorted({*([outcome.patient_id] if outcome.patient_id else []),
+                                *outcome.conflicting_patient_ids})
     if patient is None:
         raise service.quarantine_problem(outcome)
     if outcome.outcome != "inserted":
@@ -98,11 +101,15 @@ async def create_bulk(request: Request, response: Response, caller: Scoped,
     requested = {r.account_id for r in rows if r.account_id is not None}
     if len(requested) > 1:
         raise Problem(422, "mixed_accounts", "all rows of one call must name the same account_id (or none)")
+    namespaces = {r.identifier_namespace for r in rows}
+    if len(namespaces) > 1:
+        raise Problem(422, "mixed_namespaces", "all rows of one call must name the same identifier_namespace (or "
+                      "none): send one call per system that issued the identifiers")
     account = caller.account_for(next(iter(requested), None))
     if account != caller.account_id:
         await run_in_threadpool(service.intake.ensure_account, state.engine, account)
     answer = await run_in_threadpool(service.create_bulk, state.engine, state.settings, account,
-                                     [r.record() for r in rows], raw, idempotency_key)
+                                     [r.record() for r in rows], raw, idempotency_key, next(iter(namespaces)))
     audit = call_audit(request.scope)
     audit.account_id, audit.file_id = account, answer.result.file_id
     audit.counts = {**answer.result.counts.model_dump(), "replayed": int(answer.replayed)}

@@ -58,14 +58,16 @@ def quarantine_problem(o: direct.RecordOutcome) -> Problem:
     return Problem(422, code, detail, field=o.reason_field, errors=[{"field": o.reason_field, "code": code}])
 
 
-def create_one(engine: sa.Engine, settings: ApiSettings, account_id: str, record: dict[str, str | None],
-               size_bytes: int) -> tuple[direct.DeliveryResult, Patient | None]:
-    """A single create is a bulk of one: the same delivery, the same decisions SQL."""
-    result = intake.deliver(engine, settings, account_id, [record], name="api-create", size_bytes=size_bytes)
-    (outcome,) = result.outcomes
-    if outcome.outcome == "quarantined":
+def create_one(fast_engine: sa.Engine, settings: ApiSettings, account_id: str, record: dict[str, str | None],
+               size_bytes: int, namespace: str | None = None, audit_key: str | None = None,
+               started: float | None = None) -> tuple[intake.SingleResult, Patient | None]:
+    """A single create: one transaction, one round trip (``intake.create_single``), the import's rules; with
+    ``audit_key`` the call's audit row is written in that same transaction."""
+    result = intake.create_single(fast_engine, settings, account_id, record, size_bytes=size_bytes,
+                                  namespace=namespace, audit_key=audit_key, started=started)
+    if result.patient is None:
         return result, None
-    return result, get_patient(engine, outcome.patient_id, account_id, False)
+    return result, Patient(**result.patient)
 
 
 def body_sha256(raw: bytes) -> str:
@@ -79,9 +81,9 @@ class BulkAnswer:
 
 
 def create_bulk(engine: sa.Engine, settings: ApiSettings, account_id: str, rows: list[dict[str, str | None]],
-                raw: bytes, idempotency_key: str | None) -> BulkAnswer:
+                raw: bytes, idempotency_key: str | None, namespace: str | None = None) -> BulkAnswer:
     if idempotency_key is None:
-        return BulkAnswer(_deliver_bulk(engine, settings, account_id, rows, len(raw)), False)
+        return BulkAnswer(_deliver_bulk(engine, settings, account_id, rows, len(raw), namespace), False)
     sha = body_sha256(raw)
     with engine.connect() as conn:  # this session holds the key's lock while the delivery runs on another
         conn.execute(sa.text("SELECT pg_advisory_lock(:ns, hashtext(:a || '/' || :k))"),
@@ -98,7 +100,7 @@ def create_bulk(engine: sa.Engine, settings: ApiSettings, account_id: str, rows:
                 replay = BulkResult(**stored["response"])
                 replay.idempotent_replay = True
                 return BulkAnswer(replay, True)
-            result = _deliver_bulk(engine, settings, account_id, rows, len(raw))
+            result = _deliver_bulk(engine, settings, account_id, rows, len(raw), namespace)
             sql.run(conn, "idempotency_store", account_id=account_id, idempotency_key=idempotency_key,
                     body_sha256=sha, status=200, response=result.model_dump_json(), file_id=result.file_id)
             conn.commit()
@@ -112,8 +114,9 @@ def create_bulk(engine: sa.Engine, settings: ApiSettings, account_id: str, rows:
 
 
 def _deliver_bulk(engine: sa.Engine, settings: ApiSettings, account_id: str, rows: list[dict[str, str | None]],
-                  size: int) -> BulkResult:
-    return bulk_result(intake.deliver(engine, settings, account_id, rows, name="api-bulk", size_bytes=size))
+                  size: int, namespace: str | None = None) -> BulkResult:
+    return bulk_result(intake.deliver(engine, settings, account_id, rows, name="api-bulk", size_bytes=size,
+                                      namespace=namespace))
 
 
 # ------------------------------------------------------------------------------------------------ listing

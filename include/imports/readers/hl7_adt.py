@@ -38,7 +38,8 @@ Fields (HL7 escapes such as ``\T\`` are decoded; values otherwise untouched):
   is passed on raw (the normalizer reports ``invalid_dob``).
 - ``email`` / ``phone``: every XTN repetition of PID-13 (home), PID-14 (business) and PID-40 (patient
   telecommunication, v2.7+). An e-mail is XTN.4 (communication address) in any repetition, or XTN.1 of a
-  repetition with use code ``NET`` or equipment ``Internet``/``X.400``. A phone is XTN.1, else XTN.12
+  repetition with use code ``NET`` or equipment ``Internet``/``X.400``/``EMAIL`` (any case; an address in
+  XTN.2 of such a repetition is found too, as some senders write it). A phone is XTN.1, else XTN.12
   (unformatted), else ``+country area local`` from XTN.5-7; fax, beeper and modem equipment are skipped.
   Order of preference: cellular (equipment ``CP``) first, then home (PID-13, use PRN/ORN), then work
   (PID-14, use WPN), then the rest, file order breaking ties: the first is ``values[...]``, the others
@@ -88,7 +89,7 @@ _TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(?:\d{2,}(?:\.\d+)?)?(?:[+-]\d{4})?")
 _MLLP = "\x0b\x1c"
 #: PID-5 name type code (XPN.7) -> order of preference (lower first); unknown types rank with "no type".
 _NAME_TYPE_ORDER = {"L": 0, "": 1, "D": 1, "R": 1, "U": 1, "A": 3, "S": 3, "M": 4, "N": 4, "B": 5, "BAD": 6}
-_EMAIL_EQUIPMENT = ("Internet", "X.400")
+_EMAIL_EQUIPMENT = ("INTERNET", "X.400", "EMAIL")  # compared upper-cased
 _NOT_PHONE_EQUIPMENT = ("FX", "BP", "MD")
 
 
@@ -186,10 +187,14 @@ def _telecoms(fields: _Fields, pid: hl7.Segment) -> tuple[list[str], list[str], 
             if address is not None and address != EXPLICIT_NULL:
                 emails.append((0, order, address))
                 continue
-            if use == "NET" or equipment in _EMAIL_EQUIPMENT:
-                value = fields.leaf(_comp(rep, 0))
-                if value is not None and value != EXPLICIT_NULL:
-                    emails.append((0, order, value))
+            if use == "NET" or (equipment or "").upper() in _EMAIL_EQUIPMENT:
+                # the address in XTN.1; some senders put it in XTN.2 (where the use code belongs) with
+                # equipment EMAIL/Internet: a component with an "@" there is the address
+                second = fields.leaf(use) if use and "@" in use else None
+                for candidate in (fields.leaf(_comp(rep, 0)), second):
+                    if candidate is not None and candidate != EXPLICIT_NULL:
+                        emails.append((0, order, candidate))
+                        break
                 continue
             if equipment in _NOT_PHONE_EQUIPMENT:
                 continue

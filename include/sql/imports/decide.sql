@@ -8,7 +8,8 @@
 --   duplicate   a copy (all normalized values; e-mail by its key) of an earlier row of the same file, or,
 --               for message feeds (:latest_wins: HL7 ADT, FHIR), a row superseded by a later row with the
 --               same external id (A04 then A08 for one patient: the latest message is merged);
---   match       same external id, else same e-mail key + first-name key, within the account;
+--   match       same identifier in the source's namespace (cross-reference patient_identifier, or an
+--               unattributed patients.external_id), else same e-mail key + first-name key, within the account;
 --   insert      a new patient; its id is generated here (gen_random_uuid), not by a column default.
 -- Keys are the key form (docs/contracts/data-model.md §4 rule 3: patient_pipeline.email_key / key_form, the same as the
 -- backfill's and include/normalize/keys.py), so a row matches the patient whose stored e-mail or first
@@ -18,8 +19,11 @@
 -- here (the same under every deterministic collation), and the four window sorts over the whole file are
 -- several times faster with byte comparisons than with the database's linguistic collation.
 -- active and deceased ride along for the merge (status of new patients; deceased -> inactive).
--- Reads: import_staging, patients. Writes: import_decision.
--- Safe to re-run: the caller deletes the file's decisions first, in the same transaction.
+-- Reads: import_staging, patients, patient_identifier. Writes: import_decision.
+-- :from_record: the first record decided (0 = the whole file). A chunk of the merge that meets a concurrent
+-- writer's patient (23505) re-decides the rows not merged yet (record_no >= the chunk's first): rows
+-- merged before are then existing patients, so a later copy of one of them is matched, not a duplicate.
+-- Safe to re-run: the caller deletes the file's decisions from :from_record first, in the same transaction.
 INSERT INTO patient_pipeline.import_decision (
     file_id, record_no, disposition, reason, reason_field, patient_id, external_id, first_name, last_name,
     email, phone, date_of_birth, event, event_detail, raw, active, deceased)
@@ -57,7 +61,7 @@ WITH s AS (
                     THEN 'external_id'
            END AS pre_field
     FROM patient_pipeline.import_staging st
-    WHERE st.file_id = :file_id AND st.reason IS NULL
+    WHERE st.file_id = :file_id AND st.reason IS NULL AND st.record_no >= :from_record
 ), a AS (
     -- in-file copies: same normalized values, e-mail compared by its key (NULLs are equal in PARTITION BY)
     SELECT s.*,
@@ -79,19 +83,42 @@ WITH s AS (
            ok AND CAST(:latest_wins AS boolean) AND external_id IS NOT NULL AND first_ext <> ord AS superseded
     FROM c
 ), m AS (
-    SELECT d.*, pe.id AS ext_pid, pi.id AS ident_pid, pi.external_id AS ident_ext
+    -- the identifier in the file's namespace (:namespace, IDENTITY.md 1b): the cross-reference first; else a
+    -- patient whose patients.external_id is the value and is attributed to no namespace (written before the
+    -- cross-reference existed: matched in every namespace, as before)
+    SELECT d.*, coalesce(px.id, pe.id) AS ext_pid, pi.id AS ident_pid, pi.external_id AS ident_ext,
+           -- (CASE: the look-ups run only for rows with an e-mail key match, by the patient_id index)
+           CASE WHEN pi.external_id IS NULL THEN false ELSE NOT EXISTS (
+               SELECT 1 FROM patient_pipeline.patient_identifier y
+               WHERE y.patient_id = pi.id AND y.account_id = CAST(:account_id AS text) AND y.value = pi.external_id)
+           END AS ident_ext_legacy,
+           CASE WHEN pi.id IS NULL OR d.external_id IS NULL THEN false ELSE EXISTS (
+               SELECT 1 FROM patient_pipeline.patient_identifier y
+               WHERE y.patient_id = pi.id AND y.account_id = CAST(:account_id AS text)
+                 AND y.namespace = CAST(:namespace AS text) AND y.value <> d.external_id)
+           END AS ident_ns_other
     FROM d
+    LEFT JOIN patient_pipeline.patient_identifier xi
+           ON d.candidate AND xi.account_id = CAST(:account_id AS text) AND xi.namespace = CAST(:namespace AS text)
+          AND xi.value = d.external_id
+    LEFT JOIN patients px ON px.id = xi.patient_id AND px.account_id = CAST(:account_id AS text)
     LEFT JOIN patients pe
-           ON d.candidate AND pe.account_id = :account_id AND pe.external_id = d.external_id
+           ON d.candidate AND xi.patient_id IS NULL AND pe.account_id = CAST(:account_id AS text) AND pe.external_id = d.external_id
+          AND NOT EXISTS (SELECT 1 FROM patient_pipeline.patient_identifier y
+                          WHERE y.account_id = CAST(:account_id AS text) AND y.patient_id = pe.id AND y.value = pe.external_id)
     LEFT JOIN patients pi
-           ON d.candidate AND pi.account_id = :account_id AND pi.email IS NOT NULL
+           ON d.candidate AND pi.account_id = CAST(:account_id AS text) AND pi.email IS NOT NULL
           AND patient_pipeline.email_key(pi.email) = d.ek AND patient_pipeline.key_form(pi.first_name) = d.fk
 ), t AS (
+    -- identity_conflict only for real conflicts: the identifier and the e-mail key point to two patients, or
+    -- the e-mail key's patient already holds another value in this namespace (or an unattributed external id
+    -- that differs). Another namespace's identifier on the patient is no conflict: the record's identifier
+    -- is added to the cross-reference when it merges.
     SELECT m.*,
            candidate AND (
                (ext_pid IS NOT NULL AND ident_pid IS NOT NULL AND ext_pid <> ident_pid)
                OR (ext_pid IS NULL AND ident_pid IS NOT NULL AND external_id IS NOT NULL
-                   AND ident_ext IS NOT NULL AND ident_ext <> external_id)
+                   AND (ident_ns_other OR (ident_ext_legacy AND ident_ext <> external_id)))
            ) AS conflict,
            coalesce(ext_pid, ident_pid) COLLATE "C" AS target
     FROM m
@@ -139,4 +166,4 @@ SELECT st.file_id, st.record_no, 'quarantine', st.reason, st.reason_field, NULL,
        nullif(btrim(st.email), ''), nullif(btrim(st.phone), ''), st.date_of_birth, st.event, st.event_detail,
        st.raw, st.active, coalesce(st.deceased, false)
 FROM patient_pipeline.import_staging st
-WHERE st.file_id = :file_id AND st.reason IS NOT NULL
+WHERE st.file_id = :file_id AND st.reason IS NOT NULL AND st.record_no >= :from_record

@@ -6,28 +6,37 @@
 -- omits the death never makes the person invitable) or marks the record inactive (FHIR active: false;
 -- reason 'inactive_at_source').
 -- Reads: import_decision. Writes: patients, import_insert_log.
--- Safe to re-run: runs in the merge transaction that moves the ledger to 'merged' (a merged file is not
--- merged again); an id collision or identity-key collision aborts the whole transaction.
+-- Runs per chunk of record numbers (:lo..:hi), one transaction per chunk (include/imports/merge.py).
+-- Safe to re-run: the chunk's transaction also advances the ledger's merged_through (a merged chunk is not
+-- merged again); an identity-key collision (23505) rolls the chunk back to its savepoint and the caller
+-- re-decides, then narrows it down to the row (identity_conflict for that row, never the whole file).
 WITH dead_ext AS (
-    SELECT DISTINCT d.external_id
-    FROM patient_pipeline.import_decision d
-    WHERE d.file_id = :file_id AND d.disposition = 'duplicate' AND d.deceased AND d.external_id IS NOT NULL
+    -- external ids of the file's superseded messages that reported a death (dead_external_ids.sql, read once
+    -- per merge and passed in: a chunk does not scan the whole file's decisions again)
+    SELECT DISTINCT x AS external_id FROM unnest(CAST(:dead_ext AS text[])) AS x
 ), ins AS (
     INSERT INTO patients (id, account_id, clinician_id, external_id, email, first_name, last_name, phone,
                           date_of_birth, status, created_at, updated_at)
-    SELECT d.patient_id, :account_id, :clinician_id, d.external_id, d.email, d.first_name, d.last_name,
+    SELECT d.patient_id, CAST(:account_id AS varchar), :clinician_id,
+           -- patients.external_id: the record's identifier unless another patient of the account holds that
+           -- value already (another namespace's identifier; the cross-reference keeps both)
+           CASE WHEN d.external_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM patients q WHERE q.account_id = CAST(:account_id AS varchar) AND q.external_id = d.external_id)
+                THEN d.external_id END,
+           d.email, d.first_name, d.last_name,
            d.phone, d.date_of_birth,
            CASE WHEN d.deceased OR x.external_id IS NOT NULL OR d.active IS FALSE THEN 'inactive' ELSE 'pending' END,
            now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc'
     FROM patient_pipeline.import_decision d
     LEFT JOIN dead_ext x ON x.external_id = d.external_id
-    WHERE d.file_id = :file_id AND d.disposition = 'insert'
+    WHERE d.file_id = :file_id AND d.disposition = 'insert' AND d.record_no BETWEEN :lo AND :hi
     RETURNING id, external_id, email, phone, date_of_birth, clinician_id, status
 ), dead AS (
     SELECT d.patient_id
     FROM patient_pipeline.import_decision d
     LEFT JOIN dead_ext x ON x.external_id = d.external_id
-    WHERE d.file_id = :file_id AND d.disposition = 'insert' AND (d.deceased OR x.external_id IS NOT NULL)
+    WHERE d.file_id = :file_id AND d.disposition = 'insert' AND d.record_no BETWEEN :lo AND :hi
+      AND (d.deceased OR x.external_id IS NOT NULL)
 ), fields AS (
     SELECT ins.id, (row_number() OVER () - 1) / 10000 AS block,
            array_remove(ARRAY[

@@ -8,14 +8,23 @@
 -- The log row keeps the patient's previous values (the fields this statement may change, and updated_at)
 -- in the pipeline schema, so the file can be undone (include/stewardship/undo_import.py).
 -- Reads: import_decision, patients. Writes: patients, import_change_log.
--- Safe to re-run: runs in the merge transaction, which also moves the ledger to 'merged'; a rerun of a
--- merged file skips the merge. Re-applying the same values changes nothing (all rows unchanged).
+-- Runs per chunk of record numbers (:lo..:hi), one transaction per chunk (include/imports/merge.py).
+-- patients.external_id keeps the first identifier a patient got (IDENTITY.md 1b): it is set only while it is
+-- empty and no other patient of the account holds the value; every identifier goes to the cross-reference
+-- (merge_identifiers.sql).
+-- Safe to re-run: the chunk's transaction also advances the ledger's merged_through; a rerun of a merged
+-- chunk skips it. Re-applying the same values changes nothing (all rows unchanged).
 WITH dead_ext AS (
-    SELECT DISTINCT d.external_id
-    FROM patient_pipeline.import_decision d
-    WHERE d.file_id = :file_id AND d.disposition = 'duplicate' AND d.deceased AND d.external_id IS NOT NULL
+    -- external ids of the file's superseded messages that reported a death (dead_external_ids.sql, read once
+    -- per merge and passed in: a chunk does not scan the whole file's decisions again)
+    SELECT DISTINCT x AS external_id FROM unnest(CAST(:dead_ext AS text[])) AS x
 ), ch0 AS (
-    SELECT p.id, p.status, d.external_id, d.email, d.first_name, d.last_name, d.phone, d.date_of_birth,
+    SELECT p.id, p.status,
+           CASE WHEN p.external_id IS NULL AND d.external_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM patients q
+                    WHERE q.account_id = p.account_id AND q.external_id = d.external_id AND q.id <> p.id)
+                THEN d.external_id END AS external_id,
+           d.email, d.first_name, d.last_name, d.phone, d.date_of_birth,
            (d.deceased OR x.external_id IS NOT NULL) AND coalesce(p.status, 'pending') IN ('pending', 'active')
                AS dies,
            p.external_id AS p_external_id, p.email AS p_email, p.first_name AS p_first_name,
@@ -28,7 +37,7 @@ WITH dead_ext AS (
     FROM patient_pipeline.import_decision d
     JOIN patients p ON p.id = d.patient_id
     LEFT JOIN dead_ext x ON x.external_id = d.external_id
-    WHERE d.file_id = :file_id AND d.disposition = 'match'
+    WHERE d.file_id = :file_id AND d.disposition = 'match' AND d.record_no BETWEEN :lo AND :hi
 ), ch AS (
     SELECT ch0.*,
            array_remove(ARRAY[
@@ -45,7 +54,7 @@ WITH dead_ext AS (
     FROM ch0
 ), upd AS (
     UPDATE patients p
-       SET external_id = coalesce(ch.external_id, p.external_id),
+       SET external_id = coalesce(p.external_id, ch.external_id),
            email = coalesce(ch.email, p.email),
            first_name = coalesce(ch.first_name, p.first_name),
            last_name = coalesce(ch.last_name, p.last_name),

@@ -5,7 +5,7 @@
 INSERT INTO patient_pipeline.import_review (file_id, record_no, kind, patient_id, detail)
 SELECT d.file_id, d.record_no, d.event, d.patient_id, d.event_detail
 FROM patient_pipeline.import_decision d
-WHERE d.file_id = :file_id AND d.event IS NOT NULL
+WHERE d.file_id = :file_id AND d.event IS NOT NULL AND d.record_no >= :from_record
   AND NOT patient_pipeline.steward_kept_apart(
       patient_pipeline.steward_patient_keys(:account_id, d.patient_id, d.external_id, d.email, d.first_name),
       ARRAY['ref:' || d.event || ':' || coalesce(d.event_detail, '')])

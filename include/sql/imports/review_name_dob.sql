@@ -1,6 +1,6 @@
 -- Review queue, not a merge: a row about to become a new patient whose first name + last name + date of
 -- birth equal an existing patient of the account, or an earlier new row of the same file.
--- Runs before merge_insert.sql, in the merge transaction. Reads: import_decision, patients.
+-- Runs once before the merge's chunks (and again from :from_record on after a re-decision). Reads: import_decision, patients.
 -- Writes: import_review. Safe to re-run: ON CONFLICT DO NOTHING on (file, record, kind, candidate).
 -- A pair a steward kept separate (patient_pipeline.steward_kept_apart) is not queued again.
 -- Names are compared in the key form (docs/contracts/data-model.md §4 rule 3, patient_pipeline.key_form) and in the "C" collation (equality only; the in-file window then sorts with byte
@@ -14,6 +14,7 @@ JOIN patients p
  AND (patient_pipeline.key_form(p.first_name) COLLATE "C" = patient_pipeline.key_form(d.first_name) COLLATE "C"
       AND patient_pipeline.key_form(p.last_name) COLLATE "C" = patient_pipeline.key_form(d.last_name) COLLATE "C") IS TRUE
 WHERE d.file_id = :file_id AND d.disposition = 'insert' AND d.date_of_birth IS NOT NULL
+  AND d.record_no >= :from_record
   AND NOT patient_pipeline.steward_kept_apart(
       patient_pipeline.steward_patient_keys(:account_id, p.id, p.external_id, p.email, p.first_name),
       patient_pipeline.steward_patient_keys(:account_id, d.patient_id, d.external_id, d.email, d.first_name))
@@ -29,7 +30,7 @@ FROM (
                               patient_pipeline.key_form(d.last_name) COLLATE "C", d.date_of_birth
                  ORDER BY d.record_no)
 ) x
-WHERE x.first_pid <> x.patient_id
+WHERE x.first_pid <> x.patient_id AND x.record_no >= :from_record
   AND NOT patient_pipeline.steward_kept_apart(
       patient_pipeline.steward_patient_keys(:account_id, x.first_pid, x.first_ext, x.first_email, x.first_first),
       patient_pipeline.steward_patient_keys(:account_id, x.patient_id, x.external_id, x.email, x.first_name))

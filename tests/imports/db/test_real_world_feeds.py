@@ -67,8 +67,10 @@ def test_no_later_record_turns_a_deceased_patient_back_to_pending(import_db, dea
     assert (row.status, row.phone) == ("inactive", "+12025550188")
     assert change_rows(import_db, later.file_id) == [("p-MRN8", "update", ["phone"], None)]
     # and a FHIR record with active: true does not reactivate either
+    # (the same EHR's FHIR export: its MRNs are the CSV's, so it names the CSV source's identifier namespace)
     fhir = death_source.with_overrides(format="fhir_ndjson", identifier_system="urn:test", column_mapping=None,
-                                       id="clinic-test-fhir", fhir_validation="fast")
+                                       id="clinic-test-fhir", fhir_validation="fast",
+                                       identifier_namespace=death_source.namespace)
     path = Path(fhir.incoming()) / "p.ndjson"
     path.write_text(json.dumps({"resourceType": "Patient", "active": True,
                                 "identifier": [{"system": "urn:test", "value": "MRN8"}],
