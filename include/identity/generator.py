@@ -4,7 +4,7 @@ Deterministic for a seed. Every person gets a record in source ``ehr`` (its MRN 
 a share of them also appear in source ``fhir`` (namespace ``fhir-id``) and some in a third, ``lab``
 (``lab-mrn``), each copy with one realistic slip: a typo in a name, a nickname, a married (or hyphenated)
 name, two digits of the date of birth transposed, one digit changed, day and month swapped, a new e-mail,
-first and last name swapped, a missing e-mail or phone. A copy that keeps the same e-mail key and first-name
+first and last name swapped, a new area code, a missing e-mail or phone. A copy that keeps the same e-mail key and first-name
 key would have been matched by the exact key (one patient, IMPORTS.md "Matching"): it is not emitted as a
 second patient and is counted as ``exact_key``.
 
@@ -51,6 +51,7 @@ SLIPS = {
     "none": 8, "first_name_typo": 10, "last_name_typo": 8, "nickname": 10, "married_name": 8,
     "hyphenated_name": 4, "dob_transposed": 8, "dob_one_digit": 6, "dob_day_month_swap": 6,
     "new_email": 12, "names_swapped": 3, "missing_email": 6, "missing_phone": 5, "missing_dob": 3,
+    "phone_area_code": 3,
 }
 
 
@@ -202,6 +203,8 @@ class Generator:
             email = None
         elif slip == "missing_phone":
             phone = None
+        elif slip == "phone_area_code":  # moved: a new area code, the same local number
+            phone = None if phone is None else f"+1{self.rng.randrange(200, 989)}{phone[-7:]}"
         elif slip == "missing_dob":
             dob = None
         # the second system often has another e-mail or none at all

@@ -13,7 +13,7 @@ extract (key forms computed by PostgreSQL, IDENTITY.md §2) and the nickname tab
 * ``phone`` (E.164): exact for agreeing persons, exact otherwise (a shared line, neutral), same last 7
   digits, else.
 * ``identifiers``: the same namespace with different values (two records of one source system: evidence
-  against); no common namespace is not comparable (null level).
+  against), different namespaces (two systems: each has its own MRN, which says nothing against them).
 
 Every level has a stable label: the ``evidence`` of a review item names the level and its weight, never a
 value.
@@ -29,6 +29,8 @@ from typing import Any
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("default_model.json")
 DEFAULT_MODEL_NAME = "genascope-default-v1"
+#: The name of a model trained (EM) on an account's own patients.
+TRAINED_MODEL_NAME = "em-trained"
 
 #: Columns of the raw extract (CSV from PostgreSQL's COPY, see ``extract.py``), in order.
 RAW_COLUMNS = {"unique_id": "VARCHAR", "fn": "VARCHAR", "ln": "VARCHAR", "dob": "DATE", "email": "VARCHAR",
@@ -125,9 +127,10 @@ COMPARISONS: list[dict[str, Any]] = [
     ]},
     {"output_column_name": "identifiers", "comparison_description": "identifiers per namespace",
      "comparison_levels": [
-         _level("not_comparable", "nss_l IS NULL OR nss_r IS NULL OR NOT list_has_any(nss_l, nss_r)", null=True),
+         _level("null", "nss_l IS NULL OR nss_r IS NULL", null=True),
          _level("shared_value", "list_has_any(ids_l, ids_r)"),
-         _level("same_namespace_other_value", "ELSE"),
+         _level("same_namespace_other_value", "list_has_any(nss_l, nss_r)"),
+         _level("different_namespaces", "ELSE"),
      ]},
 ]
 
@@ -205,9 +208,17 @@ def nickname_rows() -> list[tuple[str, str]]:
 
 
 def neutralise_household_levels(data: dict[str, Any]) -> dict[str, Any]:
-    """Set m = u on the household levels (weight 0): a shared contact point alone never makes a pair."""
+    """Set m = u on the household levels (weight 0): a shared contact point alone never makes a pair.
+    A level the training never observed gets a floor instead of no value (u 1e-6 for an agreement level
+    random pairs never showed, m 1e-4 for a level true pairs never showed)."""
     for comp in data.get("comparisons", []):
         for level in comp.get("comparison_levels", []):
+            if level.get("is_null_level"):
+                continue
+            if level.get("u_probability") is None:
+                level["u_probability"] = 1e-6
+            if level.get("m_probability") is None:
+                level["m_probability"] = 1e-4
             if (comp.get("output_column_name"), level.get("label_for_charts")) in HOUSEHOLD_LEVELS:
                 if level.get("u_probability") is not None:
                     level["m_probability"] = level["u_probability"]
