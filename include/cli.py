@@ -15,6 +15,8 @@
                                            a key of the intake API for account A (printed once)
     python -m include.cli api-key list     every key: id, account, name, admin, created, revoked, last used
     python -m include.cli api-key revoke ID
+    python -m include.cli identity match --account ID [--full|--incremental]
+                                           the probabilistic matcher on demand (`... identity --help`)
 """
 
 from __future__ import annotations
@@ -93,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["api-key"]:
         return api_key_main(argv[1:])
+    if argv[:1] == ["identity"]:
+        from include.identity import cli as identity_cli
+
+        return identity_cli.main(argv[1:])
     if argv[:1] == ["steward"]:
         from include.stewardship import cli as steward_cli
 
@@ -100,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
-                                            "create-pipeline-role", "embedded-uri", "steward", "api-key"])
+                                            "create-pipeline-role", "embedded-uri", "steward", "api-key",
+                                            "identity"])
     parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
     parser.add_argument("--owner-role", default=None,
                         help="create-pipeline-role: the NOLOGIN role owning the application's tables "

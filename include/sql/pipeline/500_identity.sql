@@ -115,3 +115,5 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.steward_identifier_move (
     to_patient_id text NOT NULL,
     PRIMARY KEY (action_id, account_id, namespace, value)
 );
+-- Decided pairs are looked up by pair when the matcher queues (write_pairs.sql).
+CREATE INDEX IF NOT EXISTS ix_match_pair_pair ON patient_pipeline.match_pair (patient_id, candidate_patient_id);
