@@ -271,7 +271,7 @@ def render(ev: dict[str, Any] | None, sc: dict[str, Any] | None, meta: dict[str,
                       + ", ".join(f"{k} {v:,}" for k, v in first["pairs_by_rule"].items()) + ".", ""]
     if sc:
         lines += [f"**Scale** ({sc['server']}; one account; incremental = {sc['incremental']:,} new patients "
-                  "scored against the whole account, ; DuckDB memory_limit {sc['memory_mb']} MB):", "",
+                  f"scored against the whole account; DuckDB memory_limit {sc['memory_mb']} MB):", "",
                   "| pass | patients | new | pairs scored | above threshold | queued | model | seconds | peak RSS MB | bar |",
                   "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
         for label, r, limit in (("full", sc["full"], 900), ("incremental", sc["incremental_pass"], 120)):
