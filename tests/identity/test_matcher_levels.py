@@ -110,14 +110,25 @@ def test_household_levels_weigh_nothing(scored):
     assert evidence["email"]["weight"] == 0 and evidence["phone"]["weight"] == 0
 
 
-def test_duckdb_never_installs_or_loads_extensions_and_removes_its_directory(tmp_path, monkeypatch):
+def test_a_scoring_pass_downloads_nothing_and_removes_its_directory(tmp_path, monkeypatch):
     def no_network(*a, **k):
         raise AssertionError("network access attempted")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     cfg = MatcherSettings(memory_mb=256, threads=1, work_root=tmp_path)
     with engine.session(cfg) as s:
         assert (s.workdir.stat().st_mode & 0o777) == 0o700
+        from include.identity.generator import Generator
+
+        path = s.workdir / "raw.csv"
+        write_raw_csv(Generator(3).generate(300).records, path)
+        assert (path.stat().st_mode & 0o777) == 0o600
+        engine.load_raw_csv(s, path)
+        engine.build_records(s)
+        engine.score(s, default_model(), threshold=0.5, incremental=False)
+        assert s.con.execute("SELECT count(*) FROM duckdb_extensions() WHERE installed AND install_mode = "
+                             "'REPOSITORY'").fetchall()[0][0] == 0
         settings = dict(s.con.execute(
             "SELECT name, value FROM duckdb_settings() WHERE name IN "
             "('autoinstall_known_extensions', 'autoload_known_extensions', 'memory_limit')").fetchall())
