@@ -35,8 +35,10 @@ TRAINED_MODEL_NAME = "em-trained"
 #: Columns of the raw extract (CSV from PostgreSQL's COPY, see ``extract.py``), in order.
 RAW_COLUMNS = {"unique_id": "VARCHAR", "fn": "VARCHAR", "ln": "VARCHAR", "dob": "DATE", "email": "VARCHAR",
                "phone": "VARCHAR", "ids": "VARCHAR", "is_new": "BOOLEAN"}
-#: Separator inside ``ids`` (unit separator, never in an identifier after trim): 'ns=value' items.
+#: Separators inside ``ids`` (control characters, never in a namespace or an identifier after trim):
+#: items ``namespace NS_SEP value`` joined by ``ID_SEP``.
 ID_SEP = "\x1f"
+NS_SEP = "\x1e"
 
 FEATURES_SQL = f"""
 CREATE OR REPLACE TABLE records AS
@@ -59,7 +61,7 @@ SELECT r.unique_id, r.fn, r.ln, r.is_new,
        strftime(r.dob, '%Y%m%d') AS dob, year(r.dob) AS dob_y, month(r.dob) AS dob_m, day(r.dob) AS dob_d,
        r.email, split_part(r.email, '@', 1) AS email_local,
        r.phone, right(r.phone, 7) AS phone7,
-       r.ids, list_transform(r.ids, lambda x: split_part(x, '=', 1)) AS nss
+       r.ids, list_transform(r.ids, lambda x: split_part(x, chr({ord(NS_SEP)}), 1)) AS nss
 FROM r LEFT JOIN nk USING (unique_id)
 """
 
