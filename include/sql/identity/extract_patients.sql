@@ -2,7 +2,8 @@
 -- model compares (020_key_form.sql), its date of birth, phone, and identifiers per namespace
 -- (namespace chr(30) value, joined by chr(31): a FHIR system URI may hold '='); is_new marks the
 -- patients of an incremental pass (temp table identity_new). Run inside COPY (...) TO STDOUT (FORMAT csv)
--- by include/identity/extract.py: never row by row. {account_id} and {incremental} are literals bound client-side (psycopg.sql).
+-- by include/identity/extract.py: never row by row. {account_id} and {incremental} are literals bound
+-- client-side (psycopg.sql).
 -- Reads: patients, patient_pipeline.patient_identifier, patient_pipeline.patient_merged_into, identity_new.
 -- Writes: nothing. Safe to re-run.
 SELECT p.id,
