@@ -17,7 +17,7 @@ export AIRFLOW__API__EXPOSE_CONFIG := False
 export GX_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv airflow-db demo test test-browser chromium test-distributed test-package sources-reference wheel lint docs docs-serve airflow airflow-celery api bench bench-scale seed db-stop clean
+.PHONY: help venv airflow-db demo test test-browser chromium test-distributed test-package sources-reference wheel lint docs docs-serve airflow airflow-celery api bench bench-scale seed db-stop clean bench-identity
 
 help:
 	@echo "make demo     run the migration (dry, then real) and a nightly import on the embedded PostgreSQL"
@@ -136,3 +136,8 @@ db-stop: venv
 
 clean: db-stop
 	rm -rf .airflow runs
+
+# The matcher's evaluation and its 1M-patient full / 10k incremental passes (BENCHMARKS.md "Identity";
+# ~20-30 min; run alone). Smaller: BENCH_ARGS="--patients 100000".
+bench-identity: venv
+	$(BIN)/python -m include.bench.identity_bench $(BENCH_ARGS)

@@ -22,7 +22,10 @@ a clinic re-sends a file, or with `dry_run` to see what a file would do.
 4. `night_summary`: per source files, rows, inserted, updated, unchanged, duplicates, quarantined by reason;
    validates `patients` with GX; writes `<runs root>/clinic_patient_import/<run_id>/night_summary.{json,md}`. Updates the asset
    `genascope_patients_clinic_import`.
-5. `release_pipeline_lease` (teardown: runs whatever happened before).
+5. `match_identities`: the probabilistic matcher (docs/identity.md) over the accounts the night touched,
+   scoring the night's new and changed patients against their whole account; probable duplicates go to
+   the review queue (`patient_pipeline.review_queue`, `match:<pair_id>`), never merged automatically.
+6. `release_pipeline_lease` (teardown: runs whatever happened before).
 
 Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
 in `<runs root>/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
@@ -142,6 +145,16 @@ def clinic_patient_import():
         _, run_id = _run_ids()
         return pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
 
+    @task(pool=settings.APP_DB_POOL, retries=1)
+    def match_identities(params: dict | None = None) -> dict:
+        from include.core.db import app_engine
+        from include.identity import steps as identity_steps
+
+        dag_id, run_id = _run_ids()
+        if params["dry_run"]:
+            return {"state": "skipped", "reason": "dry_run"}
+        return identity_steps.after_import_night(app_engine(), dag_id, run_id)
+
     @task(pool=settings.APP_DB_POOL)
     def release_pipeline_lease() -> None:
         from include.core.db import app_engine
@@ -154,9 +167,10 @@ def clinic_patient_import():
     files = discover_files()
     imported = import_file.expand(file=files)
     summary = night_summary(imported)
+    matched = match_identities()
     release = release_pipeline_lease()
     lease >> files
-    summary >> release.as_teardown(setups=lease)
+    summary >> matched >> release.as_teardown(setups=lease)
 
 
 dag = clinic_patient_import()

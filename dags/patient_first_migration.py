@@ -333,6 +333,15 @@ def patient_first_migration():
             raise AirflowSkipException("auto_rollback_on_failure is off: nothing undone")
         return migration_steps.auto_rollback(run_id())
 
+    @task(retries=0)
+    def identity_match_report() -> dict:
+        """The matcher over the migrated patients: a report step (never raises, never gates finalize)."""
+        from include.core.db import app_engine
+        from include.identity import steps as identity_steps
+
+        skip_if_dry("identity_match_report")
+        return identity_steps.after_backfill(app_engine(), "patient_first_migration", run_id())
+
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
         from include.migration import steps as migration_steps
@@ -367,6 +376,7 @@ def patient_first_migration():
                   *gate_tasks, *fin_first, fin_last]
     main_tasks >> rollback >> report >> lease
     main_tasks >> watcher
+    backfill_last >> identity_match_report() >> report
 
 
 patient_first_migration()

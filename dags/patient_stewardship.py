@@ -30,8 +30,11 @@ holder. Nothing changed.
   `undone` (the same bytes can then be imported again).
 - **undo_action** (`target_action_id`): takes back a merge, keep_separate, dismiss or replay.
 - **decisions** (`input_file`: JSON list or CSV of merge / unmerge / keep_separate / dismiss decisions).
+- **identity_match** (`account_id`, empty = every account; `match_mode` full or incremental): the
+  probabilistic matcher on demand (docs/identity.md); it only proposes `match:<pair_id>` review items.
 
-Review item keys look like `import:<review_id>` or `backfill:<entity>:<id>:<reason>`;
+Review item keys look like `import:<review_id>`, `backfill:<entity>:<id>:<reason>` or `match:<pair_id>`
+(every kind: the view `patient_pipeline.review_queue`);
 `python -m include.cli steward list review` prints the open ones (ids and counts only).
 
 ## Params
@@ -67,7 +70,7 @@ DAG_ID = "patient_stewardship"
 ACTION_SECTION = "Action"
 IDS_SECTION = "Ids"
 ACTIONS = ["merge", "unmerge", "keep_separate", "dismiss", "export_worklist", "replay_corrections",
-           "undo_import", "undo_action", "decisions"]
+           "undo_import", "undo_action", "decisions", "identity_match"]
 
 
 def _request() -> dict:
@@ -108,7 +111,8 @@ def _context(dry_run: bool):
                            description="merge: the patient archived into the survivor; unmerge: its open merge.",
                            section=IDS_SECTION),
         "items": Param([], type="array", items={"type": "string"}, title="Review item keys",
-                       description="import:<review_id> or backfill:<entity>:<id>:<reason> (keep_separate: one).",
+                       description="import:<review_id>, backfill:<entity>:<id>:<reason> or match:<pair_id> "
+                                   "(keep_separate: one).",
                        section=IDS_SECTION),
         "patients": Param([], type="array", items={"type": "string"}, title="Two patient ids",
                           description="keep_separate without a review item.", section=IDS_SECTION),
@@ -127,6 +131,11 @@ def _context(dry_run: bool):
                             section=IDS_SECTION),
         "target_action_id": Param(0, type="integer", minimum=0, title="Action to undo",
                                   description="undo_action: a stewardship action id.", section=IDS_SECTION),
+        "account_id": Param("", type="string", title="Account id",
+                            description="identity_match: one account (empty = every account).", section=IDS_SECTION),
+        "match_mode": Param("full", type="string", enum=["full", "incremental"], title="Matcher pass",
+                            description="identity_match: full, or only patients changed since the last pass.",
+                            section=IDS_SECTION),
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Compute and report the exact outcome, then roll it back.",
                          section=SAFETY_SECTION),

@@ -20,6 +20,8 @@
                                            validate a clinic sources document (a path or an object-storage
                                            URI; default: the configured one), naming each broken key's path
     python -m include.cli sources schema   print the sources document's JSON Schema
+    python -m include.cli identity match --account ID [--full|--incremental]
+                                           the probabilistic matcher on demand (`... identity --help`)
 """
 
 from __future__ import annotations
@@ -130,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         return api_key_main(argv[1:])
     if argv[:1] == ["sources"]:
         return sources_main(argv[1:])
+    if argv[:1] == ["identity"]:
+        from include.identity import cli as identity_cli
+
+        return identity_cli.main(argv[1:])
     if argv[:1] == ["steward"]:
         from include.stewardship import cli as steward_cli
 
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["db-info", "verify-legacy", "stamp-baseline", "db-stop",
                                             "create-pipeline-role", "embedded-uri", "steward", "api-key",
-                                            "sources"])
+                                            "sources", "identity"])
     parser.add_argument("--role", default="genascope_pipeline", help="create-pipeline-role: the login role")
     parser.add_argument("--owner-role", default=None,
                         help="create-pipeline-role: the NOLOGIN role owning the application's tables "

@@ -132,10 +132,10 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
 
 
 #: Sections measured by their own commands (``python -m include.bench.key_form_ab``,
-#: ``python -m include.bench.previous_values_ab``, ``make bench-scale``), not by ``make bench``, and the
+#: ``python -m include.bench.previous_values_ab``, ``make bench-scale``, ``make bench-identity``), not by ``make bench``, and the
 #: backfill's profile written from them: a regenerated BENCHMARKS.md keeps them as they were.
 KEPT_SECTIONS = ("## Key form", "## Import with previous values kept", "## Real-world feeds", "## Growth",
-                 "## Backfill profile")
+                 "## Backfill profile", "## Identity")
 
 
 def _kept_sections(old: str) -> str:

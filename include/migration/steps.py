@@ -267,6 +267,7 @@ REPORT_TASKS = {
     "auto_rollback": "auto_rollback_on_failure",
     "approve_plan": "approval.approve_plan",
     "approve_finalize": "finalize.approve_finalize",
+    "identity_matcher": "identity_match_report",
 }
 GATE_TASKS = [f"gates.gate_{r}" for r in sql_gates.SQL_RULES] + [
     "gates.gate_legacy_checksums_unchanged", "gates.gate_counts_reconcile", "gates.gate_great_expectations",
@@ -323,6 +324,7 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
         "quarantine_invite_ids (missing_name)": plan.get("quarantined_invite_ids", []),
         "review_queue_invite_ids": plan.get("review_queue_invite_ids", []),
         "auto_rollback": results.get("auto_rollback") or {"state": "not run"},
+        "identity_matcher": results.get("identity_matcher") or {"state": "not run"},
     }
 
 

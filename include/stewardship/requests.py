@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 DAG_ID = "patient_stewardship"
 ACTIONS = ("merge", "unmerge", "keep_separate", "dismiss", "export_worklist", "replay_corrections",
-           "undo_import", "undo_action", "decisions")
+           "undo_import", "undo_action", "decisions", "identity_match")
 #: Actions a decisions file may hold (one per entry).
 DECISION_ACTIONS = ("merge", "unmerge", "keep_separate", "dismiss")
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -63,6 +63,8 @@ class Request:
     night: str = ""
     input_file: str = ""
     target_action_id: int | None = None
+    account_id: str = ""
+    match_mode: str = "full"
 
     @staticmethod
     def from_params(p: dict[str, Any]) -> Request:
@@ -82,7 +84,8 @@ class Request:
                        patients=list(p.get("patients") or []), merge_action_id=opt_int("merge_action_id"),
                        file_id=opt_int("file_id"), source_id=str(p.get("source_id") or ""),
                        night=str(p.get("night") or ""), input_file=str(p.get("input_file") or ""),
-                       target_action_id=opt_int("target_action_id"))
+                       target_action_id=opt_int("target_action_id"), account_id=str(p.get("account_id") or ""),
+                       match_mode=str(p.get("match_mode") or "full"))
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -108,6 +111,7 @@ def validate(req: Request) -> None:
         "undo_import": bool(req.file_id),
         "undo_action": bool(req.target_action_id),
         "decisions": bool(req.input_file),
+        "identity_match": req.match_mode in ("full", "incremental"),
     }
     hints = {
         "merge": "survivor_id and merged_id", "unmerge": "merge_action_id (or merged_id)",
@@ -115,6 +119,7 @@ def validate(req: Request) -> None:
         "dismiss": "one or more review item keys (items)", "export_worklist": "file_id, source_id or night",
         "replay_corrections": "input_file (a corrections CSV)", "undo_import": "file_id",
         "undo_action": "target_action_id", "decisions": "input_file (a decisions JSON or CSV)",
+        "identity_match": "match_mode full or incremental (account_id: one account, empty = all)",
     }
     if not need[req.action]:
         raise BadRequest(f"action {req.action} needs {hints[req.action]}")
@@ -327,6 +332,8 @@ def _execute(engine: sa.Engine, req: Request, ctx: Context, run_id: str,
         return [_one(engine, d, ctx) for d in decisions]
     if req.action == "undo_action":
         return _undo_action(engine, req, ctx)
+    if req.action == "identity_match":
+        return [_identity_match(engine, req, ctx, run_id)]
     if req.action == "export_worklist":
         scope = worklist.Scope(req.file_id, req.source_id or None, _night(req.night) if req.night else None)
         dest = worklist.stewardship_dir(run_id) / f"worklist_{scope.label()}.csv"
@@ -343,6 +350,21 @@ def _execute(engine: sa.Engine, req: Request, ctx: Context, run_id: str,
                                      reason_code=exc.reason_code)
             return [ActionResult("replay_corrections", "refused", aid, exc.reason_code, str(exc))]
     return [_one(engine, req, ctx)]
+
+
+def _identity_match(engine: sa.Engine, req: Request, ctx: Context, run_id: str) -> ActionResult:
+    """The matcher on demand (IDENTITY.md §2 c): it only proposes (review items), so a dry run runs it too."""
+    from include.identity import steps as identity_steps
+
+    out = identity_steps.on_demand(engine, [req.account_id] if req.account_id else None, req.match_mode, run_id)
+    counts = {"accounts": int(out["accounts"]), "queued": int(out["queued"]),
+              "failed_accounts": len(out["failed_accounts"])}
+    params = {"account_id": req.account_id or None, "match_mode": req.match_mode}
+    with engine.begin() as conn:
+        aid = actions.record(conn, ctx, "identity_match", "applied", params, counts)
+    return ActionResult("identity_match", "applied", aid, params=params, counts=counts,
+                        ids={"match_run_ids": [r["match_run_id"] for r in out["runs"]],
+                             "failed_accounts": sorted(out["failed_accounts"])})
 
 
 # --------------------------------------------------------------------------------------------- reports and lists

@@ -1,10 +1,13 @@
 """Review decisions: ``merge``, ``unmerge``, ``keep_separate``, ``dismiss`` (and their undo).
 
 Items are addressed by key: ``import:<review_id>`` (name + DOB look-alikes, HL7 A40 merges, FHIR
-replaced-by links found by an import) or ``backfill:<entity>:<id>:<reason>`` (nameless invites attached
-to the most recent of several persons, users whose identity is taken; one key covers every plan run).
+replaced-by links found by an import), ``backfill:<entity>:<id>:<reason>`` (nameless invites attached
+to the most recent of several persons, users whose identity is taken; one key covers every plan run) or
+``match:<pair_id>`` (the matcher's probable duplicates, include/identity). The view
+``patient_pipeline.review_queue`` lists every kind.
 
-- ``merge(survivor, merged)``: invites, chat sessions and the user link move to the survivor; the
+- ``merge(survivor, merged)``: invites, chat sessions, the user link and the identifiers per namespace
+  (``patient_identifier``) move to the survivor; the
   survivor's empty fields are filled from the merged patient (never overwritten); the merged patient
   becomes ``archived`` and ``patient_pipeline.patient_merged_into`` points at the survivor. Refused
   (``different_accounts``, ``different_users``, ``already_archived``, ...) with a reason. Both rows are
@@ -29,14 +32,14 @@ from include.stewardship.actions import ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest
 from include.stewardship.sqlfiles import run
 
-ITEM_PREFIXES = ("import:", "backfill:")
+ITEM_PREFIXES = ("import:", "backfill:", "match:")
 
 
 def check_item_keys(items: list[str]) -> list[str]:
     bad = [i for i in items if not isinstance(i, str) or not i.startswith(ITEM_PREFIXES)]
     if bad:
-        raise BadRequest(f"review item keys look like 'import:<review_id>' or "
-                         f"'backfill:<entity>:<id>:<reason>'; got {len(bad)} other value(s). "
+        raise BadRequest(f"review item keys look like 'import:<review_id>', "
+                         f"'backfill:<entity>:<id>:<reason>' or 'match:<pair_id>'; got {len(bad)} other value(s). "
                          "List them with `python -m include.cli steward list review`.")
     return list(dict.fromkeys(items))
 
@@ -50,11 +53,11 @@ def _resolve(conn: sa.Connection, items: list[str], resolution: str, action_id: 
     if not items:
         return 0
     row = run(conn, "resolve_items", items=items, resolution=resolution, action_id=action_id).one()
-    return int(row.import_rows) + int(row.backfill_rows)
+    return int(row.import_rows) + int(row.backfill_rows) + int(row.match_rows)
 
 
 def _items_of_pair(conn: sa.Connection, a: str, b: str) -> list[str]:
-    """Open name + DOB items between the patients ``a`` and ``b`` (either order)."""
+    """Open pair items (name + DOB look-alikes, the matcher's pairs) between ``a`` and ``b`` (either order)."""
     return [r["item"] for r in review_items(conn)
             if {r["patient_id"], r["candidate_patient_id"]} == {a, b}]
 
@@ -93,12 +96,14 @@ def merge(conn: sa.Connection, ctx: Context, survivor: str, merged: str,
     action_id = actions.record(conn, ctx, "merge", "dry_run" if ctx.dry_run else "applied", params)
     snap = run(conn, "merge_01_snapshot", action_id=action_id, survivor_id=survivor, merged_id=merged).one()
     moved = run(conn, "merge_02_move_links", action_id=action_id).one()
+    identifiers = run(conn, "merge_06_move_identifiers", action_id=action_id).one()
     run(conn, "merge_03_archive_merged", action_id=action_id)
     run(conn, "merge_04_fill_survivor", action_id=action_id)
     run(conn, "merge_05_finish", action_id=action_id)
     resolved = _resolve(conn, sorted(set(items) | set(_items_of_pair(conn, survivor, merged))), "merged", action_id)
     counts = {"invites_moved": int(moved.invites), "chat_sessions_moved": int(moved.chat_sessions),
               "user_link_moved": int(bool(snap.user_moved)), "fields_filled": len(snap.filled_fields),
+              "identifiers_moved": int(identifiers.moved),
               "review_rows_resolved": resolved}
     actions.set_counts(conn, action_id, counts)
     return ActionResult("merge", "dry_run" if ctx.dry_run else "applied", action_id, params=params, counts=counts,
@@ -138,6 +143,7 @@ def unmerge(conn: sa.Connection, ctx: Context, *, merge_action_id: int | None = 
     action_id = actions.record(conn, ctx, "unmerge", "dry_run" if ctx.dry_run else "applied", params,
                                undoes=int(m["action_id"]))
     links = run(conn, "unmerge_01_links", merge_action_id=m["action_id"]).one()
+    identifiers = run(conn, "unmerge_03_identifiers", merge_action_id=m["action_id"]).one()
     run(conn, "unmerge_02_restore", merge_action_id=m["action_id"], side="survivor")
     run(conn, "unmerge_02_restore", merge_action_id=m["action_id"], side="merged")
     conn.execute(sa.text(
@@ -146,9 +152,10 @@ def unmerge(conn: sa.Connection, ctx: Context, *, merge_action_id: int | None = 
     reopened = run(conn, "reopen_items", action_id=m["action_id"]).one()
     actions.mark_undone(conn, int(m["action_id"]), action_id)
     counts = {"invites_moved_back": int(links.invites), "chat_sessions_moved_back": int(links.chat_sessions),
+              "identifiers_moved_back": int(identifiers.moved),
               "invites_left": int(m["invites"]) - int(links.invites),
               "chat_sessions_left": int(m["chats"]) - int(links.chat_sessions),
-              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows)}
+              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows) + int(reopened.match_rows)}
     actions.set_counts(conn, action_id, counts)
     return ActionResult("unmerge", "dry_run" if ctx.dry_run else "applied", action_id, params=params, counts=counts)
 
@@ -227,7 +234,7 @@ def undo_resolution(conn: sa.Connection, ctx: Context, target: actions.ActionRow
     reopened = run(conn, "reopen_items", action_id=target.action_id).one()
     actions.mark_undone(conn, target.action_id, action_id)
     counts = {"pairs_revoked": int(revoked),
-              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows)}
+              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows) + int(reopened.match_rows)}
     actions.set_counts(conn, action_id, counts)
     return ActionResult("undo_action", "dry_run" if ctx.dry_run else "applied", action_id,
                         params={"action_id": target.action_id}, counts=counts)

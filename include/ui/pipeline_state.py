@@ -44,6 +44,8 @@ class AppDbState:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     review_items: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    queue_by_kind: list[dict[str, Any]] = field(default_factory=list)  # review_queue: open/decided by kind
+    match_runs: list[dict[str, Any]] = field(default_factory=list)  # the matcher's last runs (counts)
     error: str = ""
 
 
@@ -83,6 +85,9 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
             state.ledger = [dict(r) for r in conn.execute(_sql("import_ledger_nights"), {"nights": nights}).mappings()]
             state.review_items = [dict(r) for r in conn.execute(_sql("open_review_items")).mappings()]
             state.quarantine = [dict(r) for r in conn.execute(_sql("quarantine_by_reason")).mappings()]
+            if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.match_run') IS NOT NULL")).scalar():
+                state.queue_by_kind = [dict(r) for r in conn.execute(_sql("review_queue_by_kind")).mappings()]
+                state.match_runs = [dict(r) for r in conn.execute(_sql("match_runs"), {"limit": 5}).mappings()]
             conn.rollback()
             return state
     except (db.AppDatabaseNotConfigured, db.AppDatabaseTLSError) as exc:  # configuration: say what to fix

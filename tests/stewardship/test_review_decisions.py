@@ -52,7 +52,7 @@ def test_merge_moves_links_fills_empty_fields_and_archives_the_merged_patient(pa
     (res,) = execute(pair, merge_req(), ctx(), "run-1")
     assert res.status == "applied" and res.counts == {
         "invites_moved": 1, "chat_sessions_moved": 1, "user_link_moved": 1, "fields_filled": 3,
-        "review_rows_resolved": 0}
+        "identifiers_moved": 0, "review_rows_resolved": 0}
     got = rows(pair, f"SELECT {PATIENT_COLS} FROM patients WHERE id IN ('p-s', 'p-m') ORDER BY id")
     s = [r for r in got if r[0] == "p-s"][0]
     m = [r for r in got if r[0] == "p-m"][0]

@@ -96,3 +96,24 @@ FROM (
     FROM patient_pipeline.match_pair m
 ) x
 LEFT JOIN patient_pipeline.steward_action a ON a.action_id = x.resolved_by;
+
+-- The model a run used (Splink's JSON: comparison levels, labels and m/u numbers; never a value) and its
+-- report (counts, pairs per blocking rule, threshold, precision/recall against decisions). Nullable, no
+-- default: catalog-only changes.
+ALTER TABLE patient_pipeline.match_run ADD COLUMN IF NOT EXISTS model jsonb;
+ALTER TABLE patient_pipeline.match_run ADD COLUMN IF NOT EXISTS report jsonb;
+CREATE INDEX IF NOT EXISTS ix_match_run_account ON patient_pipeline.match_run (account_id, match_run_id);
+
+-- Identifiers a stewardship merge moved from the merged patient to the survivor (IDENTITY.md §1b), so
+-- unmerge gives back exactly these. Ids and identifier keys as stored in patient_identifier.
+CREATE TABLE IF NOT EXISTS patient_pipeline.steward_identifier_move (
+    action_id bigint NOT NULL REFERENCES patient_pipeline.steward_action (action_id),
+    account_id text NOT NULL,
+    namespace text NOT NULL,
+    value text NOT NULL,
+    from_patient_id text NOT NULL,
+    to_patient_id text NOT NULL,
+    PRIMARY KEY (action_id, account_id, namespace, value)
+);
+-- Decided pairs are looked up by pair when the matcher queues (write_pairs.sql).
+CREATE INDEX IF NOT EXISTS ix_match_pair_pair ON patient_pipeline.match_pair (patient_id, candidate_patient_id);
