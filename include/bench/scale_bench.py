@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import url as sa_url
+
 from include.bench import backfill_bench, report
 from include.bench.harness import (
     Bar,
@@ -112,7 +114,8 @@ def run_size(server: Server, label: str, invites: int, seed: int, timeout_s: flo
     template, seed_seconds = backfill_bench.build_template(server, f"scale_{label.lower()}", invites, seed)
     try:
         with database_copy(server, template, f"scale_p_{label.lower()}") as uri:
-            dbname = uri.rsplit("/", 1)[1].split("?", 1)[0]
+            # the database name (the embedded server's URI ends in ?host=<socket dir>, so not the last "/" part)
+            dbname = sa_url.make_url(uri).database
             files0, bytes0 = _temp_usage(server, dbname)
             wal0, size0 = _wal_and_size(server, dbname)
             msg = run_in_child(_p_child, (uri, f"bench-scale-{label}"), name="bench-scale-p", timeout_s=timeout_s)
