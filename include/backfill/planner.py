@@ -167,21 +167,22 @@ def _plan_in_parallel(conn: sa.Connection, opts: BackfillOptions, search_path: s
         if search_path:
             conn.exec_driver_sql(f"SET LOCAL search_path = {search_path}")
         snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
-        tasks = [(step, lo, hi) for step, table in SLICED_STEPS.items()
-                 for lo, hi in _heap_slices(conn, table, opts.plan_workers)]
+        tasks = []
+        for step, table in SLICED_STEPS.items():
+            slices = _heap_slices(conn, table, opts.plan_workers)
+            tasks += [(step, lo, hi, f"{n + 1}/{len(slices)}") for n, (lo, hi) in enumerate(slices)]
 
-        def slice_body(step: str, lo: str, hi: str, index: int) -> None:
+        def slice_body(step: str, lo: str, hi: str, index: str) -> None:
             def body(c: sa.Connection) -> None:
                 c.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 c.execute(sa.text("SET TRANSACTION SNAPSHOT '" + snapshot.replace("'", "") + "'"))
                 _plan_settings(c, search_path)
-                _run_step(c, step, {"run_id": opts.run_id, "lo": lo, "hi": hi},
-                          f" (slice {index + 1}, {lo}..{hi})")
+                _run_step(c, step, {"run_id": opts.run_id, "lo": lo, "hi": hi}, f" (slice {index}, {lo}..{hi})")
             with conn.engine.connect() as worker:
-                in_short_transaction(worker, opts, f"backfill plan {step} slice {index + 1}", body)
+                in_short_transaction(worker, opts, f"backfill plan {step} slice {index}", body)
 
         with ThreadPoolExecutor(max_workers=opts.plan_workers, thread_name_prefix="backfill-plan") as pool:
-            futures = [pool.submit(slice_body, step, lo, hi, i) for i, (step, lo, hi) in enumerate(tasks)]
+            futures = [pool.submit(slice_body, *task) for task in tasks]
             wait(futures)
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
