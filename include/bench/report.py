@@ -150,7 +150,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
 #: ``python -m include.bench.previous_values_ab``, ``make bench-scale``), not by ``make bench``, and the
 #: backfill's profile written from them: a regenerated BENCHMARKS.md keeps them as they were.
 KEPT_SECTIONS = ("## Key form", "## Import with previous values kept", "## Real-world feeds", "## Growth",
-                 "## Backfill profile")
+                 "## Backfill profile", "## Backfill at scale")
 
 
 def _kept_sections(old: str) -> str:
