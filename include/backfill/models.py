@@ -41,6 +41,9 @@ class BackfillOptions:
     #: 0 = off. Else pace the batches so that a durable commit (what every application write waits for)
     #: stays within this factor of its idle latency (include/backfill/throttle.py).
     throttle_factor: float = settings.DEFAULT_THROTTLE_FACTOR
+    #: Connections the plan reads the invites and users heaps with, side by side, each a slice of the
+    #: heap on one exported snapshot (planner.py); 1 = the whole plan in one transaction.
+    plan_workers: int = settings.DEFAULT_BACKFILL_LANES
 
     def __post_init__(self) -> None:
         if not self.run_id or len(self.run_id) > 250:
@@ -49,6 +52,8 @@ class BackfillOptions:
             raise ValueError("batch_size must be at least 1")
         if not 1 <= self.lanes <= 16:
             raise ValueError("lanes must be between 1 and 16")
+        if not 1 <= self.plan_workers <= 16:
+            raise ValueError("plan_workers must be between 1 and 16")
         if self.lane_min_batches < 1:
             raise ValueError("lane_min_batches must be at least 1")
         if self.throttle_factor and not 1.0 <= self.throttle_factor <= 100.0:

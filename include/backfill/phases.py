@@ -31,7 +31,7 @@ LINK_CHAT_SESSIONS = "link_chat_sessions"
 _PLANNED_KEY = {
     CREATE_PATIENTS: "patients_to_create",
     LINK_INVITES: "invites_to_link",
-    LINK_USERS: "users_to_link",
+    LINK_USERS: "users_to_walk",  # the users create_patients did not link (plan_11b)
     LINK_CHAT_SESSIONS: "chats_to_link",
 }
 
@@ -85,11 +85,15 @@ def _run_batch(conn: sa.Connection, stmt: sa.TextClause, params: dict[str, objec
 #: Each phase's keyset: the plan table and key column its batches walk, and the rows they select. The
 #: lanes split this key range; the plan tables do not change after the plan is made, so the split
 #: computed from them is the same on every resume.
+#: link_invites and link_chat_sessions walk ``walk_key``: the heap block of the row they update (at plan
+#: time) then its id, so consecutive batches update consecutive pages of invites / chat_sessions and a
+#: batch's cost does not grow with the table (pipeline/100_backfill.sql). Their UPDATEs match by primary
+#: key; the walk key only orders the walk. link_users walks only the users create_patients did not link.
 _KEYSET = {
     CREATE_PATIENTS: ("backfill_plan_persons", "person_key", "disposition = 'create'"),
-    LINK_INVITES: ("backfill_plan_invites", "invite_id", "disposition = 'link'"),
-    LINK_USERS: ("backfill_plan_users", "user_id", "disposition = 'link'"),
-    LINK_CHAT_SESSIONS: ("backfill_plan_chats", "chat_id", "true"),
+    LINK_INVITES: ("backfill_plan_invites", "walk_key", "disposition = 'link'"),
+    LINK_USERS: ("backfill_plan_users", "user_id", "disposition = 'link' AND NOT linked_at_create"),
+    LINK_CHAT_SESSIONS: ("backfill_plan_chats", "walk_key", "true"),
 }
 
 

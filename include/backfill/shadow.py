@@ -46,11 +46,14 @@ def shadow_search_path(conn: sa.Connection) -> str | None:
     conn.exec_driver_sql(f"CREATE SCHEMA {SHADOW}")
     if need_invites:
         conn.exec_driver_sql(
-            f"CREATE VIEW {SHADOW}.invites AS SELECT i.*, NULL::varchar(36) AS patient_id FROM public.invites i")
+            # ctid: the plan reads the heap in slices and records each row's block (its walk order);
+            # a view has no system columns, so it passes the table's on under the same name
+            f"CREATE VIEW {SHADOW}.invites AS SELECT i.*, NULL::varchar(36) AS patient_id, i.ctid AS ctid "
+            "FROM public.invites i")
     if need_chats:
         conn.exec_driver_sql(
             f"CREATE VIEW {SHADOW}.chat_sessions AS "
-            "SELECT c.*, NULL::varchar(36) AS patient_id FROM public.chat_sessions c")
+            "SELECT c.*, NULL::varchar(36) AS patient_id, c.ctid AS ctid FROM public.chat_sessions c")
     if not has_patients:
         conn.exec_driver_sql(f"CREATE TABLE {SHADOW}.patients ({PATIENTS_SHAPE})")
     elif need_patients:

@@ -23,6 +23,7 @@ PLAN_STEPS = (
     "plan_09_persons_from_users",
     "plan_10_person_attributes",
     "plan_11_quarantine_unresolvable",
+    "plan_11b_users_linked_at_create",
     "plan_12_chats",
     "plan_13_clear_quarantine",
     "plan_14_record_quarantine",

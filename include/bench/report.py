@@ -9,7 +9,7 @@ from include.bench.api_bench import ApiBench
 from include.bench.api_bench import render as api_render
 from include.bench.backfill_bench import BackfillBench, writer_ratios
 from include.bench.e2e_bench import IMPORT_DAG, MIGRATION_DAG, E2ERun
-from include.bench.harness import Bar, Timing
+from include.bench.harness import Bar, Timing, ratio
 from include.bench.import_bench import ImportBench, peak_rss
 
 
@@ -104,6 +104,21 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
                 for n, (i, b, r) in enumerate(trials, start=1):
                     lines.append(f"| {name} | {label} | {n} | {i.p50_ms:.1f} / {i.p99_ms:.1f} | {b.p50_ms:.1f} / "
                                  f"{b.p99_ms:.1f} / {b.max_ms:.0f} | {r:.2f}× | {b.ops} | {b.lock_timeouts} |")
+        if backfill.w0:
+            lines += ["", "W0 = the writer's floor (include/bench/writer_floor.py): right after each P trial, on a fresh "
+                      "copy, the same volume of WAL as P's batched phases wrote, into an unrelated table "
+                      "(`bench_w0_floor`, no lock the writer needs), in P's batch count, batch size, lanes and commit "
+                      "settings, paced over P's phase time. The bar compares the writer during P's batched phases "
+                      "(the plan writes almost no WAL) with the writer during W0:", "",
+                      "| size | trial | P's phases: WAL MB, s, batches | W0: WAL MB, s, batches | writer p50 / p99 / max ms "
+                      "during P's phases | during W0 | p99 P / W0 |", "|---|---|---|---|---|---|---|"]
+            for label, w0s in backfill.w0.items():
+                rows = zip(backfill.busy_phases.get(label, []), w0s, backfill.w0_runs.get(label, []), strict=False)
+                for n, (p, w, run) in enumerate(rows, start=1):
+                    lines.append(f"| {label} | {n} | {run['p_wal_mb']:.0f}, {run['p_phase_s']:.0f}, {run['p_batches']:.0f} "
+                                 f"| {run['w0_wal_mb']:.0f}, {run['w0_s']:.0f}, {run['w0_batches']:.0f} | {p.p50_ms:.1f} / "
+                                 f"{p.p99_ms:.1f} / {p.max_ms:.0f} | {w.p50_ms:.1f} / {w.p99_ms:.1f} / {w.max_ms:.0f} "
+                                 f"| {ratio(p.p99_ms, w.p99_ms):.2f}× |")
         seeds = ", ".join(f"{k} {v:.0f}s" for k, v in backfill.seed_seconds.items())
         lines += ["", f"Template preparation (seed + upgrade to 20250529): {seeds}.", ""]
     if imports is not None:
@@ -135,7 +150,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
 #: ``python -m include.bench.previous_values_ab``, ``make bench-scale``, ``make bench-identity``), not by ``make bench``, and the
 #: backfill's profile written from them: a regenerated BENCHMARKS.md keeps them as they were.
 KEPT_SECTIONS = ("## Key form", "## Import with previous values kept", "## Real-world feeds", "## Growth",
-                 "## Backfill profile", "## Identity")
+                 "## Backfill profile", "## Identity", "## Backfill at scale")
 
 
 def _kept_sections(old: str) -> str:

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import url as sa_url
+
 from include.bench import backfill_bench, report
 from include.bench.harness import (
     Bar,
@@ -41,7 +43,7 @@ from include.core import settings
 
 HEADING = "## Growth (make bench-scale)"
 #: Invites per size label; the bar compares the largest with "1M" (L of the default run).
-SIZES: dict[str, int] = {"300k": 300_000, "1M": 1_000_000, "3M": 3_000_000}
+SIZES: dict[str, int] = {"300k": 300_000, "1M": 1_000_000, "3M": 3_000_000, "10M": 10_000_000}
 BASE = "1M"
 GROWTH_LIMIT = 1.2
 
@@ -61,6 +63,11 @@ class ScaleRun:
     temp_bytes: int
     phases: dict[str, float]
     seed_seconds: float
+    #: WAL the server wrote while P ran (pg_current_wal_lsn before/after; the whole server, so other
+    #: databases' writes on it count too), and the copy's size before and after P (pg_database_size)
+    wal_bytes: int = 0
+    db_bytes_before: int = 0
+    db_bytes_after: int = 0
 
     @property
     def us_per_invite(self) -> float:
@@ -96,22 +103,34 @@ def _temp_usage(server: Server, dbname: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def _wal_and_size(server: Server, dbname: str) -> tuple[int, int]:
+    """(current WAL position in bytes, database size in bytes)."""
+    with server.admin() as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, pg_database_size(%s)", (dbname,)).fetchone()
+    return int(row[0]), int(row[1])
+
+
 def run_size(server: Server, label: str, invites: int, seed: int, timeout_s: float = 4 * 3600) -> ScaleRun:
     template, seed_seconds = backfill_bench.build_template(server, f"scale_{label.lower()}", invites, seed)
     try:
         with database_copy(server, template, f"scale_p_{label.lower()}") as uri:
-            dbname = uri.rsplit("/", 1)[1].split("?", 1)[0]
+            # the database name (the embedded server's URI ends in ?host=<socket dir>, so not the last "/" part)
+            dbname = sa_url.make_url(uri).database
             files0, bytes0 = _temp_usage(server, dbname)
+            wal0, size0 = _wal_and_size(server, dbname)
             msg = run_in_child(_p_child, (uri, f"bench-scale-{label}"), name="bench-scale-p", timeout_s=timeout_s)
             if not msg.get("ok"):
                 raise ScaleBenchError(f"P failed at {label} in its child process: {msg.get('error')}")
             files1, bytes1 = _temp_usage(server, dbname)
+            wal1, size1 = _wal_and_size(server, dbname)
     finally:
         drop_database(server, template)
     run = ScaleRun(label, invites, int(msg["rows"]), float(msg["seconds"]), round(float(msg["peak_rss_mb"]), 1),
-                   files1 - files0, bytes1 - bytes0, msg["phases"], seed_seconds)
+                   files1 - files0, bytes1 - bytes0, msg["phases"], seed_seconds, wal1 - wal0, size0, size1)
     say(f"scale P {label}: {run.rows} invites in {run.seconds:.1f}s ({run.us_per_invite:.1f} µs/invite), "
-        f"peak RSS {run.peak_rss_mb:.0f} MB, temp {run.temp_files} files / {run.temp_bytes / 2**20:.0f} MB")
+        f"peak RSS {run.peak_rss_mb:.0f} MB, temp {run.temp_files} files / {run.temp_bytes / 2**20:.0f} MB, "
+        f"WAL {run.wal_bytes / 2**20:.0f} MB, database {run.db_bytes_before / 2**20:.0f} -> "
+        f"{run.db_bytes_after / 2**20:.0f} MB")
     return run
 
 
@@ -134,23 +153,29 @@ def render(runs: list[ScaleRun], meta: dict[str, Any]) -> list[str]:
              f"git {meta['git']}{' (with uncommitted changes)' if meta['dirty'] else ''}",
              "- P = `include.backfill.run_all` with its defaults in a spawned child process (peak RSS = its "
              "`ru_maxrss`), one run per size on a fresh copy of that size's seeded template; temp = the "
-             "temporary files PostgreSQL wrote for that database during P (`pg_stat_database`).", ""]
+             "temporary files PostgreSQL wrote for that database during P (`pg_stat_database`); WAL = the "
+             "server's WAL position before/after P (other databases on the server count too); database MB = "
+             "`pg_database_size` of the copy before → after P.",
+             f"- load average (1/5/15 min) at the start: {meta.get('load_start', '?')}, at the end: "
+             f"{meta.get('load', '?')} (the machine's other jobs count: compare the sizes of one run)", ""]
     if bar is not None:
         lines += ["| bar | measured | target | result |", "|---|---|---|---|",
                   f"| {bar.name} | {bar.measured} | {bar.threshold} | {'PASS' if bar.passed else '**FAIL**'} |", ""]
-    lines += ["| invites | P s | µs per invite | peak RSS MB | temp files | temp MB | phases s (create, link invites, "
-              "link users, link chats) | template s |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["| invites | P s | µs per invite | peak RSS MB | temp files | temp MB | WAL MB | database MB before → "
+              "after | phases s (create, link invites, link users, link chats) | template s |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         phases = ", ".join(f"{s:.1f}" for s in r.phases.values())
         lines.append(f"| {r.rows:,} | {r.seconds:.1f} | {r.us_per_invite:.1f} | {r.peak_rss_mb:.0f} | {r.temp_files} "
-                     f"| {r.temp_bytes / 2**20:.0f} | {phases} | {r.seed_seconds:.0f} |")
+                     f"| {r.temp_bytes / 2**20:.0f} | {r.wal_bytes / 2**20:.0f} | {r.db_bytes_before / 2**20:.0f} → "
+                     f"{r.db_bytes_after / 2**20:.0f} | {phases} | {r.seed_seconds:.0f} |")
     return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m include.bench.scale_bench", description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default=",".join(SIZES), help="comma-separated among " + ", ".join(SIZES))
+    p.add_argument("--sizes", default="300k,1M,3M", help="comma-separated among " + ", ".join(SIZES))
     p.add_argument("--server-url", help="admin URI of a PostgreSQL server (default: embedded)")
     p.add_argument("--out", default=str(settings.PROJECT_ROOT / "BENCHMARKS.md"), help="results file")
     p.add_argument("--seed", type=int, default=backfill_bench.BackfillConfig.seed)
@@ -170,11 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     git, dirty = _git()
     meta = {"command": "make bench-scale" + (f" BENCH_ARGS={shlex.quote(' '.join(argv))}" if argv else ""),
             "started": now_utc(), "postgres": server.version, "server_kind": server.kind, "git": git,
-            "dirty": dirty, **asdict(machine)}
+            "dirty": dirty, **asdict(machine), "load_start": "/".join(f"{x:.1f}" for x in os.getloadavg())}
     runs: list[ScaleRun] = []
     for label in sorted(labels, key=SIZES.__getitem__):
         runs.append(run_size(server, label, SIZES[label], args.seed))
         meta["finished"] = now_utc()
+        meta["load"] = "/".join(f"{x:.1f}" for x in os.getloadavg())
         report.replace_section(Path(args.out), render(runs, meta))  # after each size: a long run keeps its numbers
     bar = growth_bar(runs)
     if bar is not None:

@@ -74,6 +74,8 @@ class WriterProbe:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self._latencies: list[float] = []
+        self._times: list[float] = []  # wall-clock start (time.time()) of each operation, for windows
+        self._error_times: list[float] = []  # the starts of the operations that hit lock_timeout
         self._errors = 0
         self._lock_timeouts = 0
         self._started = 0.0
@@ -114,6 +116,7 @@ class WriterProbe:
         self._n += 1
         n = self._n
         began = time.perf_counter()
+        self._times.append(time.time())
         try:
             if n % 2:
                 self._conn.execute(_INSERT, (str(uuid.uuid4()), f"probe{n}.{uuid.uuid4().hex[:8]}@example.invalid",
@@ -127,6 +130,7 @@ class WriterProbe:
             self._errors += 1
             if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 self._lock_timeouts += 1
+                self._error_times.append(self._times[-1])
         self._latencies.append((time.perf_counter() - began) * 1000.0)
 
     def _loop(self, until: float | None) -> None:
@@ -150,7 +154,8 @@ class WriterProbe:
             self._ended = time.perf_counter()
 
     def reset(self) -> None:
-        self._latencies, self._errors, self._lock_timeouts = [], 0, 0
+        self._latencies, self._times, self._errors, self._lock_timeouts = [], [], 0, 0
+        self._error_times = []
         self._stop.clear()
 
     def run_for(self, seconds: float) -> ProbeStats:
@@ -170,6 +175,18 @@ class WriterProbe:
             self._thread.join()
             self._thread = None
         return self.stats()
+
+    def stats_between(self, start: float, end: float) -> ProbeStats:
+        """The operations that started within [start, end] (``time.time()`` seconds): e.g. the window of the
+        backfill's batched phases only, without its plan (which writes no WAL to speak of)."""
+        if self.failure is not None:
+            raise WriterProbeError(f"the writer probe stopped early ({type(self.failure).__name__})") from None
+        lat = [x for t, x in zip(self._times, self._latencies, strict=False) if start <= t <= end]
+        timeouts = sum(1 for t in self._error_times if start <= t <= end)
+        return ProbeStats(ops=len(lat), errors=timeouts, lock_timeouts=timeouts,
+                          p50_ms=round(percentile(lat, 50), 3), p99_ms=round(percentile(lat, 99), 3),
+                          max_ms=round(max(lat, default=0.0), 3), seconds=round(max(0.0, end - start), 3),
+                          latencies_ms=lat)
 
     def stats(self) -> ProbeStats:
         if self.failure is not None:

@@ -66,3 +66,14 @@ def test_the_results_file_names_the_server_the_command_and_every_bar(smoke):
     assert "| backfill C2 (M) / B0 (M) rows/s |" in text and "| import C1 (M) / B2 (M" in text
     # the writer's bar is the median of the trials' ratios, each trial listed
     assert "median of the trials' ratios" in text and "| P | M | 1 |" in text
+    # the writer's bar against W0 (the same WAL into an unrelated table), its trial listed next to P's
+    assert "writer p99 during P's phases / during W0 (M)" in text and "| M | 1 |" in text
+
+
+def test_w0_follows_each_p_trial_with_p_s_batches(smoke):
+    bf = smoke["backfill"]
+    (run,) = bf["w0_runs"]["M"]
+    assert run["p_batches"] > 0 and run["w0_batches"] == run["p_batches"]
+    assert run["w0_wal_mb"] > 0 and run["p_wal_mb"] > 0
+    (w0,) = bf["writer_during_w0"]["M"]
+    assert w0["ops"] > 0 and w0["lock_timeouts"] == 0

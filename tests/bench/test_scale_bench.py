@@ -13,6 +13,7 @@ def test_one_size_runs_p_in_a_child_and_reports_counts_rss_and_temp_usage():
     assert run.seconds > 0 and run.us_per_invite > 0
     assert 50 < run.peak_rss_mb < 2_000
     assert run.temp_files >= 0 and run.temp_bytes >= 0
+    assert run.wal_bytes > 0 and run.db_bytes_after > run.db_bytes_before > 0  # what sizing for 10M needs
     assert set(run.phases) == {"create_patients", "link_invites", "link_users", "link_chat_sessions"}
     with server.admin() as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",

@@ -1,5 +1,5 @@
--- One batch of link_chat_sessions: for the next :batch_size planned chat sessions (keyset on session
--- id after :last_key, up to the lane's :upper_key), sets chat_sessions.patient_id, where still NULL, to the patient of the
+-- One batch of link_chat_sessions: for the next :batch_size planned chat sessions (keyset on walk_key
+-- after :last_key, up to the lane's :upper_key: the sessions heap in block order; the UPDATE matches by id), sets chat_sessions.patient_id, where still NULL, to the patient of the
 -- session's user (patients.user_id); records the links in the batch link ledger (rule 10, one row per batch) and
 -- advances the checkpoint, in this one statement.
 -- Reads: backfill_plan_chats, patients. Writes: chat_sessions.patient_id,
@@ -9,10 +9,10 @@
 -- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
 -- batch costs the same at any table size.
 WITH batch AS (
-    SELECT chat_id, user_id
+    SELECT walk_key, chat_id, user_id
     FROM patient_pipeline.backfill_plan_chats
-    WHERE chat_id > CAST(:last_key AS text) AND chat_id <= CAST(:upper_key AS text)
-    ORDER BY chat_id
+    WHERE walk_key > CAST(:last_key AS text) AND walk_key <= CAST(:upper_key AS text)
+    ORDER BY walk_key
     LIMIT CAST(:batch_size AS integer)
 ), upd AS (
     UPDATE chat_sessions cs
@@ -27,7 +27,7 @@ WITH batch AS (
     SELECT CAST(:run_id AS varchar), 'chat_session', array_agg(id ORDER BY id), array_agg(patient_id ORDER BY id)
     FROM upd HAVING count(*) > 0
 ), stats AS (
-    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(chat_id) FROM batch) AS last_key,
+    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(walk_key) FROM batch) AS last_key,
            (SELECT count(*) FROM upd) AS written
 ), checkpoint AS (
     INSERT INTO patient_pipeline.backfill_checkpoints AS c (run_id, plan_id, phase, last_key, rows, batches, done)

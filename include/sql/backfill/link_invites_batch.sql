@@ -1,5 +1,5 @@
--- One batch of link_invites: for the next :batch_size planned invites (keyset on invite id after
--- :last_key, up to the lane's :upper_key), finds the patient in patients by the plan's id, else by the identity key (so a patient
+-- One batch of link_invites: for the next :batch_size planned invites (keyset on walk_key after
+-- :last_key, up to the lane's :upper_key: the invites heap in block order, see pipeline/100_backfill.sql), finds the patient in patients by the plan's id, else by the identity key (so a patient
 -- the application wrote meanwhile is matched, rule 8), sets invites.patient_id where it is still NULL (the only legacy
 -- column touched, rule 9), records the links in the batch link ledger (rule 10, one row per batch) and advances the
 -- checkpoint, all in this one statement/transaction.
@@ -10,12 +10,12 @@
 -- each a LATERAL ... LIMIT 1 (a parameterized index scan whatever the statistics say), so a
 -- batch costs the same at any table size.
 WITH batch AS (
-    SELECT pi.invite_id, pi.account_id, pi.email_key, pi.name_key, pp.patient_id AS planned_patient_id
+    SELECT pi.walk_key, pi.invite_id, pi.account_id, pi.email_key, pi.name_key, pp.patient_id AS planned_patient_id
     FROM patient_pipeline.backfill_plan_invites pi
     JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = pi.person_key
-    WHERE pi.disposition = 'link' AND pi.invite_id > CAST(:last_key AS text)
-      AND pi.invite_id <= CAST(:upper_key AS text)
-    ORDER BY pi.invite_id
+    WHERE pi.disposition = 'link' AND pi.walk_key > CAST(:last_key AS text)
+      AND pi.walk_key <= CAST(:upper_key AS text)
+    ORDER BY pi.walk_key
     LIMIT CAST(:batch_size AS integer)
 ), resolved AS (
     -- the plan's id first (a primary-key probe); when no patient has it (the application wrote the
@@ -46,6 +46,8 @@ WITH batch AS (
     ) n ON true
     WHERE coalesce(p.id, q.id, n.id) IS NOT NULL
 ), upd AS (
+    -- matched by primary key: the walk key only orders the walk (an invite the application updated
+    -- since the plan may sit on another page now; it is found all the same)
     UPDATE invites i
     SET patient_id = r.patient_id
     FROM resolved r
@@ -57,7 +59,7 @@ WITH batch AS (
     SELECT CAST(:run_id AS varchar), 'invite', array_agg(id ORDER BY id), array_agg(patient_id ORDER BY id)
     FROM upd HAVING count(*) > 0
 ), stats AS (
-    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(invite_id) FROM batch) AS last_key,
+    SELECT (SELECT count(*) FROM batch) AS scanned, (SELECT max(walk_key) FROM batch) AS last_key,
            (SELECT count(*) FROM upd) AS written
 ), checkpoint AS (
     INSERT INTO patient_pipeline.backfill_checkpoints AS c (run_id, plan_id, phase, last_key, rows, batches, done)

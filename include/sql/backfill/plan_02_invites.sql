@@ -4,12 +4,16 @@
 -- patient_pipeline.email_key / key_form), and the attributes rule 4 chooses from, trimmed of white space
 -- and invisible format characters (trim_noise). An e-mail that is blank or noise only cannot form an
 -- identity key: quarantined as missing_email. Statuses are compared in the key form too.
+-- walk_key (bf_walk_key: the invite's heap block at plan time, then its id) orders link_invites' walk
+-- in heap order. :lo and :hi (tids) bound the slice of the invites heap this statement reads: the
+-- planner runs several slices side by side on one exported snapshot (planner.py); one slice
+-- '(0,0)'..'(4294967295,0)' is the whole table.
 -- Reads: invites, users, accounts. Writes: the plan table only.
 -- Safe to re-run: the plan tables are truncated first; already linked invites are skipped.
 INSERT INTO patient_pipeline.backfill_plan_invites (
     invite_id, account_id, email_key, name_key, name_display, person_key, inv_user_id, email_trimmed,
     first_name, last_name, phone, clinician_id, status_norm, expires_at, created_at, revoked,
-    disposition, reason)
+    disposition, reason, walk_key)
 SELECT i.id,
        a.id,
        k.email_key,
@@ -28,7 +32,8 @@ SELECT i.id,
        i.created_at,
        coalesce(k.status_key = 'revoked', false),
        CASE WHEN k.email_key = '' THEN 'quarantine' ELSE 'link' END,
-       CASE WHEN k.email_key = '' THEN 'missing_email' END
+       CASE WHEN k.email_key = '' THEN 'missing_email' END,
+       patient_pipeline.bf_walk_key(i.ctid, i.id)
 FROM invites i
 -- OFFSET 0 keeps the lateral from being flattened, so each key is computed once per invite (not once
 -- per use below)
@@ -42,5 +47,4 @@ LEFT JOIN users c ON c.id = i.clinician_id
 LEFT JOIN accounts a ON a.id = c.account_id
 LEFT JOIN users pu ON pu.id = i.user_id AND patient_pipeline.key_form(pu.role) = 'patient'
 WHERE i.patient_id IS NULL
--- in primary-key order: the index grows at its right edge and the batches read the table in order
-ORDER BY i.id
+  AND i.ctid >= CAST(:lo AS tid) AND i.ctid < CAST(:hi AS tid)

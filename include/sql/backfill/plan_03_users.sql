@@ -2,6 +2,7 @@
 -- patient points to yet, with its split name (titles removed), own account, its clinician's account,
 -- and its patient_profiles DOB (date part) and phone; e-mail and first-name keys in the key form (rule 3).
 -- Accounts that do not exist count as unresolved.
+-- :lo and :hi (tids) bound the slice of the users heap this statement reads (see plan_02_invites).
 -- Reads: users, accounts, patient_profiles, patients. Writes: the plan table only.
 -- Safe to re-run: the plan tables are truncated first; already linked users are skipped.
 INSERT INTO patient_pipeline.backfill_plan_users (
@@ -31,5 +32,4 @@ LEFT JOIN patient_profiles pp ON pp.user_id = u.id
 WHERE patient_pipeline.key_form(u.role) = 'patient'
   AND patient_pipeline.email_key(u.email) <> ''
   AND NOT EXISTS (SELECT 1 FROM patients p WHERE p.user_id = u.id)
--- in primary-key order: the index grows at its right edge and the batches read the table in order
-ORDER BY u.id
+  AND u.ctid >= CAST(:lo AS tid) AND u.ctid < CAST(:hi AS tid)

@@ -2,7 +2,7 @@
 -- Reads: plan tables only (one pass over each). Writes: nothing.
 SELECT p.persons, p.patients_to_create, p.patients_matched, i.invites_to_link, u.users_to_link,
        c.plan_chats AS chats_to_link, i.unresolved_account_invites, p.unparseable_phones,
-       i.plan_invites, p.plan_persons, u.plan_users, c.plan_chats
+       i.plan_invites, p.plan_persons, u.plan_users, c.plan_chats, u.users_to_walk
 FROM (SELECT count(*) FILTER (WHERE source <> 'existing') AS persons,
              count(*) FILTER (WHERE disposition = 'create') AS patients_to_create,
              count(*) FILTER (WHERE disposition = 'matched'
@@ -14,6 +14,7 @@ FROM (SELECT count(*) FILTER (WHERE source <> 'existing') AS persons,
              count(*) FILTER (WHERE account_id IS NULL) AS unresolved_account_invites,
              count(*) AS plan_invites
       FROM patient_pipeline.backfill_plan_invites) i,
-     (SELECT count(*) FILTER (WHERE disposition = 'link') AS users_to_link, count(*) AS plan_users
+     (SELECT count(*) FILTER (WHERE disposition = 'link') AS users_to_link, count(*) AS plan_users,
+             count(*) FILTER (WHERE disposition = 'link' AND NOT linked_at_create) AS users_to_walk
       FROM patient_pipeline.backfill_plan_users) u,
      (SELECT count(*) AS plan_chats FROM patient_pipeline.backfill_plan_chats) c

@@ -221,6 +221,46 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_chats (
     user_id varchar(36) NOT NULL
 );
 
+-- The walk order of the batched phases (issue 25). link_invites and link_chat_sessions walk their rows
+-- in the heap order of the table they update: walk_key is the row's block number at plan time
+-- (zero-padded, so text order is block order) followed by its id (unique, a keyset). Consecutive
+-- batches then update consecutive heap pages, and a batch dirties a bounded set of pages at any table
+-- size (in id order, the ids being random UUIDs, every batch dirtied random pages of the whole table).
+-- The key only orders the walk: every batch UPDATE matches its rows by primary key, so a row the
+-- application updated (moved by HOT or to another page) after the plan is still found and handled.
+-- link_users walks only the users create_patients did not link already (linked_at_create), so it
+-- runs no batch that can only find nothing. COLLATE "C": byte order, cheap and the same on every server.
+-- Run only when missing (ALTER TABLE and CREATE INDEX lock the table even when they would skip): this
+-- file runs at every task start, possibly while a phase's lanes read the plan tables.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'patient_pipeline.backfill_plan_invites'::regclass
+                   AND attname = 'walk_key' AND NOT attisdropped) THEN
+        ALTER TABLE patient_pipeline.backfill_plan_invites ADD COLUMN walk_key text COLLATE "C";
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'patient_pipeline.backfill_plan_chats'::regclass
+                   AND attname = 'walk_key' AND NOT attisdropped) THEN
+        ALTER TABLE patient_pipeline.backfill_plan_chats ADD COLUMN walk_key text COLLATE "C";
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'patient_pipeline.backfill_plan_users'::regclass
+                   AND attname = 'linked_at_create' AND NOT attisdropped) THEN
+        ALTER TABLE patient_pipeline.backfill_plan_users ADD COLUMN linked_at_create boolean NOT NULL DEFAULT false;
+    END IF;
+    IF to_regclass('patient_pipeline.ix_backfill_plan_invites_walk') IS NULL THEN
+        CREATE INDEX ix_backfill_plan_invites_walk ON patient_pipeline.backfill_plan_invites (walk_key);
+    END IF;
+    IF to_regclass('patient_pipeline.ix_backfill_plan_chats_walk') IS NULL THEN
+        CREATE INDEX ix_backfill_plan_chats_walk ON patient_pipeline.backfill_plan_chats (walk_key);
+    END IF;
+END
+$$;
+
+-- walk_key of a row: its heap block number (10 digits: a block number is below 2^32) and its id.
+CREATE OR REPLACE FUNCTION patient_pipeline.bf_walk_key(row_ctid tid, id text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT lpad(((row_ctid::text)::point)[0]::bigint::text, 10, '0') || ':' || id
+$$;
+
 -- Helpers. All IMMUTABLE single-expression SQL functions, so PostgreSQL inlines them.
 
 -- A first/last name that can be stored: trimmed of white space and invisible format characters
