@@ -63,6 +63,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag
 
+from include import notify
 from include.core import settings
 from include.core.dag_support import task
 
@@ -87,7 +88,8 @@ def _run_ids() -> tuple[str, str]:
     max_active_runs=1,
     tags=["genascope", "imports", "patients"],
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args=notify.default_args(DAG_ID, {"retries": 2, "retry_delay": timedelta(minutes=2)}),
+    deadline=notify.import_deadline(),
     params={
         "source_ids": Param([], type="array", items={"type": "string"}, title="Clinic sources",
                             description="Source ids from clinic_sources.yaml; empty imports all of them.",
@@ -133,9 +135,12 @@ def clinic_patient_import():
     def night_summary(results: list[dict], params: dict | None = None) -> dict:
         from include.core.db import app_engine
         from include.imports import pipeline
+        from include.notify import assets
 
         _, run_id = _run_ids()
-        return pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+        summary = pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+        assets.attach_night_counts(summary)
+        return summary
 
     @task(pool=settings.APP_DB_POOL)
     def release_pipeline_lease() -> None:
@@ -152,6 +157,14 @@ def clinic_patient_import():
     release = release_pipeline_lease()
     lease >> files
     summary >> release.as_teardown(setups=lease)
+
+    @task(pool=settings.APP_DB_POOL, trigger_rule="all_done", retries=0)
+    def night_needs_attention(params: dict | None = None) -> dict:
+        from include.notify import night
+
+        return night.check_night_task(params["source_ids"] or None, dry_run=bool(params["dry_run"]))
+
+    release >> night_needs_attention()
 
 
 dag = clinic_patient_import()

@@ -29,6 +29,8 @@ YAML shape (``sources:`` list; every key except ``id``, ``account_id``, ``format
         max_reject_ratio: 0.05
         fhir_validation: model           # FHIR: model (fhir.resources, every line) | fast (used elements)
         quarantine_formula_prefixes: ["=", "+", "-", "@", "\t", "\r"]   # may add prefixes, never drop one
+        expect: none                     # none | daily | weekdays: when the clinic delivers; a night with
+                                         # nothing in incoming/ then needs attention (docs/operating-alerts.md)
 
     landing_roots:                       # the only roots the DAG's landing_root Param/Variable may name
       - landing                          # relative = project root; or a URI prefix (s3://bucket/landing)
@@ -52,6 +54,8 @@ from include.core.settings import INCLUDE_DIR, PROJECT_ROOT
 from include.imports.records import CANONICAL_FIELDS, REQUIRABLE_FIELDS, REQUIRED_CSV_FIELDS
 
 FORMATS = ("csv", "fhir_ndjson", "hl7v2")
+#: When a source is expected to deliver (``expect``): a night without a file then needs attention.
+EXPECT_SCHEDULES = ("none", "daily", "weekdays")
 
 #: The platform's documented CSV header, mapped to itself.
 DEFAULT_COLUMN_MAPPING: dict[str, str] = {
@@ -100,6 +104,7 @@ class SourceConfig:
     required_fields: tuple[str, ...] = ()
     max_field_chars: int = 1_000_000
     max_record_chars: int = 16_000_000
+    expect: str = "none"
 
     def __hash__(self) -> int:  # column_mapping is a dict; the id identifies a source
         return hash((self.id, self.format, self.encoding, self.date_formats))
@@ -221,6 +226,9 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
     if dropped:
         raise fail("quarantine_formula_prefixes", f"drops the required prefix(es) {dropped!r}; list may only add "
                    "prefixes to the defaults")
+    expect = entry.get("expect", "none")
+    if expect not in EXPECT_SCHEDULES:
+        raise fail("expect", f"must be one of {', '.join(EXPECT_SCHEDULES)}")
     region = entry.get("default_phone_region", "US")
     if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
         raise fail("default_phone_region", "must be a two-letter region code such as US")
@@ -244,6 +252,7 @@ def source_from_dict(entry: dict[str, Any]) -> SourceConfig:
         identifier_type_code=entry.get("identifier_type_code"),
         assigning_facility=entry.get("assigning_facility"),
         required_fields=tuple(dict.fromkeys(required)),
+        expect=expect,
         **bounds,
     )
 
