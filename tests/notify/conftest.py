@@ -1,5 +1,5 @@
 """Receivers and settings of the notification tests: the Variable genascope_notifications, the SMTP and
-Apprise connections and Airflow's StatsD settings, as environment variables for ``dag.test()``."""
+Apprise connections and Airflow's OpenTelemetry metrics settings, as environment variables for ``dag.test()``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.imports.conftest import airflow_env  # noqa: F401 (fixture)
-from tests.notify.sinks import SmtpSink, StatsdSink, WebhookSink
+from tests.notify.sinks import OtlpSink, SmtpSink, WebhookSink
 
 BASE_URL = "http://airflow.test:8080"
 
@@ -23,8 +23,8 @@ def smtp_sink():
 
 
 @pytest.fixture
-def statsd_sink():
-    sink = StatsdSink()
+def metrics_sink():
+    sink = OtlpSink()
     try:
         yield sink
     finally:
@@ -53,16 +53,16 @@ def notification_settings(**overrides) -> dict:
     return data
 
 
-def notify_env(smtp: SmtpSink, statsd: StatsdSink | None = None, webhook: WebhookSink | None = None,
+def notify_env(smtp: SmtpSink, metrics: OtlpSink | None = None, webhook: WebhookSink | None = None,
                **overrides) -> dict[str, str]:
     env = {"AIRFLOW_VAR_GENASCOPE_NOTIFICATIONS": json.dumps(notification_settings(**overrides)),
            "AIRFLOW_CONN_SMTP_ONCALL": smtp.connection(),
            "AIRFLOW__API__BASE_URL": BASE_URL}
     if webhook is not None:
         env["AIRFLOW_CONN_APPRISE_ONCALL"] = webhook.connection()
-    if statsd is not None:
-        env.update({"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-                    "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
-                    "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
-                    "AIRFLOW__METRICS__STATSD_PREFIX": "airflow"})
+    if metrics is not None:  # Airflow's OpenTelemetry metrics, exported over OTLP/HTTP
+        env.update({"AIRFLOW__METRICS__OTEL_ON": "True",
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": metrics.endpoint,
+                    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+                    "OTEL_METRIC_EXPORT_INTERVAL": "1000"})
     return env

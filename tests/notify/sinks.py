@@ -1,5 +1,6 @@
-"""Real receivers on 127.0.0.1 for the notification and metrics tests: an SMTP server (aiosmtpd), a StatsD
-UDP listener and an HTTP endpoint for Apprise's ``json://`` webhook. Each keeps what it received."""
+"""Real receivers on 127.0.0.1 for the notification and metrics tests: an SMTP server (aiosmtpd), an OTLP/HTTP
+metrics endpoint (Airflow's OpenTelemetry metrics path; the StatsD client library is not installed here)
+and an HTTP endpoint for Apprise's ``json://`` webhook. Each keeps what it received."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import email.policy
 import json
 import socket
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -60,45 +60,60 @@ class SmtpSink:
         self.controller.stop()
 
 
-@dataclass
-class StatsdSink:
-    """A UDP socket on 127.0.0.1 collecting StatsD lines (``name[,tag=v...]:value|type``)."""
+class OtlpSink:
+    """An OTLP/HTTP metrics endpoint on 127.0.0.1 (``/v1/metrics``, protobuf), what Airflow's OpenTelemetry
+    metrics path exports to; keeps every data point received."""
 
-    lines: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.points: list[tuple[str, dict[str, str], float]] = []
+        sink = self
 
-    def __post_init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's hook name
+                from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    import gzip
+
+                    body = gzip.decompress(body)
+                request = ExportMetricsServiceRequest()
+                request.ParseFromString(body)
+                for rm in request.resource_metrics:
+                    for sm in rm.scope_metrics:
+                        for metric in sm.metrics:
+                            kind = metric.WhichOneof("data")
+                            for dp in getattr(metric, kind).data_points if kind in ("gauge", "sum") else []:
+                                attrs = {a.key: a.value.string_value for a in dp.attributes}
+                                value = dp.as_double if dp.WhichOneof("value") == "as_double" else dp.as_int
+                                sink.points.append((metric.name, attrs, float(value)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.lines += data.decode("utf-8", "replace").splitlines()
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/metrics"
 
-    def gauges(self, settle_s: float = 0.5) -> dict[str, float]:
-        """The last value of each gauge line received: ``{"name,tag=v": value}``."""
-        time.sleep(settle_s)
-        out = {}
-        for line in list(self.lines):
-            name, _, rest = line.partition(":")
-            value, _, kind = rest.partition("|")
-            if kind.startswith("g"):
-                out[name] = float(value)
-        return out
+    def value(self, name: str, **attrs: str) -> float | None:
+        """The last value received for ``name`` with (at least) these attributes."""
+        found = [v for n, a, v in self.points if n == name and all(a.get(k) == x for k, x in attrs.items())]
+        return found[-1] if found else None
+
+    def text(self) -> str:
+        return json.dumps(self.points)
 
     def stop(self) -> None:
-        self._stop.set()
-        self.sock.close()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class WebhookSink:
