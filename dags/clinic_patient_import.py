@@ -23,6 +23,11 @@ a clinic re-sends a file, or with `dry_run` to see what a file would do.
    validates `patients` with GX; writes `<runs root>/clinic_patient_import/<run_id>/night_summary.{json,md}`. Updates the asset
    `genascope_patients_clinic_import`.
 5. `release_pipeline_lease` (teardown: runs whatever happened before).
+6. `night_needs_attention` (runs whatever happened before): held or rejected files, a source above its
+   quarantine or field-issue threshold, an expected source with nothing in `incoming/`, a failed gate ->
+   one message to the on-call channels and, if configured, this task fails so the grid shows the night.
+   It also sends the night's metrics. A run not finished by 06:00 UTC sends a deadline message; a failed
+   task sends its own. Settings: docs/operating-alerts.md.
 
 Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
 in `<runs root>/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.

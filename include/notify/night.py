@@ -106,6 +106,16 @@ def evaluate(ledger_rows: Iterable[Any], sources: Iterable[Any], settings: Notif
     return v
 
 
+def emit_metrics(dag_id: str, verdict: NightVerdict, rows: Iterable[Any], summary: Mapping[str, Any] | None) -> None:
+    metrics.import_night(dag_id, verdict.per_source)
+    for r in rows:
+        if r.gx_success is not None:
+            metrics.gate(f"staged_batch.{r.source_id}", bool(r.gx_success), dag_id=dag_id)
+    if summary is not None and summary.get("gx_success") is not None:
+        metrics.gate("patients_table", bool(summary["gx_success"]), dag_id=dag_id)
+    metrics.gauge("import.attention", len(verdict.reasons), dag_id=dag_id)
+
+
 def check_night_task(source_ids: list[str] | None, *, dry_run: bool = False) -> dict[str, Any]:
     """The body of ``clinic_patient_import``'s last task (trigger rule ``all_done``)."""
     from airflow.sdk import get_current_context
@@ -128,13 +138,8 @@ def check_night_task(source_ids: list[str] | None, *, dry_run: bool = False) -> 
     logical = ctx.get("logical_date") or ctx["dag_run"].run_after
     verdict = evaluate(rows, sources, settings, logical.date(), summary=summary)
 
-    metrics.import_night(dag_id, verdict.per_source)
-    for r in rows:
-        if r.gx_success is not None:
-            metrics.gate(f"staged_batch.{r.source_id}", bool(r.gx_success), dag_id=dag_id)
-    if summary is not None and summary.get("gx_success") is not None:
-        metrics.gate("patients_table", bool(summary["gx_success"]), dag_id=dag_id)
-    metrics.gauge("import.attention", len(verdict.reasons), dag_id=dag_id)
+    if not dry_run:  # a dry run's counts are what would happen: not the night's numbers on a dashboard
+        emit_metrics(dag_id, verdict, rows, summary)
 
     if not verdict.needs_attention:
         log.info("the night needs no attention: %s", verdict.totals())
