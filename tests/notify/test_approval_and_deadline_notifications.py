@@ -70,6 +70,7 @@ def test_the_import_carries_a_deadline_and_a_missed_one_sends_one_message(monkey
 
     monkeypatch.setenv("AIRFLOW_VAR_GENASCOPE_NOTIFICATIONS", json.dumps(notification_settings()))
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_ONCALL", smtp_sink.connection())
+    monkeypatch.delenv("GENASCOPE_IMPORT_DEADLINE_HOURS")  # the production default (tests turn it off)
     dag = runpy.run_path(str(settings.PROJECT_ROOT / "dags" / "clinic_patient_import.py"))["dag"]
     alerts = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     (alert,) = alerts
