@@ -26,6 +26,11 @@ a clinic re-sends a file, or with `dry_run` to see what a file would do.
    scoring the night's new and changed patients against their whole account; probable duplicates go to
    the review queue (`patient_pipeline.review_queue`, `match:<pair_id>`), never merged automatically.
 6. `release_pipeline_lease` (teardown: runs whatever happened before).
+7. `night_needs_attention` (runs whatever happened before): held or rejected files, a source above its
+   quarantine or field-issue threshold, an expected source with nothing in `incoming/`, a failed gate ->
+   one message to the on-call channels and, if configured, this task fails so the grid shows the night.
+   It also sends the night's metrics. A run not finished by 06:00 UTC sends a deadline message; a failed
+   task sends its own. Settings: docs/operating-alerts.md.
 
 Reports (per file JSON/markdown, GX results, quarantine CSVs for the clinics with formulas neutralized) are
 in `<runs root>/clinic_patient_import/<run_id>/`. Logs and XComs carry ids, counts and reason codes only.
@@ -66,6 +71,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag
 
+from include import notify
 from include.core import settings
 from include.core.dag_support import task
 
@@ -90,7 +96,8 @@ def _run_ids() -> tuple[str, str]:
     max_active_runs=1,
     tags=["genascope", "imports", "patients"],
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args=notify.default_args(DAG_ID, {"retries": 2, "retry_delay": timedelta(minutes=2)}),
+    deadline=notify.import_deadline(),
     params={
         "source_ids": Param([], type="array", items={"type": "string"}, title="Clinic sources",
                             description="Source ids from clinic_sources.yaml; empty imports all of them.",
@@ -141,9 +148,12 @@ def clinic_patient_import():
     def night_summary(results: list[dict], params: dict | None = None) -> dict:
         from include.core.db import app_engine
         from include.imports import pipeline
+        from include.notify import assets
 
         _, run_id = _run_ids()
-        return pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+        summary = pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+        assets.attach_night_counts(summary)
+        return summary
 
     @task(pool=settings.APP_DB_POOL, retries=1)
     def match_identities(params: dict | None = None) -> dict:
@@ -171,6 +181,14 @@ def clinic_patient_import():
     release = release_pipeline_lease()
     lease >> files
     summary >> matched >> release.as_teardown(setups=lease)
+
+    @task(pool=settings.APP_DB_POOL, trigger_rule="all_done", retries=0)
+    def night_needs_attention(params: dict | None = None) -> dict:
+        from include.notify import night
+
+        return night.check_night_task(params["source_ids"] or None, dry_run=bool(params["dry_run"]))
+
+    release >> night_needs_attention()
 
 
 dag = clinic_patient_import()

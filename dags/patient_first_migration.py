@@ -59,6 +59,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
+from include import notify
 from include.core import settings
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
@@ -88,7 +89,7 @@ def _gate(result: dict) -> dict:
     max_active_runs=1,
     tags=["genascope", "migration", "patient-first"],
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    default_args=notify.default_args("patient_first_migration", DEFAULT_ARGS),
     params={
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),

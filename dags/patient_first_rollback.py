@@ -65,6 +65,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
+from include import notify
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
@@ -98,7 +99,7 @@ def _gate(result: dict) -> dict:
     max_active_runs=1,
     tags=["genascope", "migration", "rollback", "patient-first"],
     doc_md=__doc__,
-    default_args=DEFAULT_ARGS,
+    default_args=notify.default_args("patient_first_rollback", DEFAULT_ARGS),
     params={
         "target_revision": Param("20250529_update_patients", type="string", enum=list(TARGETS),
                                  values_display=TARGETS, title="Target revision",

@@ -64,6 +64,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
+from include import notify
 from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry, task
 
 DAG_ID = "patient_stewardship"
@@ -101,7 +102,7 @@ def _context(dry_run: bool):
     max_active_runs=1,
     tags=["genascope", "stewardship", "patients"],
     doc_md=__doc__,
-    default_args={**DEFAULT_ARGS, "retries": 0},
+    default_args=notify.default_args(DAG_ID, {**DEFAULT_ARGS, "retries": 0}),
     params={
         "action": Param("merge", type="string", enum=ACTIONS, title="Action",
                         description="What to do (see the DAG docs for each action's ids).", section=ACTION_SECTION),

@@ -18,7 +18,7 @@ from include.backfill.models import BackfillOptions, PhaseResult
 from include.backfill.planner import require_plan
 from include.backfill.throttle import CommitLatencyThrottle
 from include.backfill.transactions import in_short_transaction, start_clean
-from include.core import locks
+from include.core import locks, metrics
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,7 @@ class _Progress:
                 share, eta = (" since the resume" if self.resumed else ""), ""
             log.info("%s: %s rows walked%s, %s written, %d batches, %.0f rows/s%s", self.phase, f"{walked:,}", share,
                      f"{self.written:,}", self.batches, rate, eta)
+            metrics.backfill_progress(self.phase, walked, None if self.resumed else self.planned, rate)
 
 
 @dataclass
@@ -294,6 +295,7 @@ def run_phase(conn: sa.Connection, opts: BackfillOptions, phase: str) -> PhaseRe
         _analyze_patients(conn, opts)
     seconds = time.monotonic() - started
     log.info("%s: %d rows in %d batches, %.1fs%s", phase, rows, batches, seconds, "" if complete else " (paused)")
+    metrics.backfill_progress(phase, rows, None, rows / seconds if seconds else None)
     if throttle is not None:
         log.info("%s: throttle %s", phase, throttle.summary())
     return PhaseResult(phase, rows, batches, round(seconds, 3), round(rows / seconds, 1) if seconds else 0.0,

@@ -74,7 +74,13 @@ def fail_without_retry(exc: Exception) -> None:
 def enforce_gate(result: dict, check: Callable[[dict], None]) -> dict:
     """Push the gate result (key ``gate``) for the report, then fail WITHOUT retries if ``check`` raises:
     a failed data-quality rule does not get better by retrying."""
-    get_current_context()["ti"].xcom_push(key="gate", value=result)
+    ctx = get_current_context()
+    ctx["ti"].xcom_push(key="gate", value=result)
+    from include.core import metrics
+
+    passed = result.get("passed", result.get("success"))
+    if passed is not None:
+        metrics.gate(str(result.get("rule") or ctx["ti"].task_id), bool(passed), dag_id=ctx["dag"].dag_id)
     try:
         check(result)
     except Exception as exc:  # the gate's own failure type; re-raised as a no-retry failure, same message

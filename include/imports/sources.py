@@ -68,6 +68,8 @@ from include.core.settings import INCLUDE_DIR, PROJECT_ROOT
 from include.imports.records import CANONICAL_FIELDS, REQUIRABLE_FIELDS, REQUIRED_CSV_FIELDS
 
 FORMATS = ("csv", "fhir_ndjson", "hl7v2")
+#: When a source is expected to deliver (``expect``): a night without a file then needs attention.
+EXPECT_SCHEDULES = ("none", "daily", "weekdays")
 
 #: The platform's documented CSV header, mapped to itself.
 DEFAULT_COLUMN_MAPPING: dict[str, str] = {
@@ -110,6 +112,7 @@ _RULES: dict[str, str] = {
     "identifier_type_code": "must be a non-empty string",
     "assigning_facility": "must be a non-empty string",
     "identifier_namespace": "must be a non-empty string of at most 255 characters",
+    "expect": "must be one of none, daily, weekdays",
     "default_phone_region": "must be a two-letter region code such as US",
     "default_clinician_id": "must be a user id (a string) or null",
     "max_reject_ratio": "must be a number between 0 and 1",
@@ -208,6 +211,10 @@ class SourceConfig:
     ))
     max_record_chars: CharBound = Field(default=16_000_000, description=(
         "One NDJSON line / HL7 message longer than this: the record is quarantined."
+    ))
+    expect: Literal["none", "daily", "weekdays"] = Field(default="none", description=(
+        "When the clinic delivers: none, daily or weekdays. An expected source with nothing in incoming/ "
+        "makes the night need attention (docs/operating-alerts.md)."
     ))
     identifier_namespace: StrictStr | None = Field(default=None, description=(
         "The namespace of this source's identifiers in the cross-reference patient_pipeline.patient_identifier "
