@@ -41,6 +41,7 @@ class LedgerRow:
     field_issue_rows: int | None = None
     unsupported_messages: int | None = None
     reason_message: str | None = None
+    file_name: str | None = None  # the delivery's name as the landing shows it (reports name files by it)
 
     def counts(self) -> dict[str, int]:
         return {k: int(getattr(self, k) or 0)

@@ -35,7 +35,9 @@ def write_migration_report(run_id: str = MIGRATION_RUN, *, dry_run: bool = False
     sections = migration_steps.build_report_sections(params, results, gates)
     folder = run_report.run_dir("patient_first_migration", run_id)
     run_report.write(folder, "patient_first_migration run", {"params": params, **sections})
-    docs = folder / "gx" / "uncommitted" / "data_docs" / "local_site"
+    from include.gates import gx_gates
+
+    docs = gx_gates.data_docs_dir(folder)  # where the migration's GX gate writes them
     docs.mkdir(parents=True)
     (docs / "index.html").write_text("<html><body>GX Data Docs of the run</body></html>")
     return sections
