@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
