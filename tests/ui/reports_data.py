@@ -79,3 +79,32 @@ def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})
     return sections
+
+
+STEWARDSHIP_RUN = "manual__2026-12-01T22:00:00+00:00"
+REFUSED_ROLLBACK_RUN = "manual__2026-12-01T23:00:00+00:00"
+
+
+def write_stewardship_report(run_id: str = STEWARDSHIP_RUN) -> str:
+    """A dismiss in dry run, written by the stewardship DAG's own report writer."""
+    from include.stewardship.actions import Context
+    from include.stewardship.requests import Request, write_report
+
+    req = Request(action="dismiss", items=["import:12"], dry_run=True)
+    results = [{"action": "dismiss", "status": "dry_run", "action_id": 41, "reason_code": "",
+                "counts": {"items": 1}, "ids": {"items": ["import:12"]}}]
+    return write_report(None, run_id, req, Context(actor="admin", origin="dag", dag_run_id=run_id, dry_run=True),
+                        results)
+
+
+def write_refused_rollback_report(run_id: str = REFUSED_ROLLBACK_RUN) -> dict:
+    """A real rollback without its confirmation: validate_confirm failed and recorded why."""
+    from include.rollback import steps
+
+    params = {"target_revision": "20250529_update_patients", "dry_run": False, "require_approval": True}
+    sections = steps.build_report_sections(params, {}, [])
+    steps.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
+                                   "message": "a real rollback needs confirm = ROLLBACK; nothing was changed"}])
+    run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
+                     {"params": params, **sections})
+    return sections
