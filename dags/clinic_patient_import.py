@@ -8,9 +8,10 @@ exist. Sources are configuration: `include/config/clinic_sources.yaml`.
 **When.** Every night at 02:00 UTC (`0 2 * * *`), no catch-up, one run at a time, **once the DAG is
 unpaused** (Airflow creates DAGs paused: `make airflow` says so, and the "Patient pipeline" page warns while
 this DAG is paused; turn it on with its toggle or `airflow dags unpause clinic_patient_import`). Trigger it by
-hand after a clinic re-sends a file, or with `dry_run` to see what a file would do. Careful with the trigger
-form's "Unpause on trigger": unpausing also lets the scheduler start the night that is due, which may take
-the files before your run; your run's report then says "discovered 0 files" and names the run that took them.
+hand after a clinic re-sends a file, or with `dry_run` to see what a file would do (a paused DAG runs
+nothing: the trigger form's "Unpause on trigger" unpauses it, which also lets the scheduler start the night
+that is due; that run may take the files before yours, and your run's report then says "discovered 0 files"
+and names the run that took them).
 
 **Steps.**
 1. `acquire_pipeline_lease`: the lease shared with the migration and rollback DAGs (waits up to 10 min,

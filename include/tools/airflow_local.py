@@ -102,10 +102,12 @@ def paused_notice() -> str:
     paused = [d for d in dag_ids if known.get(d, True)]
     lines = [f"Paused DAGs: {', '.join(paused) if paused else 'none'}"
              + (" (new DAGs start paused)" if len(known) < len(dag_ids) else "") + ".",
-             "  A paused DAG still runs when you trigger it; only its schedule waits."]
+             "  A paused DAG runs nothing, not even a run you trigger (it waits, queued): the trigger form's",
+             "  \"Unpause … on trigger\" (on by default) unpauses it."]
     if IMPORT_DAG in paused:
         lines += [f"  The nightly import ({IMPORT_DAG}, 02:00 UTC) will NOT run until you unpause it:",
-                  f"  its toggle in the UI, or: airflow dags unpause {IMPORT_DAG}"]
+                  f"  its toggle in the UI, or: airflow dags unpause {IMPORT_DAG}",
+                  "  Unpausing it (also from its trigger form) starts the night that is due at once."]
     return "\n".join(lines)
 
 
