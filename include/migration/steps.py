@@ -248,9 +248,16 @@ def write_waiting_report(run_id: str, params: dict[str, Any], status: str, plan:
                          restore: dict[str, Any] | None, gates: list[dict] | None = None) -> None:
     """The report so far, while an approval waits (the final report replaces it): the plan's numbers."""
     results = {"plan_backfill": plan, "restore_archived_patients": restore}
-    sections = build_report_sections({**params, "dry_run": False}, results, gates or [])
+    # built as a plan (to create, to link, to restore), then marked as this real run's waiting state
+    sections = build_report_sections({**params, "dry_run": True}, results, gates or [])
     sections["status"] = status
     sections["summary"]["mode"] = "real run, waiting for approval: the numbers are the plan"
+    waiting_for = status.rsplit(".", 1)[-1]
+    sections["approvals"] = {name: {"decision": "waiting for an answer" if name == waiting_for else
+                                    ("approved" if name == "approve_plan" else "not reached")}
+                             for name in ("approve_plan", "approve_finalize")}
+    for name, outcome in sections["approvals"].items():
+        sections["summary"][name] = outcome["decision"]
     directory = run_report.run_dir(DAG_ID, run_id)
     run_report.write(directory, f"patient_first_migration run {run_id} (waiting for approval)",
                      {"params": params, **sections})

@@ -59,9 +59,12 @@ def migration_view(report: dict[str, Any]) -> dict[str, Any]:
     summary = report.get("summary") or {}
     phases = [p for p in report.get("backfill_phases") or [] if isinstance(p, dict)]
     quarantine = {"missing_name": len(report.get("quarantine_invite_ids (missing_name)") or [])}
+    dry = bool((report.get("params") or {}).get("dry_run", True))
     return {
         "kind": "migration",
-        "dry_run": bool((report.get("params") or {}).get("dry_run", True)),
+        "dry_run": dry,
+        # the numbers are a plan: a dry run, or a real run whose approval still waits
+        "planned": dry or str(report.get("status") or "").startswith("waiting"),
         "patients": _n(summary.get("patients_created", summary.get("patients_to_create"))),
         "summary": summary,
         "approvals": report.get("approvals") or {},

@@ -63,3 +63,20 @@ def test_values_are_shown_as_words_never_as_python():
     assert _num(["a", 2000]) == "a, 2,000" and _num([]) == "—" and _num(None) == "—"
     assert plural("file", 1) == "file" and plural("file", 0) == "files" and plural("quarantined invite", 2) == \
         "quarantined invites" and plural("pass", 2) == "passes"
+
+
+def test_while_the_plan_approval_waits_the_report_tab_shows_the_plan_and_the_restore(api, runs_root, tokens):
+    from include.migration import steps as migration_steps
+
+    run_id = "manual__2026-12-02T08:00:00+00:00"
+    plan = {"patients_to_create": 44_333, "invites_to_link": 50_000, "users_to_link": 19_677,
+            "quarantined_invite_ids": [], "review_queue_invite_ids": []}
+    migration_steps.write_waiting_report(run_id, {"dry_run": False, "require_approval": True},
+                                         "waiting for approval: approval.approve_plan", plan, {"would_restore": 2_349})
+    page = get(api, f"/genascope/runs/patient_first_migration/{quote(run_id, safe='')}/report", "viewer", tokens)
+    assert page.status_code == 200, page.text
+    assert 'data-testid="report-status">waiting for approval: approval.approve_plan<' in page.text
+    assert "patients to create" in page.text and 'data-testid="patient-count">44,333<' in page.text
+    assert 'data-testid="restored-count">2,349<' in page.text and "Would restore 2,349 archived patients" in page.text
+    assert 'data-testid="approval-approve_plan">waiting for an answer<' in page.text
+    assert not RAW.findall(visible_text(page.text))
