@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -72,18 +73,24 @@ def lay_out_landing(uri: str, root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(app_database, tmp_path_factory):
+def server(app_database, request):
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is missing: run `make chromium` (Debian's package)")
     from include.imports import landing as landing_module
 
-    home = tmp_path_factory.mktemp("airflow-home")
+    # not under pytest's basetemp: other pytest runs of this user rotate old basetemp folders away
+    home = Path(tempfile.mkdtemp(prefix="genascope-browser-"))
     landing = lay_out_landing(app_database, home / "landing")
     env = {db.ENV_CONN: app_database, "GENASCOPE_RUNS_DIR": str(home / "runs"),
            # the import's form default (empty landing root) reads this Variable: the test's own landing
            "AIRFLOW_VAR_GENASCOPE_LANDING_ROOT": str(landing), landing_module.LANDING_ROOTS_ENV: str(landing)}
+    failed_before = request.session.testsfailed
     with airflow_standalone(home, env) as running:
         yield running
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        print(f"\nkept for the failure: {home} (standalone.log, screenshots)")
     # teardown: nothing the test started may outlive it (the harness stopped the whole tree)
     left = leftover_processes(running.marker)
     assert left == [], f"processes of this test outlived it: {left}"
@@ -180,7 +187,13 @@ def trigger_from_form(page, server: AirflowServer, dag_id: str, fill=None) -> st
 def open_report_tab(page, dag_id: str, run_id: str, server: AirflowServer):
     page.goto(f"{server.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}/plugin/genascope-report")
     report = page.frame_locator("iframe[title='Report']")
-    report.locator("h1").first.wait_for()
+    try:
+        report.locator("h1").first.wait_for(timeout=60_000)
+    except Exception as exc:  # say what the tab got: the route's answer and a screenshot
+        direct = page.request.get(f"{server.url}/genascope/runs/{dag_id}/{quote(run_id, safe='')}/report")
+        page.screenshot(path=str(server.home / f"report-tab-{dag_id}.png"))
+        raise AssertionError(f"Report tab of {dag_id} {run_id} did not render: route answered {direct.status} "
+                             f"{direct.text()[:600]!r}; frames {[f.url for f in page.frames]}") from exc
     return report
 
 
