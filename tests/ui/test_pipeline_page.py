@@ -50,7 +50,7 @@ def test_pipeline_page_shows_revision_lease_ledger_and_counts_by_reason_without_
     assert '<td><code>invalid_email</code></td><td class="n">2</td>' in page
     assert '<td><code>missing_dob</code></td><td class="n">1</td>' in page
     assert '<td><code>name_dob_lookalike</code></td><td class="n">1</td>' in page
-    assert "<h3><code>patient_first_migration</code></h3>" in page
+    assert "<h3><code>patient_first_migration</code>" in page  # "(paused)" follows while it is paused
     assert QUARANTINED_NAME not in page and QUARANTINED_EMAIL not in page
     assert get(api, "/genascope/pipeline", "outsider", tokens).status_code == 403
 
