@@ -184,6 +184,13 @@ def trigger_from_form(page, server: AirflowServer, dag_id: str, fill=None) -> st
                                  None), 90, f"a new {dag_id} run")
 
 
+def open_section(dialog, name: str) -> None:
+    """Expand a section of the Params form (they start collapsed)."""
+    button = dialog.get_by_role("button", name=name, exact=True)
+    if button.get_attribute("aria-expanded") != "true":
+        button.click()
+
+
 def open_report_tab(page, dag_id: str, run_id: str, server: AirflowServer):
     page.goto(f"{server.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}/plugin/genascope-report")
     report = page.frame_locator("iframe[title='Report']")
@@ -298,10 +305,12 @@ def test_stewardship_dismiss_in_dry_run_from_its_form_reports_on_its_tab(server,
             item = f"import:{review_id}"
 
     def dismiss(dialog):
-        dialog.locator("#element_action, [id='element_action']").first.click()
+        open_section(dialog, "Action")
+        dialog.locator("#element_action").first.click()
         page.get_by_role("option", name="dismiss", exact=True).click()
-        dialog.get_by_role("button", name="Review items and patients", exact=True).click()
-        dialog.locator("textarea[name=element_items], textarea#element_items").first.fill(item)
+        open_section(dialog, "Review items and patients")
+        dialog.locator("[name=element_items], #element_items").first.fill(item)
+        open_section(dialog, "Safety")
         assert dialog.locator("input[name=element_dry_run]").is_checked()  # dry run is the default
 
     run_id = trigger_from_form(page, server, STEWARDSHIP, dismiss)
@@ -321,7 +330,7 @@ def test_rollback_with_its_defaults_then_refused_says_why_on_its_tab(server, pag
     assert report.get_by_test_id("report-status").inner_text() == "dry run"
 
     def real_without_confirmation(dialog):
-        dialog.get_by_role("button", name="Safety", exact=True).click()
+        open_section(dialog, "Safety")
         dialog.locator("label:has(> input[name=element_dry_run])").click()
 
     refused = trigger_from_form(page, server, ROLLBACK, real_without_confirmation)
