@@ -97,7 +97,7 @@ docs: venv
 docs-serve: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
-# The API server (UI) listens on 127.0.0.1 only; umask 077: everything Airflow writes under its home
+# The API server (UI) and the log servers listen on 127.0.0.1 only; umask 077: everything Airflow writes under its home
 # (the generated admin password, airflow.cfg with its secret keys, logs, the SQLite DB) is owner-only.
 AIRFLOW_PASSWORDS := $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated
 airflow: airflow-db
@@ -105,10 +105,13 @@ airflow: airflow-db
 	chmod 700 $(AIRFLOW_HOME)
 	(umask 077; touch $(AIRFLOW_PASSWORDS)); chmod 600 $(AIRFLOW_PASSWORDS)
 	@echo "Airflow UI: http://127.0.0.1:8080  (user admin; password in $(AIRFLOW_PASSWORDS), mode 0600)"
+	@$(BIN)/python -m include.tools.airflow_local paused
+	@echo "Log servers (worker, triggerer) listen on 127.0.0.1 only (include/tools/airflow_local.py)."
 	@# Tasks never start the embedded PostgreSQL themselves (include/core/db.py): hand them its address.
+	@# include.tools.airflow_local = `airflow standalone` with the log servers bound to 127.0.0.1.
 	umask 077; AIRFLOW__API__HOST=127.0.0.1 \
 		AIRFLOW_CONN_GENASCOPE_DB="$${AIRFLOW_CONN_GENASCOPE_DB:-$$($(BIN)/python -m include.cli embedded-uri)}" \
-		$(BIN)/airflow standalone
+		$(BIN)/python -m include.tools.airflow_local
 
 # CeleryExecutor on this machine: Redis broker, metadata DB on the PostgreSQL server (else the embedded
 # one), scheduler, dag-processor, triggerer, api-server on 127.0.0.1:8090, two workers in their own mount

@@ -5,8 +5,13 @@
 FHIR R4 Bulk Data NDJSON, HL7 v2 ADT) into `patients`, so invites can be sent to patients that already
 exist. Sources are configuration: `include/config/clinic_sources.yaml`.
 
-**When.** Every night at 02:00 UTC (`0 2 * * *`), no catch-up, one run at a time. Trigger it by hand after
-a clinic re-sends a file, or with `dry_run` to see what a file would do.
+**When.** Every night at 02:00 UTC (`0 2 * * *`), no catch-up, one run at a time, **once the DAG is
+unpaused** (Airflow creates DAGs paused: `make airflow` says so, and the "Patient pipeline" page warns while
+this DAG is paused; turn it on with its toggle or `airflow dags unpause clinic_patient_import`). Trigger it by
+hand after a clinic re-sends a file, or with `dry_run` to see what a file would do (a paused DAG runs
+nothing: the trigger form's "Unpause on trigger" unpauses it, which also lets the scheduler start the night
+that is due; that run may take the files before yours, and your run's report then says "discovered 0 files"
+and names the run that took them).
 
 **Steps.**
 1. `acquire_pipeline_lease`: the lease shared with the migration and rollback DAGs (waits up to 10 min,
@@ -42,7 +47,7 @@ file is moved aside, never merged), so it runs unattended every night. The migra
 ask for approval before their irreversible steps (see their docs).
 
 **Params.**
-- `source_ids`: clinic source ids to import (empty = all configured sources).
+- `source_ids`: clinic source ids to import, one per line (empty = all configured sources).
 - `landing_root`: a folder or object-storage URI that replaces the parent of every source's landing folder
   (`<landing_root>/<clinic folder>/incoming`). Empty = the Airflow Variable `genascope_landing_root` if set,
   else each source's configured `landing`. `airflow_settings.yaml` sets the Variable to `landing/` (relative
@@ -90,6 +95,9 @@ def _run_ids() -> tuple[str, str]:
 
 @dag(
     dag_id=DAG_ID,
+    dag_display_name="Nightly clinic patient import",
+    description="Imports the patient files clinics drop into their landing folders (CSV, FHIR NDJSON, HL7 v2), "
+                "every night at 02:00 UTC.",
     schedule="0 2 * * *",
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
     catchup=False,
@@ -99,10 +107,11 @@ def _run_ids() -> tuple[str, str]:
     default_args=notify.default_args(DAG_ID, {"retries": 2, "retry_delay": timedelta(minutes=2)}),
     deadline=notify.import_deadline(),
     params={
-        "source_ids": Param([], type="array", items={"type": "string"}, title="Clinic sources",
-                            description="Source ids from clinic_sources.yaml; empty imports all of them.",
+        # type ["null", …] with default None: empty means "not set", so the form can be submitted as it is
+        "source_ids": Param(None, type=["null", "array"], items={"type": "string"}, title="Clinic sources",
+                            description="Source ids from clinic_sources.yaml, one per line; empty imports all of them.",
                             section="What to import"),
-        "landing_root": Param("", type="string", title="Landing root override",
+        "landing_root": Param(None, type=["null", "string"], title="Landing root override",
                               description="Folder or URI replacing the parent of each source's landing folder; "
                                           "empty = Variable genascope_landing_root, else the configured landing.",
                               section="What to import"),

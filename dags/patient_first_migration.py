@@ -83,6 +83,9 @@ def _gate(result: dict) -> dict:
 
 @dag(
     dag_id="patient_first_migration",
+    dag_display_name="Patient-first migration",
+    description="Moves the application database from invite-first to patient-first: preflight, approval, schema, "
+                "backfill, quality gates, approval, finalize, report.",
     schedule=None,
     start_date=pendulum.datetime(2025, 5, 27, tz="UTC"),
     catchup=False,
@@ -163,14 +166,19 @@ def patient_first_migration():
     def approval():
         @task(retries=1)
         def prepare_plan_approval() -> dict:
-            """A dry plan of this run (nothing applied) as the approval's body: counts and gates only."""
+            """A dry plan of this run (nothing applied) and the restore it will run, as the approval's body."""
+            from include.core.approvals import not_required_reason
             from include.migration import steps as migration_steps
+            from include.rollback import steps as rollback_steps
 
-            return migration_steps.prepare_plan_approval(run_id(), params())
+            p = params()
+            restore = rollback_steps.restore_for_migration(run_id(), dry_run=True) \
+                if p["restore_archived_patients"] and not_required_reason(p) is None else None
+            return migration_steps.prepare_plan_approval(run_id(), p, restore)
 
         prepared = prepare_plan_approval()
         approve = PipelineApprovalOperator(
-            task_id="approve_plan", retries=0,
+            task_id="approve_plan", retries=0, prepared_task_id="approval.prepare_plan_approval",
             subject="Apply the patient-first migration (run {{ run_id }})?",
             body="{{ ti.xcom_pull(task_ids='approval.prepare_plan_approval')['body'] }}",
         )
@@ -293,7 +301,10 @@ def patient_first_migration():
             ti = get_current_context()["ti"]
             gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in migration_steps.GATE_TASKS[:-1]) if g]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
-            return migration_steps.prepare_finalize_approval(run_id(), params(), gates, plan)
+            restore = ti.xcom_pull(task_ids="schema.restore_archived_patients")
+            return migration_steps.prepare_finalize_approval(
+                run_id(), params(), gates, plan, restore=restore,
+                already_applied=migration_steps.finalize_already_applied())
 
         @task(retries=2)
         def finalize_invites_not_null() -> dict:
@@ -315,7 +326,7 @@ def patient_first_migration():
 
         prepared = prepare_finalize_approval()
         approve = PipelineApprovalOperator(
-            task_id="approve_finalize", retries=0,
+            task_id="approve_finalize", retries=0, prepared_task_id="finalize.prepare_finalize_approval",
             subject="Apply 20250530_finalize_invites (invites.patient_id NOT NULL) (run {{ run_id }})?",
             body="{{ ti.xcom_pull(task_ids='finalize.prepare_finalize_approval')['body'] }}",
         )

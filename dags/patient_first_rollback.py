@@ -93,6 +93,9 @@ def _gate(result: dict) -> dict:
 
 @dag(
     dag_id="patient_first_rollback",
+    dag_display_name="Patient-first rollback",
+    description="Takes the application database back from patient-first towards invite-first without losing "
+                "a patient (archive first, then one revision per task).",
     schedule=None,
     start_date=pendulum.datetime(2025, 5, 27, tz="UTC"),
     catchup=False,

@@ -37,6 +37,23 @@ Review item keys look like `import:<review_id>`, `backfill:<entity>:<id>:<reason
 (every kind: the view `patient_pipeline.review_queue`);
 `python -m include.cli steward list review` prints the open ones (ids and counts only).
 
+## Which fields each action needs (everything else stays empty)
+| action | fill in |
+|---|---|
+| dismiss | Review item keys |
+| keep_separate | one Review item key, or Two patient ids |
+| merge | Survivor patient id, Merged patient id (Review item keys optional) |
+| unmerge | Merge action id, or Merged patient id |
+| export_worklist | Import file id, Clinic source id and/or Night |
+| replay_corrections, decisions | Decisions / corrections file |
+| undo_import | Import file id |
+| undo_action | Action to undo |
+| identity_match | Account id (empty = every account), Matcher pass |
+
+Every id field is optional in the form (empty = not set; a lone `-` counts as empty too), so the form can
+be submitted with only what the action needs; a missing one is refused by `validate_request` with the
+field it needs, before the database is touched, and the run's **Report** tab says so.
+
 ## Params
 - **action**, and the ids it needs (above). `input_file` must be a regular file under the runs root
   (`genascope_runs_dir`), the Variable `genascope_landing_root` or a configured landing location.
@@ -69,7 +86,8 @@ from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_a
 
 DAG_ID = "patient_stewardship"
 ACTION_SECTION = "Action"
-IDS_SECTION = "Ids"
+IDS_SECTION = "Review items and patients"
+FILES_SECTION = "Import files and worklists"
 ACTIONS = ["merge", "unmerge", "keep_separate", "dismiss", "export_worklist", "replay_corrections",
            "undo_import", "undo_action", "decisions", "identity_match"]
 
@@ -106,33 +124,36 @@ def _context(dry_run: bool):
     params={
         "action": Param("merge", type="string", enum=ACTIONS, title="Action",
                         description="What to do (see the DAG docs for each action's ids).", section=ACTION_SECTION),
-        "survivor_id": Param("", type="string", title="Survivor patient id", description="merge: the patient kept.",
-                             section=IDS_SECTION),
-        "merged_id": Param("", type="string", title="Merged patient id",
+        # Every id is optional (type ["null", …], default None: empty means "not set"): the form can be
+        # submitted with only what the chosen action needs (see "Which fields each action needs" above).
+        "items": Param(None, type=["null", "array"], items={"type": "string"}, title="Review item keys",
+                       description="dismiss, merge, keep_separate: one key per line, import:<review_id>, "
+                                   "backfill:<entity>:<id>:<reason> or match:<pair_id> (keep_separate: one).",
+                       section=IDS_SECTION),
+        "survivor_id": Param(None, type=["null", "string"], title="Survivor patient id",
+                             description="merge: the patient kept.", section=IDS_SECTION),
+        "merged_id": Param(None, type=["null", "string"], title="Merged patient id",
                            description="merge: the patient archived into the survivor; unmerge: its open merge.",
                            section=IDS_SECTION),
-        "items": Param([], type="array", items={"type": "string"}, title="Review item keys",
-                       description="import:<review_id>, backfill:<entity>:<id>:<reason> or match:<pair_id> "
-                                   "(keep_separate: one).",
-                       section=IDS_SECTION),
-        "patients": Param([], type="array", items={"type": "string"}, title="Two patient ids",
-                          description="keep_separate without a review item.", section=IDS_SECTION),
-        "merge_action_id": Param(0, type="integer", minimum=0, title="Merge action id",
-                                 description="unmerge: the merge's action id (0 = use merged_id).",
+        "patients": Param(None, type=["null", "array"], items={"type": "string"}, title="Two patient ids",
+                          description="keep_separate without a review item: two ids, one per line.",
+                          section=IDS_SECTION),
+        "merge_action_id": Param(None, type=["null", "integer"], minimum=1, title="Merge action id",
+                                 description="unmerge: the merge's action id (empty = use merged_id).",
                                  section=IDS_SECTION),
-        "file_id": Param(0, type="integer", minimum=0, title="Import file id",
-                         description="undo_import, export_worklist: the import ledger's file id (0 = none).",
-                         section=IDS_SECTION),
-        "source_id": Param("", type="string", title="Clinic source id", description="export_worklist.",
-                           section=IDS_SECTION),
-        "night": Param("", type="string", title="Night (YYYY-MM-DD)",
-                       description="export_worklist: files registered on that UTC date.", section=IDS_SECTION),
-        "input_file": Param("", type="string", title="Decisions / corrections file",
-                            description="A path or URI under the runs root or a landing location.",
-                            section=IDS_SECTION),
-        "target_action_id": Param(0, type="integer", minimum=0, title="Action to undo",
+        "file_id": Param(None, type=["null", "integer"], minimum=1, title="Import file id",
+                         description="undo_import, export_worklist: the import ledger's file id.",
+                         section=FILES_SECTION),
+        "source_id": Param(None, type=["null", "string"], title="Clinic source id", description="export_worklist.",
+                           section=FILES_SECTION),
+        "night": Param(None, type=["null", "string"], title="Night (YYYY-MM-DD)",
+                       description="export_worklist: files registered on that UTC date.", section=FILES_SECTION),
+        "input_file": Param(None, type=["null", "string"], title="Decisions / corrections file",
+                            description="replay_corrections, decisions: a path or URI under the runs root or a "
+                                        "landing location.", section=FILES_SECTION),
+        "target_action_id": Param(None, type=["null", "integer"], minimum=1, title="Action to undo",
                                   description="undo_action: a stewardship action id.", section=IDS_SECTION),
-        "account_id": Param("", type="string", title="Account id",
+        "account_id": Param(None, type=["null", "string"], title="Account id",
                             description="identity_match: one account (empty = every account).", section=IDS_SECTION),
         "match_mode": Param("full", type="string", enum=["full", "incremental"], title="Matcher pass",
                             description="identity_match: full, or only patients changed since the last pass.",
@@ -143,7 +164,7 @@ def _context(dry_run: bool):
         "confirm": Param("", type=["null", "string"], title="Confirm",
                          description="A real destructive action needs its word: MERGE, UNMERGE, UNDO_IMPORT, "
                                      "REPLAY, UNDO, APPLY.", section=SAFETY_SECTION),
-        "actor": Param("", type="string", title="Requested by",
+        "actor": Param(None, type=["null", "string"], title="Requested by",
                        description="Recorded as the actor when the run has no triggering user.",
                        section=SAFETY_SECTION),
     },
@@ -208,13 +229,22 @@ def patient_stewardship():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> str:
+        from include.core import failures
         from include.core.db import app_engine
+        from include.stewardship.errors import StewardshipError
         from include.stewardship.requests import Request, write_report
 
-        req = Request.from_params(_request())
-        results = get_current_context()["ti"].xcom_pull(task_ids="run_action", key="results") or []
+        ti = get_current_context()["ti"]
+        found = failures.collect_run(ti)
+        try:
+            req = Request.from_params(_request())
+        except StewardshipError:  # validate_request failed on it: its reason is in ``found``
+            req = Request(action=str(_request().get("action") or ""))
+        results = ti.xcom_pull(task_ids="run_action", key="results") or []
+        why = "; ".join(f"{f['reason_code']}: {f['message']}" for f in found)
         return write_report(app_engine(), _run_id(), req, _context(req.dry_run), results,
-                            error=None if results else "no action ran (see the failed task's log)")
+                            error=None if results else f"no action ran ({why or 'see the failed task log'})",
+                            failures=found)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
     def release_pipeline_lease() -> None:

@@ -45,12 +45,19 @@ class PipelineApprovalOperator(ApprovalOperator):
     Otherwise it succeeds at once (so the steps after it run) and returns why it did not ask.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, prepared_task_id: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("response_timeout", APPROVAL_TIMEOUT)
         super().__init__(**kwargs)
+        #: the task that built the body; when it says ``required: False`` (e.g. the step is applied already),
+        #: nobody is asked either
+        self.prepared_task_id = prepared_task_id
 
     def execute(self, context: Any) -> Any:
         reason = not_required_reason(dict(context["params"]))
+        if reason is None and self.prepared_task_id:
+            prepared = context["ti"].xcom_pull(task_ids=self.prepared_task_id) or {}
+            if prepared.get("required") is False and prepared.get("reason"):
+                reason = str(prepared["reason"])
         if reason:
             self.log.info("approval not asked: %s", reason)
             result = {"decision": "not required", "reason": reason}
@@ -131,7 +138,14 @@ def migration_plan_body(plan: dict[str, Any], gate_rules: dict[str, str], *, dag
         ("invites quarantined (missing_name)", quarantined),
         ("invites to the review queue", len(plan.get("review_queue_invite_ids") or [])),
         ("invites with an unresolved account", int(plan.get("unresolved_account_invites", 0))),
+        ("archived patients to restore (before the backfill)", int(plan.get("archived_patients_to_restore", 0))),
     ])
+    restoring = int(plan.get("archived_patients_to_restore", 0))
+    if restoring:
+        lines += [f"After the schema upgrades, `schema.restore_archived_patients` puts back {restoring:,} "
+                  f"archived patient{'s' if restoring != 1 else ''} of an earlier `patient_first_rollback` "
+                  "(original ids and links). The counts above are from the database as it is now: invites "
+                  "whose patient is restored link to it, so the run creates up to that many fewer patients.", ""]
     lines += ["Gates that must pass before `20250530_finalize_invites` (you are asked again then):", ""]
     lines += [f"- `{rule}`" for rule in gate_rules]
     lines += ["- `legacy_checksums_unchanged`: no legacy column changes",
@@ -150,8 +164,10 @@ def finalize_body(gates: list[dict[str, Any]], plan: dict[str, Any], *, dag_id: 
              "without a patient).", "", "| gate | result | rows |", "|---|---|---:|"]
     for g in gates:
         lines.append(f"| `{g.get('rule')}` | {'passed' if g.get('passed') else 'FAILED'} | {int(g.get('violations') or 0):,} |")
+    restored = int(plan.get("archived_patients_restored", 0))
     lines += ["", f"Patients created by this run's plan: {int(plan.get('patients_to_create', 0)):,}; "
-              f"invites linked: {int(plan.get('invites_to_link', 0)):,}.", "",
+              f"invites linked: {int(plan.get('invites_to_link', 0)):,}"
+              + (f"; archived patients restored: {restored:,}." if restored else "."), "",
               f"Run report: [Report tab]({url}). **Reject** keeps the backfill (reversible with "
               "`patient_first_rollback`) and does not apply `20250530_finalize_invites`."]
     return "\n".join(lines)

@@ -29,12 +29,16 @@ def task(python_callable: Callable | None = None, **kwargs: Any):
     """``airflow.sdk.task`` whose body runs inside :func:`include.core.db_errors.guard`: a database error
     leaves the task as ``DatabaseStepFailed`` (SQLSTATE, constraint and relation names, never a row
     value or a bound parameter). Every task of every DAG of this project is declared with it, so no
-    call site needs its own handling. Same forms as Airflow's: ``@task``, ``@task(retries=0, ...)``."""
+    call site needs its own handling. Same forms as Airflow's: ``@task``, ``@task(retries=0, ...)``.
+    A failure also leaves its reason code and message as the XCom ``failure`` (``include/core/failures.py``)
+    for the run's report and its Report tab."""
 
     def decorate(fn: Callable) -> Any:
         from include.core.db_errors import guard
+        from include.core.failures import recording
 
-        return _airflow_task(**kwargs)(guard(str(kwargs.get("task_id") or fn.__name__))(fn))
+        step = str(kwargs.get("task_id") or fn.__name__)
+        return _airflow_task(**kwargs)(recording(step)(guard(step)(fn)))
 
     return decorate(python_callable) if python_callable is not None else decorate
 

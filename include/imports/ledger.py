@@ -42,6 +42,7 @@ class LedgerRow:
     unsupported_messages: int | None = None
     reason_message: str | None = None
     merged_through: int | None = None  # last record number of the last merged chunk (a re-run resumes after it)
+    file_name: str | None = None  # the delivery's name as the landing shows it (reports name files by it)
 
     def counts(self) -> dict[str, int]:
         return {k: int(getattr(self, k) or 0)

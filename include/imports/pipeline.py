@@ -84,6 +84,7 @@ class FileResult:
     duplicate_of: int | None = None
     dry_run: bool = False
     report_path: str | None = None
+    file_name: str | None = None  # the delivery's name in the landing (names are shown as the landing shows them)
 
     def as_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,7 +163,11 @@ def _result_from_ledger(row: ledger.LedgerRow, *, dry_run: bool = False) -> File
     return FileResult(
         source_id=row.source_id, file_id=row.file_id, status=row.status, reason_code=row.reason_code,
         reconciled=row.reconciled, gx_success=row.gx_success, duplicate_of=row.duplicate_of, dry_run=dry_run,
-        reason_message=row.reason_message, **row.counts())
+        reason_message=row.reason_message, file_name=row.file_name, **row.counts())
+
+
+def _yes_no(value: bool | None) -> str:
+    return "not checked" if value is None else ("yes" if value else "no")
 
 
 def _write_file_report(result: FileResult, run_id: str) -> str:
@@ -172,10 +177,13 @@ def _write_file_report(result: FileResult, run_id: str) -> str:
     data = result.as_xcom()
     data.pop("report_path", None)
     private_files.write_text(base.with_suffix(".json"), json.dumps(data, indent=2, sort_keys=True, default=str))
-    lines = [f"# Import of file {result.file_id} ({result.source_id})", "",
+    named = f"`{result.file_name}` (file {result.file_id}, {result.source_id})" if result.file_name else \
+        f"file {result.file_id} ({result.source_id})"
+    lines = [f"# Import of {named}", "",
              f"- status: **{result.status}**" + (f" (reason: `{result.reason_code}`)" if result.reason_code else ""),
              *([f"- why: {result.reason_message}"] if result.reason_message else []),
-             f"- dry run: {result.dry_run}", f"- reconciled: {result.reconciled}", f"- GX gate passed: {result.gx_success}",
+             f"- dry run: {_yes_no(result.dry_run)}", f"- reconciled: {_yes_no(result.reconciled)}",
+             f"- GX gate passed: {_yes_no(result.gx_success)}",
              "", "| rows read | inserted | updated | unchanged | duplicates | quarantined | review items "
              "| rows with field issues | unsupported messages |",
              "|---|---|---|---|---|---|---|---|---|",
@@ -248,10 +256,10 @@ def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig,
              " (resumed)" if reg.resumed else "", fp.size)
 
     if reg.extra.get("already_done"):  # dry run of content already imported
-        return FileResult(source.id, None, "duplicate", duplicate_of=row.file_id, dry_run=True)
+        return FileResult(source.id, None, "duplicate", duplicate_of=row.file_id, dry_run=True, file_name=name)
     if row.status == "duplicate":
         result = FileResult(source.id, row.file_id, "duplicate", reason_code="already_imported",
-                            duplicate_of=row.duplicate_of)
+                            duplicate_of=row.duplicate_of, file_name=name)
         result.report_path = _write_file_report(result, run_id)
         landing.move(location, "processed", row.file_id)
         return result
@@ -368,7 +376,7 @@ def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: i
         ledger.update(conn, file_id, status="dry_run" if dry_run else "rejected", reason_code=reason_code,
                       reason_message=message, rows_read=0, finished=True)
     result = FileResult(source.id, file_id, "rejected", reason_code=reason_code, dry_run=dry_run,
-                        reason_message=message)
+                        reason_message=message, file_name=landing.as_path(location).name)
     result.report_path = _write_file_report(result, run_id)
     if not dry_run:
         new_location = landing.move(location, "rejected", file_id, _sidecar(result))
@@ -393,7 +401,7 @@ def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int
                         held_back=decided.insert + decided.match, quarantined_by_reason=by_reason, notes_by_code=notes,
                         dry_run=dry_run, field_issue_rows=int(row.field_issue_rows or 0), field_issues_by_reason=issues,
                         field_issues_by_field=issues_by_field, unsupported_messages=int(row.unsupported_messages or 0),
-                        reason_message=message)
+                        reason_message=message, file_name=row.file_name)
     _export_quarantine(conn, source, file_id, run_id)
     result.report_path = _write_file_report(result, run_id)
     if not dry_run:
@@ -462,6 +470,10 @@ class NightSummary:
     held_files: list[int]
     unreconciled_files: list[int]
     summary_path: str
+    #: file id -> the delivery's name (as the landing shows it), for every file of the night
+    file_names: dict[str, str] = field(default_factory=dict)
+    #: when the night imported no file: why (files taken by another run, or nothing in incoming/)
+    nothing_imported: str | None = None
 
     def as_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -497,16 +509,19 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
         per.setdefault(src, {}).setdefault("field_issues", {})[code] = int(n)
     held = [r.file_id for r in rows if r.status == "held"]
     unreconciled = [r.file_id for r in rows if r.status in ("merged", "done") and not r.reconciled]
+    names = {str(r.file_id): r.file_name for r in rows if r.file_name}
+    nothing = None if rows else explain_empty_night(engine, run_id, [s.id for s in sources])
     gate = None
     if validate_patients:
         gate = gx_gate.patients_table(engine, [s.account_id for s in sources], today, run_dir(run_id) / "gx")
     out = run_dir(run_id)
     summary = NightSummary(run_id, per, gate.success if gate else None, held, unreconciled,
-                           str(out / "night_summary.json"))
+                           str(out / "night_summary.json"), names, nothing)
     private_files.write_text(out / "night_summary.json", json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
     lines = [f"# Nightly clinic import {run_id}", "",
              f"- patients table gate: {'passed' if summary.gx_success else ('FAILED' if gate else 'skipped')}",
-             f"- files held back: {held or 'none'}", f"- files not reconciled: {unreconciled or 'none'}", "",
+             f"- files held back: {_named(held, names)}", f"- files not reconciled: {_named(unreconciled, names)}",
+             *([f"- no file imported: {nothing}"] if nothing else []), "",
              "| source | files | rows | inserted | updated | unchanged | duplicates | quarantined | review "
              "| rows with field issues | unsupported messages |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -530,6 +545,29 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     if gate is not None and not gate.success:
         raise gx_gate.GateFailed(f"patients table gate failed ({', '.join(gate.failed)}); see {gate.md_path}")
     return summary
+
+
+def _named(file_ids: list[int], names: dict[str, str]) -> str:
+    return ", ".join(f"{names.get(str(f), 'file')} ({f})" for f in file_ids) or "none"
+
+
+#: How far back :func:`explain_empty_night` looks for files other runs took.
+OTHER_RUNS_HOURS = 6
+
+
+def explain_empty_night(engine: sa.Engine, run_id: str, source_ids: list[str]) -> str:
+    """Why a night registered no file: another run of the import took them (named, with its file count),
+    else there was nothing in the sources' ``incoming/``. Run ids and counts only."""
+    with engine.connect() as conn:
+        others = staging.run(conn, "night_files_of_other_runs", source_ids=source_ids, run_id=run_id,
+                             hours=OTHER_RUNS_HOURS).all()
+        conn.rollback()
+    sources = ", ".join(source_ids) or "none configured"
+    if others:
+        taken = "; ".join(f"{o.files} file{'s' if o.files != 1 else ''} by run {o.dag_run_id}" for o in others)
+        return (f"discovered 0 files: the files of the last {OTHER_RUNS_HOURS} hours were taken by other runs "
+                f"({taken}), e.g. the scheduled night that \"Unpause on trigger\" started; see their reports")
+    return f"discovered 0 files: nothing was waiting in incoming/ of the sources ({sources})"
 
 
 def acquire_lease(engine: sa.Engine, dag_id: str, run_id: str, wait_s: float = 600) -> None:

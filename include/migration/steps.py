@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from include.core import db, lease, run_report, settings, storage
+from include.core import db, failures, lease, run_report, settings, storage
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
 from include.migration import driver, runs
 
@@ -215,10 +215,20 @@ def catch_up(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- approvals (include/core/approvals.py)
-def prepare_plan_approval(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The plan approval's body: a dry plan of this run (no DDL, no data), the gates, the report link.
+def restored_count(restore: dict[str, Any] | None) -> int:
+    """Archived patients a restore puts back (a dry run's preview or a real run's result)."""
+    restore = restore or {}
+    if "would_restore" in restore:
+        return int(restore.get("would_restore") or 0)
+    return len(restore.get("restored_patient_ids") or [])
+
+
+def prepare_plan_approval(run_id: str, params: dict[str, Any], restore: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan approval's body: a dry plan of this run (no DDL, no data), the restore of archived patients
+    that will run before the backfill (``restore``: its dry preview), the gates, the report link.
 
     Returns ``required: False`` (and builds nothing) for a dry run or with ``require_approval`` off.
+    While the approval waits, the plan is also the run's report so far (the Report tab shows it).
     """
     from include.core import approvals
 
@@ -227,18 +237,55 @@ def prepare_plan_approval(run_id: str, params: dict[str, Any]) -> dict[str, Any]
         return {"required": False, "reason": reason, "body": ""}
     plan = plan_backfill(run_id, {**params, "dry_run": True})
     counts = {k: (len(v) if isinstance(v, list) else v) for k, v in plan.items() if isinstance(v, (int, list))}
-    return {"required": True, "plan": counts,
-            "body": approvals.migration_plan_body(plan, sql_gates.SQL_RULES, dag_id=DAG_ID, run_id=run_id)}
+    to_restore = restored_count(restore)
+    write_waiting_report(run_id, params, "waiting for approval: approval.approve_plan", plan, restore)
+    return {"required": True, "plan": counts, "would_restore": to_restore,
+            "body": approvals.migration_plan_body({**plan, "archived_patients_to_restore": to_restore},
+                                                  sql_gates.SQL_RULES, dag_id=DAG_ID, run_id=run_id)}
 
 
-def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[dict], plan: dict[str, Any]) -> dict:
-    """The finalize approval's body: every gate's result and row count (pure: reads no database)."""
+def write_waiting_report(run_id: str, params: dict[str, Any], status: str, plan: dict[str, Any],
+                         restore: dict[str, Any] | None, gates: list[dict] | None = None) -> None:
+    """The report so far, while an approval waits (the final report replaces it): the plan's numbers."""
+    results = {"plan_backfill": plan, "restore_archived_patients": restore}
+    # built as a plan (to create, to link, to restore), then marked as this real run's waiting state
+    sections = build_report_sections({**params, "dry_run": True}, results, gates or [])
+    sections["status"] = status
+    sections["summary"]["mode"] = "real run, waiting for approval: the numbers are the plan"
+    waiting_for = status.rsplit(".", 1)[-1]
+    sections["approvals"] = {name: {"decision": "waiting for an answer" if name == waiting_for else
+                                    ("approved" if name == "approve_plan" else "not reached")}
+                             for name in ("approve_plan", "approve_finalize")}
+    for name, outcome in sections["approvals"].items():
+        sections["summary"][name] = outcome["decision"]
+    directory = run_report.run_dir(DAG_ID, run_id)
+    run_report.write(directory, f"patient_first_migration run {run_id} (waiting for approval)",
+                     {"params": params, **sections})
+
+
+def finalize_already_applied() -> bool:
+    """``20250530_finalize_invites`` is applied already (nothing to ask, nothing to do)."""
+    with _engine().connect() as conn:
+        applied = driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
+        conn.rollback()
+    return applied
+
+
+def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[dict], plan: dict[str, Any],
+                              *, already_applied: bool = False, restore: dict[str, Any] | None = None) -> dict:
+    """The finalize approval's body: every gate's result and row count (pure: reads no database).
+    ``already_applied``: the database is at ``20250530_finalize_invites`` already, so nobody is asked."""
     from include.core import approvals
 
     reason = approvals.not_required_reason(params)
+    if reason is None and already_applied:
+        reason = f"{settings.REV_FINALIZE_INVITES} is already applied: nothing to approve"
     if reason:
         return {"required": False, "reason": reason, "body": ""}
-    return {"required": True, "body": approvals.finalize_body(gates, plan, dag_id=DAG_ID, run_id=run_id)}
+    write_waiting_report(run_id, params, "waiting for approval: finalize.approve_finalize", plan, restore, gates)
+    return {"required": True, "body": approvals.finalize_body(gates, {**plan, "archived_patients_restored":
+                                                                      restored_count(restore)},
+                                                                dag_id=DAG_ID, run_id=run_id)}
 
 
 def approval_sections(params: dict[str, Any], results: dict[str, Any], gates_failed: bool) -> dict[str, Any]:
@@ -307,10 +354,19 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
         "unresolved_account_invites": plan.get("unresolved_account_invites", 0),
         "gates_failed": len(failed_gates),
     }
+    restore = results.get("restore_archived_patients")
+    if restore:
+        summary["archived_patients_to_restore" if dry else "archived_patients_restored"] = restored_count(restore)
     for name, outcome in approvals.items():
         who = f" by {outcome['by']} at {outcome['at']}" if outcome.get("by") else ""
         summary[name] = f"{outcome['decision']}{who}"
+    notes = report_notes(dry, results, plan, schema, phases)
+    for p in phases:
+        if p["phase"] == "link_users" and "rows" in p and not p.get("rows") and plan.get("users_to_link"):
+            p["note"] = ("0 rows: the planned users were linked as their patients were created "
+                         "(create_patients sets patients.user_id); link_users only fills patients that had none")
     return {
+        "notes": notes,
         "status": status,
         "summary": summary,
         "approvals": approvals,
@@ -328,11 +384,43 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
     }
 
 
+def add_failures(sections: dict[str, Any], found: list[dict[str, str]]) -> None:
+    """Why the run failed or was refused (reason code + message per failed task), in the report and its status."""
+    sections["failures"] = found
+    sections["status"] = failures.status_with_reason(sections["status"], found)
+
+
+def report_notes(dry: bool, results: dict[str, Any], plan: dict[str, Any], schema: list[dict[str, Any]],
+                 phases: list[dict[str, Any]]) -> list[str]:
+    """Context for numbers that would otherwise puzzle (zeros on a migrated database, the restore, phases
+    with 0 rows). Plain sentences with counts and revision ids only."""
+    notes: list[str] = []
+    revision = (results.get("preflight") or {}).get("revision")
+    if dry and revision == settings.REV_FINALIZE_INVITES and not any(s.get("would_apply") for s in schema):
+        notes.append(f"The database is already migrated (revision {revision}): a real run would apply no "
+                     "revision, and the zeros below mean there is nothing left to create or link.")
+    elif dry and plan and not any(int(plan.get(k) or 0) for k in ("patients_to_create", "invites_to_link",
+                                                                   "users_to_link", "chats_to_link")):
+        notes.append("Nothing to create or link: every invite, user and chat session already has its patient.")
+    restored = restored_count(results.get("restore_archived_patients"))
+    if restored:
+        notes.append(f"{'Would restore' if dry else 'Restored'} {restored:,} archived patient"
+                     f"{'s' if restored != 1 else ''} of an earlier rollback before the backfill (original ids and "
+                     "links); invites whose patient was restored are linked to it, not created again.")
+    link_users = next((p for p in phases if p["phase"] == "link_users"), {})
+    if "rows" in link_users and not link_users.get("rows") and plan.get("users_to_link"):
+        notes.append(f"users to link {int(plan['users_to_link']):,} beside a link_users phase with 0 rows: the "
+                     "users were linked as their patients were created (create_patients); link_users only fills "
+                     "patients that existed without one.")
+    return notes
+
+
 def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
     results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
                for name, task_id in REPORT_TASKS.items()}
     gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
     sections = build_report_sections(params, results, gates)
+    add_failures(sections, failures.collect_run(ti))
     out = write_report(run_id, params, sections)
     summary = sections["summary"]
     log.info("run report: %s (%s); %s", out["report"], sections["status"],

@@ -324,5 +324,5 @@ def export(conn: sa.Connection, run_id: str, folder: Any) -> ExportResult:
     conn.commit()
     log.info("archive %s exported: %d patients, %d links (%s, holds PHI)", run_id, patients, links,
              "file mode 0600" if local else "object storage")
-    mode = oct(final.stat().st_mode & 0o777) if local else "bucket policy (object storage)"
+    mode = f"{final.stat().st_mode & 0o777:04o}" if local else "bucket policy (object storage)"
     return ExportResult(str(final), patients, links, mode)

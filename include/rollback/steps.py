@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.core import db, lease, run_report, settings, storage
+from include.core import db, failures, lease, run_report, settings, storage
 from include.migration import driver, runs
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
@@ -247,11 +247,18 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
     return {"report": str(path), "folder": str(directory)}
 
 
+def add_failures(sections: dict[str, Any], found: list[dict[str, str]]) -> None:
+    """Why the run failed or was refused (reason code + message per failed task), in the report and its status."""
+    sections["failures"] = found
+    sections["status"] = failures.status_with_reason(sections["status"], found)
+
+
 def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
     results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
                for name, task_id in REPORT_TASKS.items()}
     gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
     sections = build_report_sections(params, results, gates)
+    add_failures(sections, failures.collect_run(ti))
     out = write_report(run_id, params, sections)
     log.info("rollback report: %s (%s)", out["report"], sections["status"])
     return {**out, "status": sections["status"], "summary": sections["summary"]}

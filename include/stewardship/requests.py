@@ -68,29 +68,45 @@ class Request:
 
     @staticmethod
     def from_params(p: dict[str, Any]) -> Request:
-        """From the DAG's Params (every key optional except ``action``; empty strings mean "not given")."""
+        """From the DAG's Params (every key optional except ``action``; None, empty, blank and a lone ``-``
+        mean "not given", as do such entries of a list)."""
+        def text(key: str) -> str:
+            value = p.get(key)
+            value = "" if value is None else str(value).strip()
+            return "" if value in NOT_SET else value
+
+        def many(key: str) -> list[str]:
+            value = p.get(key) or []
+            if isinstance(value, str):  # a single value typed into a list field
+                value = value.splitlines()
+            return [str(v).strip() for v in value if str(v).strip() not in NOT_SET]
+
         def opt_int(key: str) -> int | None:
             value = p.get(key)
-            if value in (None, "", 0):
+            if value in (None, "", 0) or str(value).strip() in NOT_SET:
                 return None
             try:
                 return int(value)
             except (TypeError, ValueError):
                 raise BadRequest(f"{key} must be a number") from None
 
-        return Request(action=str(p.get("action") or ""), dry_run=bool(p.get("dry_run", True)),
-                       confirm=str(p.get("confirm") or ""), survivor_id=str(p.get("survivor_id") or ""),
-                       merged_id=str(p.get("merged_id") or ""), items=list(p.get("items") or []),
-                       patients=list(p.get("patients") or []), merge_action_id=opt_int("merge_action_id"),
-                       file_id=opt_int("file_id"), source_id=str(p.get("source_id") or ""),
-                       night=str(p.get("night") or ""), input_file=str(p.get("input_file") or ""),
-                       target_action_id=opt_int("target_action_id"), account_id=str(p.get("account_id") or ""),
-                       match_mode=str(p.get("match_mode") or "full"))
+        return Request(action=text("action"), dry_run=bool(p.get("dry_run", True)),
+                       confirm=text("confirm"), survivor_id=text("survivor_id"),
+                       merged_id=text("merged_id"), items=many("items"),
+                       patients=many("patients"), merge_action_id=opt_int("merge_action_id"),
+                       file_id=opt_int("file_id"), source_id=text("source_id"),
+                       night=text("night"), input_file=text("input_file"),
+                       target_action_id=opt_int("target_action_id"), account_id=text("account_id"),
+                       match_mode=text("match_mode") or "full")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["confirm"] = bool(self.confirm)  # whether it was given; the word itself is no information
         return d
+
+
+#: What a form field left "empty" may hold: nothing, or a placeholder dash typed to get past a required field.
+NOT_SET = ("", "-", "—")
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -381,7 +397,8 @@ def open_lists(engine: sa.Engine) -> dict[str, Any]:
 
 
 def write_report(engine: sa.Engine | None, run_id: str, req: Request, ctx: Context,
-                 results: list[dict[str, Any]], error: str | None = None) -> str:
+                 results: list[dict[str, Any]], error: str | None = None,
+                 failures: list[dict[str, str]] | None = None) -> str:
     """``<runs>/patient_stewardship/<run id>/report.{json,md}``: request, who, results (ids and counts), and
     what is still open (counts)."""
     directory = worklist.stewardship_dir(run_id)
@@ -394,6 +411,11 @@ def write_report(engine: sa.Engine | None, run_id: str, req: Request, ctx: Conte
     }
     if error:
         data["error"] = error
+    refused = [r for r in results if r.get("status") == "refused"]
+    data["status"] = (f"failed: {failures[0]['reason_code']} in {failures[0]['task_id']}" if failures and not results
+                      else f"refused: {refused[0].get('reason_code') or 'refused'}" if refused
+                      else "dry run" if ctx.dry_run else "done")
+    data["failures"] = failures or []
     if engine is not None:
         lists = open_lists(engine)
         data["open_review_items"] = lists["review"]["by_kind"]

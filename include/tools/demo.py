@@ -183,7 +183,18 @@ def main(argv: list[str] | None = None) -> int:
 
         api_demo.run(uri, log_dir)
     print(f"\nTask logs of this demo: {log_path}")
+    print_next_steps()
     return 0
+
+
+def print_next_steps() -> None:
+    """Where to look next, once the demo has run (the last thing it prints)."""
+    print("\nWhere to look next:\n"
+          "  make airflow        the Airflow UI on http://127.0.0.1:8080 (user admin, password file printed there):\n"
+          "                      each DAG's Trigger form, a run's Report tab, the Patient pipeline page\n"
+          "  make api            the patient intake API on http://127.0.0.1:8000/docs\n"
+          "  docs/ui-guide.md    what the forms ask, what the Report tab and the pipeline page show\n"
+          "  runs/               the reports of every run (report.md, night_summary.md)", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,17 @@ from include.core.approvals import REPORT_TAB_ROUTE
 
 URL_PREFIX = "/genascope"
 PIPELINE_PAGE_ROUTE = "patient-pipeline"
+#: The Review queue page of the plugin app (issue #23 serves it): ``{URL_PREFIX}/{REVIEW_ROUTE}`` lists the open
+#: items, ``{URL_PREFIX}/{REVIEW_ROUTE}/item/<item_id>`` shows one. The one place other pages build links from.
+REVIEW_ROUTE = "review"
+
+
+def review_url(item_id: str | None = None) -> str:
+    """The Review page, or one review item's page (item ids like ``import:12`` are URL-encoded)."""
+    from urllib.parse import quote
+
+    base = f"{URL_PREFIX}/{REVIEW_ROUTE}"
+    return base if item_id is None else f"{base}/item/{quote(str(item_id), safe='')}"
 
 
 def create_app() -> FastAPI:

@@ -7,7 +7,7 @@ all built on :func:`authenticated_user`:
   validated by the configured auth manager (``get_user_from_token``). No or a bad token: **401**.
 - :func:`dag_reader` / :func:`dag_editor`: ``is_authorized_dag`` with GET (read the run's report) or
   PUT (edit the DAG: needed for PHI-bearing downloads such as quarantine exports). Denied: **403**.
-- :func:`pipeline_reader`: read access on every pipeline DAG (the "Patient pipeline" page shows all three).
+- :func:`pipeline_reader`: read access on every pipeline DAG (the "Patient pipeline" page shows all four).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,7 +84,9 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
                                "expires_in_s": int(holder.expires_in_s), "expired": holder.expires_in_s <= 0}
             state.migration_runs = [dict(r) for r in conn.execute(_sql("migration_runs"), {"limit": 10}).mappings()]
             state.ledger = [dict(r) for r in conn.execute(_sql("import_ledger_nights"), {"nights": nights}).mappings()]
-            state.review_items = [dict(r) for r in conn.execute(_sql("open_review_items")).mappings()]
+            has_view = conn.execute(sa.text("SELECT to_regclass('patient_pipeline.review_queue') IS NOT NULL")).scalar()
+            state.review_items = [dict(r) for r in conn.execute(
+                _sql("open_review_queue_items" if has_view else "open_review_items")).mappings()]
             state.quarantine = [dict(r) for r in conn.execute(_sql("quarantine_by_reason")).mappings()]
             if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.match_run') IS NOT NULL")).scalar():
                 state.queue_by_kind = [dict(r) for r in conn.execute(_sql("review_queue_by_kind")).mappings()]
@@ -112,8 +115,83 @@ def _report_status(dag_id: str, run_id: str) -> str | None:
         return None
     if dag_id == "clinic_patient_import":
         held = data.get("held_files") or []
-        return "held files: " + ", ".join(map(str, held)) if held else "done"
+        names = data.get("file_names") or {}
+        if held:
+            return "held: " + ", ".join(f"{names.get(str(f), 'file')} ({f})" for f in held)
+        if data.get("nothing_imported"):
+            return "no file imported"
+        return "done"
+    if dag_id == "patient_stewardship":
+        return str(data.get("status") or ("dry run" if data.get("dry_run") else "done"))
     return str(data.get("status") or "")
+
+
+def paused_dags() -> list[str]:
+    """The pipeline DAGs that are paused (Airflow creates DAGs paused: the nightly import does not run then)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return sorted(session.scalars(sa.select(DagModel.dag_id).where(
+            DagModel.dag_id.in_(storage.PIPELINE_DAGS), DagModel.is_paused.is_(True))).all())
+
+
+def existing_runs(dag_id: str, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` are runs of ``dag_id`` Airflow knows (ledger rows also come from the intake API
+    and the CLI, whose ``api:…``/``cli__…`` ids are no Airflow runs)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    if not run_ids:
+        return set()
+    with create_session() as session:
+        return set(session.scalars(sa.select(DagRun.run_id).where(DagRun.dag_id == dag_id,
+                                                                   DagRun.run_id.in_(run_ids))).all())
+
+
+@dataclass
+class RunOutcome:
+    """A run as Airflow knows it, for a Report tab that has no report (yet): its state, the tasks waiting
+    for an approval, and why tasks failed (the XCom ``failure`` each failed task left; ids and codes only)."""
+
+    exists: bool
+    state: str = ""
+    awaiting: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    failed_without_reason: list[str] = field(default_factory=list)
+
+
+def run_outcome(dag_id: str, run_id: str) -> RunOutcome:
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from include.core.failures import FAILURE_KEY, WATCHER_TASK_ID
+
+    with create_session() as session:
+        run = session.scalars(sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).first()
+        if run is None:
+            return RunOutcome(exists=False)
+        tis = session.execute(sa.select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)).all()
+        rows = session.execute(sa.select(XComModel.task_id, XComModel.value).where(
+            XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == FAILURE_KEY)).all()
+        out = RunOutcome(exists=True, state=str(run.state or ""))
+    for task_id, value in rows:
+        value = XComModel.deserialize_value(SimpleNamespace(value=value))
+        if isinstance(value, dict) and value.get("reason_code") and task_id != WATCHER_TASK_ID:
+            out.failures.append({"task_id": str(value.get("task_id") or task_id),
+                                 "reason_code": str(value["reason_code"]), "message": str(value.get("message") or "")})
+    explained = {f["task_id"] for f in out.failures}
+    for task_id, state in tis:
+        if str(state) == "awaiting_input":
+            out.awaiting.append(task_id)
+        elif str(state) == "failed" and task_id not in explained and task_id != WATCHER_TASK_ID:
+            out.failed_without_reason.append(task_id)
+    out.awaiting.sort()
+    out.failed_without_reason.sort()
+    return out
 
 
 def last_dag_runs(per_dag: int = RUNS_PER_DAG) -> dict[str, list[DagRunRow]]:

@@ -1,7 +1,10 @@
 """Routes of a run's report (the "Report" tab of every run of the three pipeline DAGs).
 
 - ``GET /runs/{dag_id}/{run_id}/report``: the run report as HTML, rendered from the ``report.json``
-  (migration, rollback) or ``night_summary.json`` + ``imports/file_<id>.json`` (imports) the DAG wrote.
+  (migration, rollback, stewardship) or ``night_summary.json`` + ``imports/file_<id>.json`` (imports) the DAG
+  wrote, with why the run failed or was refused (the reason code and message each failed task recorded,
+  ``include/core/failures.py``). Before the report exists (a run in progress, an approval waiting, a run
+  that failed before its report task): the run's state, the approvals waiting, and the failure reasons.
 - ``GET /runs/{dag_id}/{run_id}/files/{path}``: a counts-only file of the run folder (``report.md``,
   GX Data Docs and results, per-file reports). Read access on the DAG.
 - ``GET /runs/{dag_id}/{run_id}/quarantine/{file_id}.csv``: an import file's quarantine export. It
@@ -24,11 +27,12 @@ from include.ui.templating import render, run_page_url
 
 router = APIRouter(prefix="/runs/{dag_id}/{run_id}", tags=["reports"])
 
-GX_DATA_DOCS = "gx/uncommitted/data_docs/local_site/index.html"
+#: Where the runs write GX Data Docs (include/gates/gx_gates.py ``data_docs_index``: ``<run>/gx/data_docs``).
+GX_DATA_DOCS = "gx/data_docs/index.html"
 #: Files that hold PHI: never served by the files route (quarantine exports have their own route).
 PHI_FILES = (re.compile(r"(^|/)[^/]*quarantine[^/]*\.csv$"), re.compile(r"(^|/)archive_export[^/]*$"))
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript",
-                 ".json": "application/json", ".md": "text/plain; charset=utf-8", ".png": "image/png",
+                 ".json": "application/json", ".md": "text/markdown; charset=utf-8", ".png": "image/png",
                  ".svg": "image/svg+xml", ".txt": "text/plain; charset=utf-8"}
 
 
@@ -55,9 +59,12 @@ def migration_view(report: dict[str, Any]) -> dict[str, Any]:
     summary = report.get("summary") or {}
     phases = [p for p in report.get("backfill_phases") or [] if isinstance(p, dict)]
     quarantine = {"missing_name": len(report.get("quarantine_invite_ids (missing_name)") or [])}
+    dry = bool((report.get("params") or {}).get("dry_run", True))
     return {
         "kind": "migration",
-        "dry_run": bool((report.get("params") or {}).get("dry_run", True)),
+        "dry_run": dry,
+        # the numbers are a plan: a dry run, or a real run whose approval still waits
+        "planned": dry or str(report.get("status") or "").startswith("waiting"),
         "patients": _n(summary.get("patients_created", summary.get("patients_to_create"))),
         "summary": summary,
         "approvals": report.get("approvals") or {},
@@ -68,13 +75,20 @@ def migration_view(report: dict[str, Any]) -> dict[str, Any]:
         "quarantine": quarantine,
         "review_queue": len(report.get("review_queue_invite_ids") or []),
         "finalize": report.get("finalize") or {},
-        "restored": report.get("restored_archived_patients") or {},
+        "restored": {k: v for k, v in (report.get("restored_archived_patients") or {}).items() if k != "state"},
+        "restored_count": _n(summary.get("archived_patients_restored", summary.get("archived_patients_to_restore"))),
         "auto_rollback": report.get("auto_rollback") or {},
     }
 
 
 def rollback_view(report: dict[str, Any]) -> dict[str, Any]:
+    summary = report.get("summary") or {}
+    preflight = report.get("preflight") or {}
+    revisions = summary.get("revisions_to_downgrade", summary.get("revisions_downgraded")) or []
+    archive = preflight.get("would_archive") or {}
     return {
+        "revisions": revisions if isinstance(revisions, list) else [],
+        "patients_archived": _n(archive.get("patients") if isinstance(archive, dict) else 0),
         "kind": "rollback",
         "dry_run": bool((report.get("params") or {}).get("dry_run", True)),
         "summary": report.get("summary") or {},
@@ -113,8 +127,33 @@ def import_view(dag_id: str, run_id: str, night: dict[str, Any]) -> dict[str, An
         "review_queue": sum(_n(s.get("review_items")) for s in sources.values()),
         "gx_success": night.get("gx_success"),
         "held_files": night.get("held_files") or [],
+        "held": [f for f in files if f.get("status") == "held"],
         "unreconciled_files": night.get("unreconciled_files") or [],
+        "file_names": night.get("file_names") or {},
+        "nothing_imported": night.get("nothing_imported") or "",
         "sources_chart": chart,
+    }
+
+
+def stewardship_view(report: dict[str, Any]) -> dict[str, Any]:
+    """A stewardship run: the request (ids), each action's result (status, reason code, counts, ids) and
+    what is still open. The report's own status says dry run / done / refused / failed."""
+    results = [r for r in report.get("results") or [] if isinstance(r, dict)]
+    request = {k: v for k, v in (report.get("request") or {}).items() if v not in (None, "", [], 0, False)
+               or k == "dry_run"}
+    open_review = report.get("open_review_items") or {}
+    return {
+        "kind": "stewardship",
+        "dry_run": bool(report.get("dry_run", True)),
+        "actor": report.get("actor") or "",
+        "action": (report.get("request") or {}).get("action") or "",
+        "request": request,
+        "results": results,
+        "refused": sum(1 for r in results if r.get("status") == "refused"),
+        "error": report.get("error") or "",
+        "open_review": open_review if isinstance(open_review, dict) else {},
+        "open_review_total": sum(_n(v) for v in open_review.values()) if isinstance(open_review, dict) else 0,
+        "open_quarantine_rows": _n(report.get("open_quarantine_rows")),
     }
 
 
@@ -129,30 +168,79 @@ def _links(dag_id: str, run_id: str, kind: str) -> list[dict[str, str]]:
     return links
 
 
+def _outcome(dag_id: str, run_id: str) -> Any:
+    """The run as Airflow knows it (state, approvals waiting, failure reasons); None if unreadable."""
+    from include.ui import pipeline_state
+
+    try:
+        return pipeline_state.run_outcome(dag_id, run_id)
+    except Exception as exc:  # the report still renders from its files; the page says nothing about the run
+        import logging
+
+        logging.getLogger(__name__).warning("run state of %s not readable: %s", dag_id, type(exc).__name__)
+        return None
+
+
+def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The page model of a run's report (ReportNotFound while the run has not written one)."""
+    if dag_id == "clinic_patient_import":
+        return import_view(dag_id, run_id, storage.read_json(dag_id, run_id, "night_summary.json"))
+    report = storage.read_json(dag_id, run_id, "report.json")
+    if dag_id == "patient_stewardship":
+        view = stewardship_view(report)
+    elif dag_id == "patient_first_migration":
+        view = migration_view(report)
+    else:
+        view = rollback_view(report)
+    view["status"] = report.get("status") or ""
+    view["generated_at"] = report.get("generated_at")
+    view["failures"] = [f for f in report.get("failures") or [] if isinstance(f, dict)]
+    view["notes"] = [str(n) for n in report.get("notes") or []]
+    return view
+
+
 @router.get("/report", response_class=HTMLResponse, summary="The run's report (HTML)")
 def report_page(request: Request, dag_id: str, run_id: str, user: DagReader) -> HTMLResponse:
     try:
-        if dag_id == "clinic_patient_import":
-            view = import_view(dag_id, run_id, storage.read_json(dag_id, run_id, "night_summary.json"))
-        else:
-            report = storage.read_json(dag_id, run_id, "report.json")
-            view = migration_view(report) if dag_id == "patient_first_migration" else rollback_view(report)
-            view["status"] = report.get("status")
-            view["generated_at"] = report.get("generated_at")
+        storage.run_path(dag_id, run_id)
+    except storage.UnsafePath as exc:
+        raise _not_found("no such pipeline run") from exc
+    outcome = _outcome(dag_id, run_id)
+    try:
+        view = read_view(dag_id, run_id)
     except storage.UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
     except storage.ReportNotFound:
-        return HTMLResponse(render("no_report.html", dag_id=dag_id, run_id=run_id,
-                                   run_url=run_page_url(dag_id, run_id)), status_code=404)
+        known = outcome is not None and outcome.exists
+        return HTMLResponse(render("no_report.html", dag_id=dag_id, run_id=run_id, outcome=outcome,
+                                   run_url=run_page_url(dag_id, run_id)), status_code=200 if known else 404)
+    view.setdefault("failures", [])
+    view.setdefault("notes", [])
+    if outcome is not None and outcome.exists:
+        # the run's own record first; the report may be older than a failure (e.g. the report task itself)
+        seen = {(f.get("task_id"), f.get("reason_code")) for f in view["failures"]}
+        view["failures"] += [f for f in outcome.failures if (f["task_id"], f["reason_code"]) not in seen]
     base = f"{request.scope.get('root_path', '')}/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
     return HTMLResponse(render(
-        "report.html", dag_id=dag_id, run_id=run_id, view=view, base=base,
+        "report.html", dag_id=dag_id, run_id=run_id, view=view, base=base, outcome=outcome,
         links=_links(dag_id, run_id, view["kind"]), can_export=is_authorized(user, dag_id, "PUT"),
         run_url=run_page_url(dag_id, run_id), tab_url=report_tab_url(dag_id, run_id)))
 
 
+def render_markdown(text: str) -> str:
+    """A counts-only markdown report as a page: the text is escaped first (no HTML of its own gets through)."""
+    import html
+
+    import markdown
+    from markupsafe import Markup
+
+    body = markdown.markdown(html.escape(text, quote=False), extensions=["tables"], output_format="html")
+    return render("markdown.html", body=Markup(body))
+
+
 @router.get("/files/{path:path}", summary="A counts-only file of the run folder (reports, GX Data Docs)")
-def run_file(dag_id: str, run_id: str, path: str, user: DagReader) -> Response:
+def run_file(dag_id: str, run_id: str, path: str, user: DagReader, raw: bool = False) -> Response:
+    """Markdown reports are served as pages (``?raw=1``: the markdown itself)."""
     if any(p.search(path) for p in PHI_FILES):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file holds PHI: use the export route (edit access)")
     try:
@@ -161,6 +249,8 @@ def run_file(dag_id: str, run_id: str, path: str, user: DagReader) -> Response:
         raise _not_found("no such file in this run") from exc
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
+    if suffix == ".md" and not raw:
+        return HTMLResponse(render_markdown(data.decode("utf-8", errors="replace")), headers=headers)
     if suffix in (".html", ".svg"):
         # Files written by tools (GX Data Docs) run in an opaque origin: no access to Airflow's session.
         headers["Content-Security-Policy"] = "sandbox allow-scripts allow-popups"

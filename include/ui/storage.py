@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-PIPELINE_DAGS = ("patient_first_migration", "patient_first_rollback", "clinic_patient_import", "pipeline_housekeeping")
+PIPELINE_DAGS = ("patient_first_migration", "patient_first_rollback", "clinic_patient_import", "patient_stewardship",
+                 "pipeline_housekeeping")
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 

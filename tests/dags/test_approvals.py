@@ -81,6 +81,7 @@ def test_a_real_migration_waits_for_approval_before_any_ddl_and_again_before_fin
         with engine.connect() as conn:
             seen["patients_table"] = conn.execute(sa.text("SELECT to_regclass('public.patients')")).scalar()
         seen["plan_body"] = detail["body"]
+        seen["report_while_waiting"] = report_of(MIGRATION, run_id)  # what the body's "Report tab" link shows
 
     def at_finalize(run_id, detail):
         seen["finalize_revision"] = revision(engine)
@@ -102,6 +103,12 @@ def test_a_real_migration_waits_for_approval_before_any_ddl_and_again_before_fin
     assert "patients to create" in body and "all_invites_linked" in body
     assert f"/dags/{MIGRATION}/runs/" in body and "/plugin/genascope-report" in body
     assert "| `all_invites_linked` | passed | 0 |" in str(seen["finalize_body"])
+    # while the plan approval waits, its Report tab link shows the plan, not "No report yet"
+    waiting = seen["report_while_waiting"]
+    assert waiting["status"] == "waiting for approval: approval.approve_plan"
+    assert waiting["summary"]["patients_to_create"] > 0 and f"{waiting['summary']['patients_to_create']:,}" in body
+    assert waiting["approvals"]["approve_plan"]["decision"] == "waiting for an answer"
+    assert "archived patients to restore (before the backfill) | 0 |" in body
     leaked = [s for s in seeded_phi(app_env) if s in body + str(seen["finalize_body"])]
     assert leaked == []
     report = report_of(MIGRATION, run.run_id)

@@ -105,8 +105,11 @@ def test_a_merge_through_the_dag_is_leased_recorded_reported_and_logs_no_phi(air
     reports = [json.loads(r.read_text()) for r in (tmp_path / "runs" / "patient_stewardship").glob("*/report.json")]
     (report,) = [r for r in reports if r["run_id"] == result["run_id"]]
     assert report["results"][0]["status"] == "applied" and report["results"][0]["counts"]["invites_moved"] == 1
-    assert [r.get("error") for r in reports if r["run_id"] == refused["run_id"]] == [
-        "no action ran (see the failed task's log)"]
+    # the refused run's report says why (the reason validate_request recorded), not "see the log"
+    (refused_report,) = [r for r in reports if r["run_id"] == refused["run_id"]]
+    assert refused_report["error"].startswith("no action ran (confirmation_required: ")
+    assert refused_report["status"] == "failed: confirmation_required in validate_request"
+    assert [f["task_id"] for f in refused_report["failures"]] == ["validate_request"]
 
     home = Path(airflow_env["AIRFLOW_HOME"])
     logs = "".join(p.read_text(errors="replace") for p in home.rglob("*") if p.is_file() and p.suffix in (".log", "")

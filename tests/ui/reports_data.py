@@ -35,7 +35,9 @@ def write_migration_report(run_id: str = MIGRATION_RUN, *, dry_run: bool = False
     sections = migration_steps.build_report_sections(params, results, gates)
     folder = run_report.run_dir("patient_first_migration", run_id)
     run_report.write(folder, "patient_first_migration run", {"params": params, **sections})
-    docs = folder / "gx" / "uncommitted" / "data_docs" / "local_site"
+    from include.gates import gx_gates
+
+    docs = gx_gates.data_docs_dir(folder)  # where the migration's GX gate writes them
     docs.mkdir(parents=True)
     (docs / "index.html").write_text("<html><body>GX Data Docs of the run</body></html>")
     return sections
@@ -74,6 +76,35 @@ def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
                              "responded_at": "2026-12-01T21:01:00+00:00"},
     }
     sections = steps.build_report_sections(params, results, [])
+    run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
+                     {"params": params, **sections})
+    return sections
+
+
+STEWARDSHIP_RUN = "manual__2026-12-01T22:00:00+00:00"
+REFUSED_ROLLBACK_RUN = "manual__2026-12-01T23:00:00+00:00"
+
+
+def write_stewardship_report(run_id: str = STEWARDSHIP_RUN) -> str:
+    """A dismiss in dry run, written by the stewardship DAG's own report writer."""
+    from include.stewardship.actions import Context
+    from include.stewardship.requests import Request, write_report
+
+    req = Request(action="dismiss", items=["import:12"], dry_run=True)
+    results = [{"action": "dismiss", "status": "dry_run", "action_id": 41, "reason_code": "",
+                "counts": {"items": 1}, "ids": {"items": ["import:12"]}}]
+    return write_report(None, run_id, req, Context(actor="admin", origin="dag", dag_run_id=run_id, dry_run=True),
+                        results)
+
+
+def write_refused_rollback_report(run_id: str = REFUSED_ROLLBACK_RUN) -> dict:
+    """A real rollback without its confirmation: validate_confirm failed and recorded why."""
+    from include.rollback import steps
+
+    params = {"target_revision": "20250529_update_patients", "dry_run": False, "require_approval": True}
+    sections = steps.build_report_sections(params, {}, [])
+    steps.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
+                                   "message": "a real rollback needs confirm = ROLLBACK; nothing was changed"}])
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})
     return sections

@@ -50,6 +50,26 @@ def test_pipeline_page_shows_revision_lease_ledger_and_counts_by_reason_without_
     assert '<td><code>invalid_email</code></td><td class="n">2</td>' in page
     assert '<td><code>missing_dob</code></td><td class="n">1</td>' in page
     assert '<td><code>name_dob_lookalike</code></td><td class="n">1</td>' in page
-    assert "<h3><code>patient_first_migration</code></h3>" in page
+    assert "<h3><code>patient_first_migration</code>" in page  # "(paused)" follows while it is paused
     assert QUARANTINED_NAME not in page and QUARANTINED_EMAIL not in page
     assert get(api, "/genascope/pipeline", "outsider", tokens).status_code == 403
+
+
+def test_ledger_entries_of_the_intake_api_are_labelled_not_linked_and_review_items_link_to_the_review_page(
+        api, tokens, app_env, engine, runs_root):
+    from include.ui.app import review_url
+    from tests.ui.test_report_routes import get
+
+    seed_pipeline_state(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO patient_pipeline.import_file (source_id, account_id, file_name, location, sha256, "
+            "size_bytes, status, dag_run_id, rows_read) VALUES ('clinic-north-csv', 'acct-1', 'upload.csv', "
+            "'landing/north/incoming/upload.csv', repeat('b', 64), 10, 'done', 'api:7f3a', 3)"))
+        review_id = conn.execute(sa.text("SELECT review_id FROM patient_pipeline.import_review")).scalar_one()
+    page = get(api, "/genascope/pipeline", "viewer", tokens).text
+    assert "api:7f3a</a>" not in page and ">intake API</span>" in page  # no link to a run that does not exist
+    item = f"import:{review_id}"
+    assert review_url(item) == f"/genascope/review/item/import%3A{review_id}"
+    assert f'<a href="{review_url(item)}">{item}</a>' in page
+    assert f'href="{review_url()}" data-testid="review-link"' in page

@@ -71,8 +71,8 @@ def test_viewer_reads_the_migration_report_with_counts_gates_approvals_and_chart
     assert "patient_names_present" in page and "FAILED" in page and "pat-9" in page
     assert 'data-testid="approval-approve_plan">approved<' in page
     assert "<svg" in page and "rows/s" in page and "create_patients" in page
-    assert "Great Expectations Data Docs" in page
-    docs = get(api, f"{MIG}/files/gx/uncommitted/data_docs/local_site/index.html", "viewer", tokens)
+    assert f'href="{MIG}/files/gx/data_docs/index.html">Great Expectations Data Docs<' in page
+    docs = get(api, f"{MIG}/files/gx/data_docs/index.html", "viewer", tokens)
     assert docs.text == "<html><body>GX Data Docs of the run</body></html>"
     assert docs.headers["content-security-policy"].startswith("sandbox")  # no access to Airflow's session
     report_json = get(api, f"{MIG}/files/report.json", "viewer", tokens)
