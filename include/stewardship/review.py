@@ -29,14 +29,14 @@ from include.stewardship.actions import ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest
 from include.stewardship.sqlfiles import run
 
-ITEM_PREFIXES = ("import:", "backfill:")
+ITEM_PREFIXES = ("import:", "backfill:", "match:")
 
 
 def check_item_keys(items: list[str]) -> list[str]:
     bad = [i for i in items if not isinstance(i, str) or not i.startswith(ITEM_PREFIXES)]
     if bad:
-        raise BadRequest(f"review item keys look like 'import:<review_id>' or "
-                         f"'backfill:<entity>:<id>:<reason>'; got {len(bad)} other value(s). "
+        raise BadRequest(f"review item keys look like 'import:<review_id>', "
+                         f"'backfill:<entity>:<id>:<reason>' or 'match:<pair_id>'; got {len(bad)} other value(s). "
                          "List them with `python -m include.cli steward list review`.")
     return list(dict.fromkeys(items))
 
@@ -50,7 +50,7 @@ def _resolve(conn: sa.Connection, items: list[str], resolution: str, action_id: 
     if not items:
         return 0
     row = run(conn, "resolve_items", items=items, resolution=resolution, action_id=action_id).one()
-    return int(row.import_rows) + int(row.backfill_rows)
+    return int(row.import_rows) + int(row.backfill_rows) + int(row.match_rows)
 
 
 def _items_of_pair(conn: sa.Connection, a: str, b: str) -> list[str]:
@@ -148,7 +148,8 @@ def unmerge(conn: sa.Connection, ctx: Context, *, merge_action_id: int | None = 
     counts = {"invites_moved_back": int(links.invites), "chat_sessions_moved_back": int(links.chat_sessions),
               "invites_left": int(m["invites"]) - int(links.invites),
               "chat_sessions_left": int(m["chats"]) - int(links.chat_sessions),
-              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows)}
+              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows)
+              + int(reopened.match_rows)}
     actions.set_counts(conn, action_id, counts)
     return ActionResult("unmerge", "dry_run" if ctx.dry_run else "applied", action_id, params=params, counts=counts)
 
@@ -227,7 +228,8 @@ def undo_resolution(conn: sa.Connection, ctx: Context, target: actions.ActionRow
     reopened = run(conn, "reopen_items", action_id=target.action_id).one()
     actions.mark_undone(conn, target.action_id, action_id)
     counts = {"pairs_revoked": int(revoked),
-              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows)}
+              "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows)
+              + int(reopened.match_rows)}
     actions.set_counts(conn, action_id, counts)
     return ActionResult("undo_action", "dry_run" if ctx.dry_run else "applied", action_id,
                         params={"action_id": target.action_id}, counts=counts)
