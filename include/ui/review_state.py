@@ -299,6 +299,10 @@ class BadDecision(ValueError):
     """The form asks for something this item does not allow (unknown decision, a survivor not in the pair)."""
 
 
+class ItemNotOpen(BadDecision):
+    """The item is not (or no longer) in the state the decision needs: someone decided it meanwhile."""
+
+
 @contextmanager
 def _ui_lease(eng: sa.Engine, run_id: str) -> Iterator[None]:
     from include.core import lease
@@ -322,11 +326,11 @@ def request_for(item: dict[str, Any], decision: str, survivor: str | None) -> An
         raise BadDecision("unknown decision")
     if decision == "unmerge":
         if item["status"] != "merged" or not item["resolved_by"]:
-            raise BadDecision("only a merged item can be unmerged")
+            raise ItemNotOpen("only a merged item can be unmerged")
         return Request(action="unmerge", dry_run=False, confirm=CONFIRM_WORDS["unmerge"],
                        merge_action_id=int(item["resolved_by"]))
     if item["status"] != "open":
-        raise BadDecision(f"the item is {item['status']}, not open")
+        raise ItemNotOpen(f"the item is {item['status']}, not open")
     if decision == "merge":
         if len(ids) != 2 or survivor not in ids:
             raise BadDecision("merge needs the survivor to be one of the item's two patients")
@@ -348,17 +352,25 @@ def decide(eng: sa.Engine, actor: str, item_id: str, decision: str, survivor: st
         ensure_schema(conn)
         item = get_item(conn, item_id)
         conn.rollback()
-    req = request_for(item, decision, survivor)
+    try:
+        request_for(item, decision, survivor)  # a bad form is refused before the lease is asked for
+    except ItemNotOpen:
+        pass  # checked again under the lease: an outcome for the page, not an error
     ctx = Context(actor=actor, origin="ui", dry_run=False)
     run_id = f"ui__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
     try:
         with _ui_lease(eng, run_id):
-            (result,) = requests.execute(eng, req, ctx, run_id)
+            with eng.connect() as conn:  # under the lease: the item as it is now (another steward may have
+                item = get_item(conn, item_id)  # decided it since the page was shown)
+                conn.rollback()
+            (result,) = requests.execute(eng, request_for(item, decision, survivor), ctx, run_id)
         outcome = Outcome(decision, result.status, result.action_id, result.reason_code, result.message or "")
     except PipelineBusy as exc:
         outcome = Outcome(decision, "busy", reason_code="pipeline_busy", message=str(exc))
     except StewardshipError as exc:
         outcome = Outcome(decision, "error", reason_code=type(exc).__name__, message=str(exc))
+    except ItemNotOpen as exc:  # decided by someone else meanwhile
+        outcome = Outcome(decision, "refused", reason_code="not_open", message=str(exc))
     with eng.begin() as conn:
         audit(conn, actor, "decision", item_id, item_patient_ids(item), action=decision, outcome=outcome.status,
               reason_code=outcome.reason_code, action_id=outcome.action_id)

@@ -256,6 +256,13 @@ def test_refusals_busy_lease_and_forged_posts_change_nothing_and_say_why(api, to
     assert rows(engine, "SELECT outcome, reason_code FROM patient_pipeline.review_audit WHERE event = 'decision' "
                         "ORDER BY audit_id") == [("refused", "different_users"), ("busy", "pipeline_busy")]
     # keep_separate on a matcher item resolves the pair and is recorded with the user
+    api.cookies.set("_token", tokens["admin"])
+    open_page = api.get(item_url(items["ac"])).text  # a second steward's tab, still showing the open item
+    stale_token = re.search(r'name="csrf" value="([0-9a-f]+)"', open_page).group(1)
     kept = post_decision(api, tokens, items["ac"], decision="keep_separate")
     assert "outcome=applied" in kept.headers["location"]
+    assert rows(engine, "SELECT resolution FROM patient_pipeline.match_pair WHERE pair_id = 1") == [("kept_separate",)]
+    # a page left open while another steward decided the item: refused (not_open), nothing else changes
+    stale = post_decision(api, tokens, items["ac"], token=stale_token, decision="dismiss")
+    assert "outcome=refused" in stale.headers["location"] and "reason=not_open" in stale.headers["location"]
     assert rows(engine, "SELECT resolution FROM patient_pipeline.match_pair WHERE pair_id = 1") == [("kept_separate",)]
