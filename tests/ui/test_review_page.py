@@ -266,3 +266,12 @@ def test_refusals_busy_lease_and_forged_posts_change_nothing_and_say_why(api, to
     stale = post_decision(api, tokens, items["ac"], token=stale_token, decision="dismiss")
     assert "outcome=refused" in stale.headers["location"] and "reason=not_open" in stale.headers["location"]
     assert rows(engine, "SELECT resolution FROM patient_pipeline.match_pair WHERE pair_id = 1") == [("kept_separate",)]
+
+
+def test_the_plugin_registers_the_review_queue_in_the_navigation(api, tokens):
+    plugins = get(api, "/api/v2/plugins", "admin", tokens).json()["plugins"]
+    ours = next(p for p in plugins if p["name"] == "genascope_pipeline")
+    views = {v["name"]: v for v in ours["external_views"]}
+    assert views["Review queue"]["destination"] == "nav"
+    assert views["Review queue"]["href"] == "/genascope/review"
+    assert views["Review queue"]["url_route"] == "review-queue"
