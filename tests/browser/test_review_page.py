@@ -114,10 +114,6 @@ def login(browser, server, user: str, password: str):
     return context, page
 
 
-def review_frame(page):
-    return next(f for f in page.frames if "/genascope/review" in f.url)
-
-
 def run_import_night(server, landing_root: Path) -> str:
     """A normal import night: the landing root Variable names this test's landing, the DAG is unpaused and
     the scheduler runs its latest night (catchup off); it succeeds. Returns its run id."""
@@ -224,12 +220,14 @@ def test_a_steward_reviews_merges_and_unmerges_a_queued_copy_and_a_viewer_is_ref
     assert queue.locator(f"tr[data-item='{copy_item}']").count() == 0
     other_pages.append(page_texts(page))
 
-    # 6. unmerge from the item
-    review_frame(page).goto(f"{server.url}/genascope/review/items/{quote(copy_item, safe='')}")
-    queue.get_by_test_id("unmerge").click()
-    queue.get_by_test_id("outcome").wait_for()
-    assert "Done:" in queue.get_by_test_id("outcome").inner_text()
-    assert "open" in queue.get_by_test_id("item-status").inner_text()
+    # 6. unmerge from the item (the page works on its own too, outside the UI's frame)
+    page.goto(f"{server.url}/genascope/review/items/{quote(copy_item, safe='')}")
+    page.get_by_test_id("item-status").wait_for()
+    assert "merged" in page.get_by_test_id("item-status").inner_text(), page.get_by_test_id("item-status").inner_text()
+    page.get_by_test_id("unmerge").click()
+    page.get_by_test_id("outcome").wait_for()
+    assert "Done:" in page.get_by_test_id("outcome").inner_text()
+    assert "open" in page.get_by_test_id("item-status").inner_text()
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM patients WHERE status = 'archived'")).scalar() == 0
         audit = conn.execute(sa.text(
@@ -238,8 +236,8 @@ def test_a_steward_reviews_merges_and_unmerges_a_queued_copy_and_a_viewer_is_ref
     assert [a[0] for a in audit] == ["decision", "view"] and audit[0][1] == 2
 
     # 7. the other pages: audit counts, the Patient pipeline page, the import night's report tab
-    review_frame(page).goto(f"{server.url}/genascope/review/audit")
-    queue.locator(f"tr[data-user='{server.user}']").wait_for()
+    page.goto(f"{server.url}/genascope/review/audit")
+    page.locator(f"tr[data-user='{server.user}']").wait_for()
     other_pages.append(page_texts(page))
     page.goto(f"{server.url}/plugin/patient-pipeline")
     pipeline = page.frame_locator("iframe[title='Patient pipeline']")
