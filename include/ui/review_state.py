@@ -171,6 +171,8 @@ def compare(left: dict[str, Any] | None, right: dict[str, Any] | None) -> list[d
         b = _display(right.get(column)) if right else ""
         if right is None:
             state, note = "single", ""
+        elif not a and not b:
+            state, note = "empty", "both empty"
         elif a == b:
             state, note = "same", "same"
         elif not a or not b:

@@ -189,6 +189,7 @@ def test_a_steward_reviews_merges_and_unmerges_a_queued_copy_and_a_viewer_is_ref
     queue.get_by_role("link", name=match_item).click()
     queue.get_by_test_id("evidence-chart").locator("svg").wait_for()
     assert queue.get_by_test_id("evidence-table").locator("tbody tr").count() == 4
+    page.screenshot(path=str(DOCS / "review-evidence.png"), full_page=True)
     queue.get_by_test_id("back").click()
 
     # 3. the copy side by side: both records, the name "differs only in spacing/case/accents"
