@@ -7,7 +7,9 @@ all built on :func:`authenticated_user`:
   validated by the configured auth manager (``get_user_from_token``). No or a bad token: **401**.
 - :func:`dag_reader` / :func:`dag_editor`: ``is_authorized_dag`` with GET (read the run's report) or
   PUT (edit the DAG: needed for PHI-bearing downloads such as quarantine exports). Denied: **403**.
-- :func:`pipeline_reader`: read access on every pipeline DAG (the "Patient pipeline" page shows all four).
+- :func:`pipeline_reader`: read access on every pipeline DAG (the "Patient pipeline" page shows every one).
+- :func:`steward`: edit access on ``patient_stewardship`` (the review page, which shows two patients' values
+  and runs stewardship decisions); :func:`stewardship_reader`: read access on it (the review audit counts).
 """
 
 from __future__ import annotations
@@ -81,6 +83,20 @@ def pipeline_reader(user: User) -> Any:
     return user
 
 
+STEWARDSHIP_DAG = "patient_stewardship"
+
+
+def steward(user: User) -> Any:
+    """Edit access on the stewardship DAG: whoever may run its actions may see the pair they decide."""
+    return _require(user, STEWARDSHIP_DAG, "PUT", "edit access (review page)")
+
+
+def stewardship_reader(user: User) -> Any:
+    return _require(user, STEWARDSHIP_DAG, "GET", "read access")
+
+
 DagReader = Annotated[Any, Depends(dag_reader)]
 DagEditor = Annotated[Any, Depends(dag_editor)]
 PipelineReader = Annotated[Any, Depends(pipeline_reader)]
+Steward = Annotated[Any, Depends(steward)]
+StewardshipReader = Annotated[Any, Depends(stewardship_reader)]

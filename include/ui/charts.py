@@ -61,3 +61,36 @@ def bar_chart(title: str, labels: list[str], series: list[Series], *, width: int
             out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}">{escape(_fmt(value, s.unit))}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def weight_chart(title: str, rows: list[tuple[str, float]], *, width: int = 640) -> Markup:
+    """Diverging horizontal bars around zero: one bar per (label, match weight); evidence for a match
+    (positive) to the right in green, against it (negative) to the left in red, the value written at
+    the bar's end. A text table next to it carries the same numbers for screen readers."""
+    if not rows:
+        return Markup("")
+    label_w, bar_h, gap, pad = 230, 16, 6, 8
+    chart_w = width - label_w - 2 * pad
+    peak = max((abs(w) for _, w in rows), default=0) or 1
+    half = (chart_w - 80) / 2
+    zero = label_w + 40 + half
+    height = pad * 2 + 24 + (bar_h + gap) * len(rows) + 6
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f"<title>{escape(title)}</title>",
+           f'<text x="{pad}" y="{pad + 12}" font-weight="bold">{escape(title)}</text>']
+    top = pad + 24
+    for i, (label, weight) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        w = half * abs(weight) / peak
+        x = zero if weight >= 0 else zero - w
+        color = "#2f855a" if weight >= 0 else "#c53030"
+        text = f"{weight:+.2f}"
+        out.append(f'<text x="{label_w - 6}" y="{y + bar_h - 4}" text-anchor="end">{escape(label)}</text>')
+        out.append(f'<rect x="{x:.1f}" y="{y}" width="{max(w, 1.0):.1f}" height="{bar_h}" fill="{color}">'
+                   f"<title>{escape(label)}: {escape(text)}</title></rect>")
+        tx, anchor = (zero + w + 4, "start") if weight >= 0 else (zero - w - 4, "end")
+        out.append(f'<text x="{tx:.1f}" y="{y + bar_h - 4}" text-anchor="{anchor}">{escape(text)}</text>')
+    out.append(f'<line x1="{zero:.1f}" y1="{top - 4}" x2="{zero:.1f}" y2="{height - pad}" stroke="#4a5568"/>')
+    out.append("</svg>")
+    return Markup("".join(out))

@@ -70,6 +70,6 @@ def test_ledger_entries_of_the_intake_api_are_labelled_not_linked_and_review_ite
     page = get(api, "/genascope/pipeline", "viewer", tokens).text
     assert "api:7f3a</a>" not in page and ">intake API</span>" in page  # no link to a run that does not exist
     item = f"import:{review_id}"
-    assert review_url(item) == f"/genascope/review/item/import%3A{review_id}"
+    assert review_url(item) == f"/genascope/review/items/import%3A{review_id}"
     assert f'<a href="{review_url(item)}">{item}</a>' in page
     assert f'href="{review_url()}" data-testid="review-link"' in page

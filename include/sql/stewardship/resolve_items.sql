@@ -1,4 +1,4 @@
--- Resolve review items by key (both queues): resolved_at, how (:resolution) and by which action.
+-- Resolve review items by key (import, backfill and matcher items): resolved_at, how (:resolution) and by which action.
 -- A backfill key resolves the item's rows of every plan run. Only open items change.
 -- Reads/writes: import_review, backfill_review_queue, match_pair ('match:<pair_id>'). Safe to re-run: resolved items are left alone.
 WITH i AS (
