@@ -449,8 +449,8 @@ def render(api: ApiBench, command: str, when: str) -> list[str]:
         f"{i.calls / i.seconds:,.0f} |", "",
         "A single create is one server-side function call in one transaction (`patient_pipeline.api_create_one`: "
         "ledger row, advisory locks of the identity keys it decides about, index lookups, insert or update, "
-        "cross-reference, change log), after the API key (cached) and the shared rate limit (one statement); the "
-        "audit row is a second commit. Creates of different people never wait for each other.", "",
+        "cross-reference, change log, audit row), after the API key (cached) and the shared rate limit (one "
+        "statement). Creates of different people never wait for each other.", "",
     ]
     if api.during is not None and api.idle is not None:
         d, idle = api.during, api.idle
