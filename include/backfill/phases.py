@@ -92,7 +92,7 @@ def _run_batch(conn: sa.Connection, stmt: sa.TextClause, params: dict[str, objec
 _KEYSET = {
     CREATE_PATIENTS: ("backfill_plan_persons", "person_key", "disposition = 'create'"),
     LINK_INVITES: ("backfill_plan_invites", "walk_key", "disposition = 'link'"),
-    LINK_USERS: ("backfill_plan_users", "user_id", "disposition = 'link' AND NOT linked_at_create"),
+    LINK_USERS: ("backfill_plan_users", "user_id", "disposition = 'link' AND link_walk"),
     LINK_CHAT_SESSIONS: ("backfill_plan_chats", "walk_key", "true"),
 }
 

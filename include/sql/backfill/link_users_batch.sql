@@ -14,8 +14,8 @@ WITH batch AS (
     SELECT u.user_id, pp.account_id, pp.email_key, pp.name_key, pp.patient_id AS planned_patient_id
     FROM patient_pipeline.backfill_plan_users u
     JOIN patient_pipeline.backfill_plan_persons pp ON pp.person_key = u.person_key
-    -- users create_patients linked with their patient's insert are not walked (plan_11b)
-    WHERE u.disposition = 'link' AND NOT u.linked_at_create AND u.user_id > CAST(:last_key AS text)
+    -- users create_patients links with their patient's insert are not walked (plan_11b)
+    WHERE u.disposition = 'link' AND u.link_walk AND u.user_id > CAST(:last_key AS text)
       AND u.user_id <= CAST(:upper_key AS text)
     ORDER BY u.user_id
     LIMIT CAST(:batch_size AS integer)

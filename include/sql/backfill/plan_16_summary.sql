@@ -15,6 +15,6 @@ FROM (SELECT count(*) FILTER (WHERE source <> 'existing') AS persons,
              count(*) AS plan_invites
       FROM patient_pipeline.backfill_plan_invites) i,
      (SELECT count(*) FILTER (WHERE disposition = 'link') AS users_to_link, count(*) AS plan_users,
-             count(*) FILTER (WHERE disposition = 'link' AND NOT linked_at_create) AS users_to_walk
+             count(*) FILTER (WHERE disposition = 'link' AND link_walk) AS users_to_walk
       FROM patient_pipeline.backfill_plan_users) u,
      (SELECT count(*) AS plan_chats FROM patient_pipeline.backfill_plan_chats) c

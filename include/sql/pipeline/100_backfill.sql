@@ -228,7 +228,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.backfill_plan_chats (
 -- size (in id order, the ids being random UUIDs, every batch dirtied random pages of the whole table).
 -- The key only orders the walk: every batch UPDATE matches its rows by primary key, so a row the
 -- application updated (moved by HOT or to another page) after the plan is still found and handled.
--- link_users walks only the users create_patients did not link already (linked_at_create), so it
+-- link_users walks only the users create_patients does not link itself (link_walk), so it
 -- runs no batch that can only find nothing. COLLATE "C": byte order, cheap and the same on every server.
 -- Run only when missing (ALTER TABLE and CREATE INDEX lock the table even when they would skip): this
 -- file runs at every task start, possibly while a phase's lanes read the plan tables.
@@ -243,8 +243,8 @@ BEGIN
         ALTER TABLE patient_pipeline.backfill_plan_chats ADD COLUMN walk_key text COLLATE "C";
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'patient_pipeline.backfill_plan_users'::regclass
-                   AND attname = 'linked_at_create' AND NOT attisdropped) THEN
-        ALTER TABLE patient_pipeline.backfill_plan_users ADD COLUMN linked_at_create boolean NOT NULL DEFAULT false;
+                   AND attname = 'link_walk' AND NOT attisdropped) THEN
+        ALTER TABLE patient_pipeline.backfill_plan_users ADD COLUMN link_walk boolean NOT NULL DEFAULT false;
     END IF;
     IF to_regclass('patient_pipeline.ix_backfill_plan_invites_walk') IS NULL THEN
         CREATE INDEX ix_backfill_plan_invites_walk ON patient_pipeline.backfill_plan_invites (walk_key);
