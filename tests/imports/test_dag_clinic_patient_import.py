@@ -41,8 +41,9 @@ def test_dag_parses_with_the_documented_shape():
     assert dag.doc_md and "How to recover" in dag.doc_md
     assert set(dag.params.keys()) == {"source_ids", "landing_root", "dry_run"}
     assert set(dag.task_ids) == {"acquire_pipeline_lease", "discover_files", "import_file", "night_summary",
-                                 "release_pipeline_lease", "night_needs_attention"}
-    for tid in ("acquire_pipeline_lease", "import_file", "night_summary", "release_pipeline_lease"):
+                                 "match_identities", "release_pipeline_lease", "night_needs_attention"}
+    for tid in ("acquire_pipeline_lease", "import_file", "night_summary", "match_identities",
+                "release_pipeline_lease"):
         assert dag.get_task(tid).pool == settings.APP_DB_POOL
     assert dag.get_task("release_pipeline_lease").is_teardown
     assert dag.get_task("night_summary").outlets
