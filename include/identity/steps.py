@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import private_files, run_report
+from include.core import metrics, private_files, run_report
 from include.identity import matcher
 from include.identity.results import MatchReport
 
@@ -33,6 +33,15 @@ def compact(report: MatchReport) -> dict[str, Any]:
     }
 
 
+def _emit_metrics(report: MatchReport) -> None:
+    """The pass's pair counts and the open queue's size through the pipeline's metrics path (counts only)."""
+    pairs = {key: sum(int(getattr(r, key)) for r in report.runs)
+             for key in ("pairs_scored", "above_threshold", "queued", "already_open", "suppressed_decided")}
+    queue = report.runs[-1].queue_by_kind if report.runs else {}
+    open_items = sum(int(v.get("open", 0)) if isinstance(v, dict) else int(v) for v in queue.values())
+    metrics.identity_pairs(pairs, review_queue_size=open_items if report.runs else None)
+
+
 def _write(dag_id: str, run_id: str, data: dict[str, Any]) -> str:
     directory = run_report.run_dir(dag_id, run_id)
     path = directory / "identity.json"
@@ -42,6 +51,7 @@ def _write(dag_id: str, run_id: str, data: dict[str, Any]) -> str:
 
 def after_import_night(engine: sa.Engine, dag_id: str, run_id: str) -> dict[str, Any]:
     report = matcher.run_night(engine, run_id)
+    _emit_metrics(report)
     data = compact(report)
     data["report"] = _write(dag_id, run_id, data)
     log.info("matcher after the night: %d account(s), %d pair(s) queued", data["accounts"], data["queued"])
@@ -51,6 +61,7 @@ def after_import_night(engine: sa.Engine, dag_id: str, run_id: str) -> dict[str,
 def after_backfill(engine: sa.Engine, dag_id: str, run_id: str) -> dict[str, Any]:
     try:
         report = matcher.run_accounts(engine, None, trigger="backfill", mode="full", dag_run_id=run_id)
+        _emit_metrics(report)
         data = compact(report)
         data["report"] = _write(dag_id, run_id, data)
     except Exception as exc:  # a report step: never a gate
@@ -62,4 +73,6 @@ def after_backfill(engine: sa.Engine, dag_id: str, run_id: str) -> dict[str, Any
 
 
 def on_demand(engine: sa.Engine, account_ids: list[str] | None, mode: str, run_id: str | None) -> dict[str, Any]:
-    return compact(matcher.run_accounts(engine, account_ids, trigger="on_demand", mode=mode, dag_run_id=run_id))
+    report = matcher.run_accounts(engine, account_ids, trigger="on_demand", mode=mode, dag_run_id=run_id)
+    _emit_metrics(report)
+    return compact(report)
