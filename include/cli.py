@@ -32,8 +32,7 @@ import sys
 
 import sqlalchemy as sa
 
-from include.core import db, embedded_db, settings
-from include.migration import catalog, driver, legacy_contract
+from include.core import alembic_driver, catalog, db, embedded_db, legacy_contract, settings
 
 
 def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:
@@ -42,7 +41,7 @@ def table_summary(conn: sa.Connection) -> list[tuple[str, int]]:
 
 
 def print_db_info(conn: sa.Connection) -> None:
-    rev = driver.current_revision(conn)
+    rev = alembic_driver.current_revision(conn)
     version = conn.execute(sa.text("SHOW server_version")).scalar()
     print(f"PostgreSQL {version}; alembic revision: {rev or '(unversioned)'}")
     for table, rows in table_summary(conn):
@@ -190,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("legacy schema matches docs/contracts/data-model.md §1")
         if args.command == "stamp-baseline":
-            current = driver.current_revision(conn)
+            current = alembic_driver.current_revision(conn)
             if current is not None:
                 print(f"already versioned at {current}; not stamping")
                 return 1
-            driver.stamp(conn, settings.REV_BASELINE)
+            alembic_driver.stamp(conn, settings.REV_BASELINE)
             print(f"stamped at {settings.REV_BASELINE}")
         return 0
 

@@ -15,8 +15,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include.core import db, embedded_db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, embedded_db, settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +99,7 @@ def engine(fresh_db: str) -> Iterator[sa.Engine]:
 def legacy_engine(engine: sa.Engine) -> sa.Engine:
     """A database at 20250526_legacy_baseline (empty legacy tables)."""
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     return engine
 
 

@@ -6,8 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from include import cli
-from include.core import settings
-from include.migration import driver
+from include.core import alembic_driver, settings
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def test_stamp_baseline_verifies_the_schema_then_stamps(unversioned_legacy_db, c
     assert cli.main(["stamp-baseline"]) == 0
     assert "legacy schema matches" in capsys.readouterr().out
     with unversioned_legacy_db.connect() as conn:
-        assert driver.current_revision(conn) == settings.REV_BASELINE
+        assert alembic_driver.current_revision(conn) == settings.REV_BASELINE
 
 
 def test_stamp_baseline_refuses_a_schema_that_differs_and_lists_why(unversioned_legacy_db, capsys):

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from include.api.errors import Problem
 from include.api.settings import ApiSettings
 from include.imports import direct, staging
+from include.imports.record_normalizer import normalize_record
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig, load_sources, source_from_dict
-from include.normalize import normalize_record
 
 #: The fields a JSON record may carry (the platform's CSV header).
 RECORD_FIELDS = ("external_id", "first_name", "last_name", "email", "phone", "date_of_birth")
@@ -36,7 +36,7 @@ def upload_source(account_id: str, settings: ApiSettings) -> SourceConfig | None
 
 def api_source(account_id: str, settings: ApiSettings, namespace: str | None = None) -> SourceConfig:
     """How JSON records of ``account_id`` are read: ISO dates, the upload source's region and clinician, and
-    the identifier namespace the call names (default: the account's API namespace, IDENTITY.md 1b)."""
+    the identifier namespace the call names (default: the account's API namespace, docs/contracts/identity.md 1b)."""
     upload = upload_source(account_id, settings)
     return source_from_dict({
         "id": f"api-{account_id}", "account_id": account_id, "format": "csv", "landing": "api",

@@ -20,7 +20,7 @@ environment variable                   default     meaning
                                                    0 = ask on every call)
 ``GENASCOPE_API_IDENTIFIER_NAMESPACE`` ``api``     the account's API namespace: where a record's
                                                    external_id is looked up and recorded when the call
-                                                   names no ``identifier_namespace`` (IDENTITY.md 1b)
+                                                   names no ``identifier_namespace`` (docs/contracts/identity.md 1b)
 ``GENASCOPE_API_STATEMENT_TIMEOUT_MS`` 30000       ``statement_timeout`` of every API session
 ``GENASCOPE_API_LOCK_TIMEOUT_MS``      10000       ``lock_timeout`` (incl. the wait for the account lock
                                                    while a nightly import of the account runs: 503)

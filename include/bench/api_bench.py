@@ -38,8 +38,7 @@ import psycopg
 import sqlalchemy as sa
 
 from include.bench.harness import Bar, Server, Timing, create_database, drop_database, engine_for, say, unique_name
-from include.core import db, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, db, pipeline_schema, settings
 
 ACCOUNTS = {"file": "acct-bench-file", "bulk": "acct-bench-bulk", "single": "acct-bench-single",
             "insert": "acct-bench-insert", "during": "acct-bench-during"}
@@ -115,7 +114,7 @@ def _prepare(server: Server) -> tuple[str, str]:
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
             pipeline_schema.ensure(conn)
         with engine.begin() as conn:
             for acct in ACCOUNTS.values():

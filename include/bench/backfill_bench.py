@@ -34,8 +34,7 @@ from include.bench.harness import (
     vacuum_analyze,
 )
 from include.bench.writer_probe import ProbeStats, WriterProbe
-from include.core import settings
-from include.migration import driver
+from include.core import alembic_driver, settings
 
 #: The backfill's own defaults: P runs exactly as the DAG runs it.
 P_BATCH_SIZE: int = BackfillOptions.__dataclass_fields__["batch_size"].default  # type: ignore[assignment]
@@ -112,10 +111,10 @@ def build_template(server: Server, label: str, invites: int, seed: int) -> tuple
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_BASELINE)
+            alembic_driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(uri, invites, seed)
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     finally:
         engine.dispose()
     vacuum_analyze(uri)

@@ -42,8 +42,7 @@ from include.bench.harness import (
     unique_name,
     vacuum_analyze,
 )
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 
 MIGRATION_DAG = "patient_first_migration"
 IMPORT_DAG = "clinic_patient_import"
@@ -164,7 +163,7 @@ def migration_run(server: Server, cfg: E2EConfig, log_path: Path) -> E2ERun:
         engine = engine_for(uri)  # a private engine: the database is dropped afterwards
         try:
             with engine.connect() as conn:
-                driver.upgrade(conn, settings.REV_BASELINE)
+                alembic_driver.upgrade(conn, settings.REV_BASELINE)
         finally:
             engine.dispose()
         seeder.generate(uri, cfg.invites, cfg.seed)

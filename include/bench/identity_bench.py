@@ -208,9 +208,8 @@ def _pass_child(out: Any, uri: str, mode: str, new_ids: list[str] | None, memory
 
 
 def scale(server_url: str | None, patients: int, incremental: int, seed: int, memory_mb: int) -> dict[str, Any]:
-    from include.core import db, pipeline_schema
+    from include.core import alembic_driver, db, pipeline_schema
     from include.identity.generator import Generator
-    from include.migration import driver
 
     server = connect_server(server_url)
     say(f"identity scale: generating {patients + incremental} patients")
@@ -223,7 +222,7 @@ def scale(server_url: str | None, patients: int, incremental: int, seed: int, me
     try:
         engine = db.create_engine(uri)
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
             pipeline_schema.ensure(conn)
             conn.exec_driver_sql(f"INSERT INTO accounts (id, name) VALUES ('{ACCOUNT}', 'bench')")
             conn.commit()

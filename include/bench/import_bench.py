@@ -33,8 +33,7 @@ from include.bench.harness import (
     unique_name,
     vacuum_analyze,
 )
-from include.core import pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, pipeline_schema, settings
 
 RSS_LIMIT_MB = 600.0
 
@@ -77,12 +76,12 @@ def build_template(server: Server, invites: int, seed: int) -> tuple[str, str, i
     engine = engine_for(uri)
     try:
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_BASELINE)
+            alembic_driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(uri, invites, seed)
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
             run_all(conn, BackfillOptions(run_id="bench-import-template"))
-            driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+            alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
             pipeline_schema.ensure(conn)
             account, patients = conn.exec_driver_sql(
                 "SELECT account_id, count(*) FROM patients WHERE account_id IS NOT NULL "

@@ -3,7 +3,7 @@
 * :mod:`include.core.settings`        project-wide constants and paths (no I/O at import time);
 * :mod:`include.core.db`              the one way to reach the application database;
 * :mod:`include.core.embedded_db`     the embedded PostgreSQL default under ``.pgdata/``;
-* :mod:`include.core.locks`           lock-safe sessions: timeouts, bounded retries, the advisory lock;
+* :mod:`include.core.locks`           lock-safe sessions: timeouts, bounded retries;
 * :mod:`include.core.lease`           one writer at a time: the lease the migration, rollback and import DAGs share;
 * :mod:`include.core.pipeline_schema` the ``patient_pipeline`` bookkeeping schema (no application table);
 * :mod:`include.core.run_report`      per-run report folders (``report.md``, ``report.json``);
@@ -12,7 +12,12 @@
 * :mod:`include.core.db_errors`       database errors without row values: the wrapper every database step runs inside;
 * :mod:`include.core.private_files`   owner-only files and folders (0600 / 0700) for anything that may hold PHI;
 * :mod:`include.core.storage`         where the pipeline's files live: the runs root and landing, local or object storage;
-* :mod:`include.core.pipeline_role`   the pipeline's least-privilege database role.
+* :mod:`include.core.pipeline_role`   the pipeline's least-privilege database role;
+* :mod:`include.core.alembic_driver`  the alembic revisions run from Python on a connection we hand in;
+* :mod:`include.core.run_records`     preflight and the run record (revision, contract, legacy checksums);
+* :mod:`include.core.legacy_contract` docs/contracts/data-model.md §1 as data, and a check of a live database;
+* :mod:`include.core.catalog`         snapshots of the live catalog (tables, columns, constraints, indexes);
+* :mod:`include.core.checksums`       row counts and order-independent checksums of the legacy tables.
 
 Importing this package imports nothing: DAG files import from it while they are parsed.
 """

@@ -1,4 +1,4 @@
-"""Lock-safe sessions: timeouts, bounded retries of lock timeouts, and the pipeline's advisory lock."""
+"""Lock-safe sessions: timeouts and bounded retries of lock timeouts (PipelineBusy is the lease's refusal)."""
 
 from __future__ import annotations
 
@@ -105,31 +105,3 @@ def retry_on_lock_timeout(fn: Callable[[], T], *, what: str, attempts: int = set
     raise AssertionError("unreachable")
 
 
-def try_advisory_lock(conn: sa.Connection) -> bool:
-    return bool(conn.exec_driver_sql(
-        f"SELECT pg_try_advisory_lock({settings.ADVISORY_LOCK_CLASS}, {settings.ADVISORY_LOCK_OBJECT})"
-    ).scalar())
-
-
-def acquire_advisory_lock(conn: sa.Connection, *, wait_s: float = 0, poll_s: float = 2.0, who: str = "") -> None:
-    """Take the pipeline's session-level advisory lock on ``conn``, waiting up to ``wait_s`` seconds."""
-    deadline = time.monotonic() + wait_s
-    while not try_advisory_lock(conn):
-        if time.monotonic() >= deadline:
-            holder = conn.exec_driver_sql(
-                "SELECT l.pid, a.application_name, now() - a.backend_start FROM pg_locks l "
-                "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                f"AND l.classid = {settings.ADVISORY_LOCK_CLASS} AND l.objid = {settings.ADVISORY_LOCK_OBJECT}"
-            ).first()
-            detail = f"pid {holder[0]} ({holder[1]}), connected for {holder[2]}" if holder else "unknown holder"
-            raise PipelineBusy(
-                f"{who or 'this run'}: another migration, rollback or import holds the pipeline lock "
-                f"({detail}); waited {wait_s:.0f}s. Wait for it to finish, then re-run."
-            )
-        time.sleep(poll_s)
-
-
-def release_advisory_lock(conn: sa.Connection) -> None:
-    conn.exec_driver_sql(
-        f"SELECT pg_advisory_unlock({settings.ADVISORY_LOCK_CLASS}, {settings.ADVISORY_LOCK_OBJECT})"
-    )

@@ -102,10 +102,3 @@ def create_pipeline_role(admin_uri: str, *, role: str = DEFAULT_ROLE, owner_role
     return PipelineRole(role, owner_role, database, moved)
 
 
-def drop_pipeline_role(admin_uri: str, role: str) -> None:
-    """Remove ``role``'s grants in this database (and the role, once no database refers to it)."""
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        if exists:
-            conn.execute(sql.SQL("DROP OWNED BY {r} CASCADE").format(r=sql.Identifier(role)))
-            conn.execute(sql.SQL("DROP ROLE {r}").format(r=sql.Identifier(role)))

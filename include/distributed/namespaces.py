@@ -23,10 +23,6 @@ from pathlib import Path
 from include.core import settings
 
 
-class NamespacesUnavailable(RuntimeError):
-    """``unshare --mount --uts`` is not permitted here (not root, or no CAP_SYS_ADMIN)."""
-
-
 def _fresh_tmp(keep: Sequence[Path]) -> list[str]:
     """Shell steps that put an empty tmpfs on ``/tmp`` in which the paths of ``keep`` under ``/tmp`` stay."""
     tmp = Path("/tmp")

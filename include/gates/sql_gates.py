@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import run_records, settings
 from include.gates.results import GateResult
-from include.migration import runs
 
 #: rule -> what to do when it fails (shown in the task log and the run report)
 SQL_RULES: dict[str, str] = {
@@ -36,13 +35,13 @@ def legacy_checksums_gate(conn: sa.Connection, run_id: str) -> GateResult:
     """The run changed no legacy column (docs/contracts/data-model.md §4 rule 9), even with the application writing.
 
     Compared with this run's own preflight (per-row hashes of invites and chat_sessions, table
-    checksums of the rest; see include.migration.runs.audit_legacy_changes). Rows the application wrote since
+    checksums of the rest; see include.core.run_records.audit_legacy_changes). Rows the application wrote since
     preflight are reported, not failed; any other change fails the gate with the row ids.
     """
-    if not runs.stored_checksums(conn, run_id, "before"):
+    if not run_records.stored_checksums(conn, run_id, "before"):
         return GateResult("legacy_checksums_unchanged", False, 1, [],
                           "no preflight checksums for this run: re-run the DAG from preflight")
-    audit = runs.audit_legacy_changes(conn, run_id)
+    audit = run_records.audit_legacy_changes(conn, run_id)
     ids = [i for found in audit.pipeline_changed.values() for i in found]
     violations = len(ids) + len(audit.unexplained_tables)
     app = ", ".join(f"{t} {n}" for t, n in audit.application_changed.items()) or "none"

@@ -1,4 +1,4 @@
-"""Identity resolution (IDENTITY.md §2): the probabilistic matcher that feeds the one review queue.
+"""Identity resolution (docs/contracts/identity.md §2): the probabilistic matcher that feeds the one review queue.
 
 Modules: ``config`` (settings), ``model`` (comparisons, blocking, the shipped default model), ``engine``
 (Splink 5 on an owner-only, memory-bounded DuckDB), ``extract`` (an account's patients out of PostgreSQL

@@ -1,11 +1,11 @@
-"""The project's own evaluation data for the matcher (IDENTITY.md §5): people in two or more sources.
+"""The project's own evaluation data for the matcher (docs/contracts/identity.md §5): people in two or more sources.
 
 Deterministic for a seed. Every person gets a record in source ``ehr`` (its MRN namespace ``ehr-mrn``);
 a share of them also appear in source ``fhir`` (namespace ``fhir-id``) and some in a third, ``lab``
 (``lab-mrn``), each copy with one realistic slip: a typo in a name, a nickname, a married (or hyphenated)
 name, two digits of the date of birth transposed, one digit changed, day and month swapped, a new e-mail,
 first and last name swapped, a new area code, a missing e-mail or phone. A copy that keeps the same e-mail key and first-name
-key would have been matched by the exact key (one patient, IMPORTS.md "Matching"): it is not emitted as a
+key would have been matched by the exact key (one patient, docs/contracts/imports.md "Matching"): it is not emitted as a
 second patient and is counted as ``exact_key``.
 
 Hard negatives (different people who look alike): twins sharing a surname, birth date, e-mail and phone;

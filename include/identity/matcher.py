@@ -1,4 +1,4 @@
-"""One pass of the matcher over one account (IDENTITY.md §2), and the night's / backfill's / on-demand runs.
+"""One pass of the matcher over one account (docs/contracts/identity.md §2), and the night's / backfill's / on-demand runs.
 
 ``run_account``: a ``match_run`` row; the account's live patients extracted with COPY into an owner-only
 working directory; DuckDB builds the compared features; the model is the account's own (trained without

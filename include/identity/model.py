@@ -1,7 +1,7 @@
 """The matcher's Fellegi-Sunter model for Splink 5 on DuckDB: features, comparisons, blocking rules.
 
 The records table the model reads (``records`` in DuckDB) is built by :data:`FEATURES_SQL` from the raw
-extract (key forms computed by PostgreSQL, IDENTITY.md §2) and the nickname table. Comparisons:
+extract (key forms computed by PostgreSQL, docs/contracts/identity.md §2) and the nickname table. Comparisons:
 
 * ``first_name``: exact (term-frequency adjusted), nickname equivalence (the ``nicknames`` package's list),
   Jaro-Winkler >= 0.92 / >= 0.80, first and last name swapped, else.

@@ -6,7 +6,7 @@ decisions **in bounded chunks** (``GENASCOPE_IMPORT_MERGE_CHUNK_ROWS`` rows to i
 10,000), one transaction per chunk: updates that never blank a value, inserts of new ``pending`` patients
 (``inactive`` when the source reports them deceased or inactive; an update only ever turns a deceased person
 ``inactive``, never back to ``pending``: change reason ``deceased``), the cross-reference of identifiers
-(``patient_identifier``, IDENTITY.md 1b), the change log (one row per updated patient in
+(``patient_identifier``, docs/contracts/identity.md 1b), the change log (one row per updated patient in
 ``import_change_log``; inserts in blocks in ``import_insert_log``; both per patient in the view
 ``import_changes``) and the ledger's ``merged_through`` and running counts. Review items (name + DOB
 look-alikes, feed events, identity conflicts) are written once before the chunks.

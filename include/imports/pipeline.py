@@ -22,12 +22,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, private_files, settings, storage
+from include.core import alembic_driver, pipeline_schema, private_files, settings, storage
 from include.core.db_errors import db_step
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
-from include.migration import driver
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +118,8 @@ def resolve_sources(source_ids: list[str] | None = None) -> list[SourceConfig]:
 
 def preflight(conn: sa.Connection, sources: list[SourceConfig]) -> None:
     """The schema revision, the sources' accounts and default clinicians must exist (fail clearly)."""
-    rev = driver.current_revision(conn)
-    if driver.revision_index(rev) < driver.revision_index(REQUIRED_REVISION):
+    rev = alembic_driver.current_revision(conn)
+    if alembic_driver.revision_index(rev) < alembic_driver.revision_index(REQUIRED_REVISION):
         raise ImportPreconditionFailed(
             f"clinic imports need alembic revision {REQUIRED_REVISION} or later; the database is at {rev or 'none'}. "
             "Run the patient_first_migration DAG (or `alembic upgrade`) first.")

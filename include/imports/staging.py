@@ -19,9 +19,9 @@ from functools import cache
 import sqlalchemy as sa
 
 from include.core import settings
+from include.imports.record_normalizer import NormalizedRecord, normalize_record
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
-from include.normalize import NormalizedRecord, normalize_record
 
 STAGING_COLUMNS = (
     "file_id", "record_no", "external_id", "first_name", "last_name", "email", "phone", "date_of_birth",

@@ -7,9 +7,8 @@ import logging
 import time
 from typing import Any
 
-from include.core import db, failures, lease, run_report, settings, storage
+from include.core import alembic_driver, db, failures, lease, run_records, run_report, settings, storage
 from include.gates import GateFailed, GateResult, gx_gates, sql_gates
-from include.migration import driver, runs
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ def check_app_db() -> dict[str, Any]:
     """Reachable, a revision this project knows, and the live legacy schema matches the contract."""
     runs_root = storage.check_runs_root()  # reports and Data Docs must be where the API server reads them
     with _engine().connect() as conn:
-        info = runs.check_database(conn)
+        info = run_records.check_database(conn)
     log.info("preflight: %s, PostgreSQL %s, revision %s", info.database, info.server_version, info.revision)
     return {"database": info.database, "server_version": info.server_version, "revision": info.revision,
             "legacy_rows": info.legacy_rows, "runs_root": runs_root}
@@ -41,7 +40,7 @@ def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dic
     """Take the lease shared with the rollback and import DAGs, and open this run's record."""
     with _engine().connect() as conn:
         lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
-        runs.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
+        run_records.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
     return {"lease": "taken", "run_id": run_id}
 
 
@@ -49,13 +48,8 @@ def record_legacy_checksums(run_id: str) -> dict[str, Any]:
     """Row counts and checksums of every legacy table's original columns, kept for the gates and rollback."""
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        sums = runs.record_checksums(conn, run_id, "before")
+        sums = run_records.record_checksums(conn, run_id, "before")
     return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
-
-
-def check_lease(run_id: str) -> None:
-    with _engine().connect() as conn:
-        lease.check(conn, DAG_ID, run_id)
 
 
 # ---------------------------------------------------------------- schema
@@ -63,14 +57,14 @@ def upgrade_step(run_id: str, revision: str, *, dry_run: bool, lock_timeout_ms: 
     """Apply one revision (skipped when already applied); dry run only says what it would do."""
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        current = driver.current_revision(conn)
-        already = driver.revision_index(current) >= driver.revision_index(revision)
+        current = alembic_driver.current_revision(conn)
+        already = alembic_driver.revision_index(current) >= alembic_driver.revision_index(revision)
         if dry_run:
             return {"revision": revision, "applied": False, "would_apply": not already, "current": current}
         started = time.monotonic()
-        result = driver.upgrade(conn, revision, lock_timeout_ms=lock_timeout_ms)
+        result = alembic_driver.upgrade(conn, revision, lock_timeout_ms=lock_timeout_ms)
         if result.applied:
-            runs.record_applied_revision(conn, run_id, revision)
+            run_records.record_applied_revision(conn, run_id, revision)
         return {"revision": revision, "applied": result.applied, "before": result.before, "after": result.after,
                 "seconds": round(time.monotonic() - started, 3)}
 
@@ -117,13 +111,13 @@ def finalize(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
         lease.check(conn, DAG_ID, run_id)
         started = time.monotonic()
         stragglers: dict[str, Any] = {}
-        if driver.current_revision(conn) != settings.REV_FINALIZE_INVITES:
+        if alembic_driver.current_revision(conn) != settings.REV_FINALIZE_INVITES:
             stragglers = _as_dict(backfill.catch_up(conn, _backfill_options(run_id, params)))
-        result = driver.upgrade(conn, settings.REV_FINALIZE_INVITES,
-                                lock_timeout_ms=int(params.get("lock_timeout_ms",
-                                                               settings.DEFAULT_LOCK_TIMEOUT_MS)))
+        result = alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES,
+                                        lock_timeout_ms=int(params.get("lock_timeout_ms",
+                                                                       settings.DEFAULT_LOCK_TIMEOUT_MS)))
         if result.applied:
-            runs.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
+            run_records.record_applied_revision(conn, run_id, settings.REV_FINALIZE_INVITES)
         return {"revision": settings.REV_FINALIZE_INVITES, "applied": result.applied,
                 "catch_up_rows": stragglers.get("rows", {}), "seconds": round(time.monotonic() - started, 3)}
 
@@ -138,7 +132,7 @@ def post_check_finalized() -> dict[str, Any]:
             "AND table_name = 'invites' AND column_name = 'patient_id'")).scalar()
         leftover = conn.execute(sa.text(
             "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_invites_patient_id_not_null'")).scalar()
-        revision = driver.current_revision(conn)
+        revision = alembic_driver.current_revision(conn)
     ok = nullable == "NO" and leftover == 0 and revision == settings.REV_FINALIZE_INVITES
     result = {"rule": "finalized", "passed": ok, "violations": 0 if ok else 1, "sample_ids": [],
               "detail": f"revision {revision}, invites.patient_id nullable={nullable}, leftover checks={leftover}"}
@@ -152,7 +146,7 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
     title = f"patient_first_migration {'DRY RUN' if dry else 'run'} {run_id}"
     path = run_report.write(directory, title, {"params": params, **sections})
     with _engine().connect() as conn:
-        runs.finish_run(conn, run_id, sections.get("status", "done"))
+        run_records.finish_run(conn, run_id, sections.get("status", "done"))
     return {"report": str(path), "folder": str(directory)}
 
 
@@ -266,7 +260,7 @@ def write_waiting_report(run_id: str, params: dict[str, Any], status: str, plan:
 def finalize_already_applied() -> bool:
     """``20250530_finalize_invites`` is applied already (nothing to ask, nothing to do)."""
     with _engine().connect() as conn:
-        applied = driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
+        applied = alembic_driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
         conn.rollback()
     return applied
 
@@ -436,20 +430,20 @@ def auto_rollback(run_id: str) -> dict[str, Any]:
 
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        applied = runs.applied_revisions(conn, run_id)
+        applied = run_records.applied_revisions(conn, run_id)
         downgraded: list[str] = []
 
         def downgrade_once(revision: str) -> None:
             target = settings.ALL_REVISIONS[settings.ALL_REVISIONS.index(revision) - 1]
             # No consent to drop patient rows: if rows remain that this run did not create, it refuses.
-            driver.downgrade(conn, target)
+            alembic_driver.downgrade(conn, target)
             downgraded.append(revision)
 
         if settings.REV_FINALIZE_INVITES in applied:
             downgrade_once(settings.REV_FINALIZE_INVITES)
         undone: dict[str, Any] = {}
-        if driver.revision_index(driver.current_revision(conn)) >= \
-      driver.revision_index(settings.REV_UPDATE_PATIENTS):
+        if alembic_driver.revision_index(alembic_driver.current_revision(conn)) >= \
+      alembic_driver.revision_index(settings.REV_UPDATE_PATIENTS):
             undone = _as_dict(backfill.undo_run(conn, run_id))
         for revision in reversed([r for r in applied if r != settings.REV_FINALIZE_INVITES]):
             downgrade_once(revision)

@@ -9,7 +9,7 @@ It also rejects, without the library, the same well-formed shapes under a specia
 ``TEST_ENVIRONMENT`` allows ``test``), and one library call per distinct address is the hot path's most
 expensive step when a file is full of them.
 Invalid syntax -> reason ``invalid_email`` (quarantine). Length limits (255 characters, the
-``patients.email`` width) are checked by ``include.normalize.normalize_record`` as ``field_too_long``.
+``patients.email`` width) are checked by ``include.imports.record_normalizer.normalize_record`` as ``field_too_long``.
 """
 
 from __future__ import annotations

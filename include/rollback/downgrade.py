@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include.core import settings
-from include.migration import driver
+from include.core import alembic_driver, settings
 from include.rollback import archive
 from include.rollback.errors import ArchiveIncomplete, DowngradeOutOfOrder, UnknownTarget
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
@@ -61,13 +60,13 @@ def down_to(revision: str) -> str:
 
 def is_needed(revision: str, target: str) -> bool:
     """Does a rollback to ``target`` remove ``revision``? (False: the task is skipped.)"""
-    return driver.revision_index(revision) > driver.revision_index(check_target(target))
+    return alembic_driver.revision_index(revision) > alembic_driver.revision_index(check_target(target))
 
 
 def revisions_to_remove(current: str | None, target: str) -> list[str]:
     """The revisions a rollback from ``current`` to ``target`` removes, newest first."""
-    lo, hi = driver.revision_index(check_target(target)), driver.revision_index(current)
-    return [r for r in reversed(settings.ALL_REVISIONS) if lo < driver.revision_index(r) <= hi]
+    lo, hi = alembic_driver.revision_index(check_target(target)), alembic_driver.revision_index(current)
+    return [r for r in reversed(settings.ALL_REVISIONS) if lo < alembic_driver.revision_index(r) <= hi]
 
 
 def downgrade_one(conn: sa.Connection, run_id: str, revision: str, *,
@@ -79,9 +78,9 @@ def downgrade_one(conn: sa.Connection, run_id: str, revision: str, *,
     not hold every row/link this step drops.
     """
     started = time.monotonic()
-    current = driver.current_revision(conn)
+    current = alembic_driver.current_revision(conn)
     target = down_to(revision)
-    if driver.revision_index(current) < driver.revision_index(revision):
+    if alembic_driver.revision_index(current) < alembic_driver.revision_index(revision):
         log.info("downgrade of %s: database already at %s; nothing to do", revision, current)
         return DowngradeStep(revision, target, False, current, current, {}, round(time.monotonic() - started, 3))
     if current != revision:
@@ -97,7 +96,7 @@ def downgrade_one(conn: sa.Connection, run_id: str, revision: str, *,
         check = archive.sync_and_verify(conn, run_id)
         rechecked = {c.source: c.archived_rows for c in check.checks if c.source in DROPS[revision]}
     consents = {"patients_archived": "yes"} if revision == settings.REV_CREATE_PATIENTS else {}
-    result = driver.downgrade(conn, target, lock_timeout_ms=lock_timeout_ms, **consents)
+    result = alembic_driver.downgrade(conn, target, lock_timeout_ms=lock_timeout_ms, **consents)
     log.info("removed %s (database now at %s); archive re-checked: %s", revision, result.after, rechecked)
     return DowngradeStep(revision, target, result.applied, result.before, result.after, rechecked,
                          round(time.monotonic() - started, 3))

@@ -30,8 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, pipeline_schema, settings
 from include.rollback import sqlfiles
 from include.rollback.errors import RestoreNotPossible
 
@@ -79,8 +78,8 @@ def pending_archive(conn: sa.Connection) -> str | None:
 
 
 def _require_revision(conn: sa.Connection) -> None:
-    current = driver.current_revision(conn)
-    if driver.revision_index(current) < driver.revision_index(settings.REV_UPDATE_PATIENTS):
+    current = alembic_driver.current_revision(conn)
+    if alembic_driver.revision_index(current) < alembic_driver.revision_index(settings.REV_UPDATE_PATIENTS):
         raise RestoreNotPossible(
             f"the database is at {current}; restoring archived patients needs {settings.REV_UPDATE_PATIENTS} "
             "(patients.user_id). Run it after the schema upgrades and before the backfill plan.")

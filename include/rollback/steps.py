@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.core import db, failures, lease, run_report, settings, storage
-from include.migration import driver, runs
+from include.core import alembic_driver, db, failures, lease, run_records, run_report, settings, storage
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
     ConfirmationMissing,
@@ -68,8 +67,8 @@ def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, A
 
 def rollback_plan(conn, target: str) -> dict[str, Any]:
     """What a rollback to ``target`` archives and drops, from the live database (read-only)."""
-    current = driver.current_revision(conn)
-    if driver.revision_index(current) < driver.revision_index(target):
+    current = alembic_driver.current_revision(conn)
+    if alembic_driver.revision_index(current) < alembic_driver.revision_index(target):
         raise DowngradeOutOfOrder(
             f"the database is at {current}, below the target {target}: a rollback only goes down. "
             "Nothing was changed; choose a lower target_revision or run patient_first_migration.")
@@ -92,9 +91,9 @@ def preflight(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
     dry = bool(params.get("dry_run", True))
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        info = runs.check_database(conn)
+        info = run_records.check_database(conn)
         plan = rollback_plan(conn, target)
-        runs.start_run(conn, run_id, DAG_ID, dry, params)
+        run_records.start_run(conn, run_id, DAG_ID, dry, params)
         if not dry:
             archive.start(conn, run_id, DAG_ID, revision_before=info.revision, target_revision=target,
                           preflight_counts=plan["would_archive"])
@@ -108,7 +107,7 @@ def record_legacy_checksums(run_id: str) -> dict[str, Any]:
     """Row counts and checksums of the legacy tables' original columns as this rollback found them."""
     with _engine().connect() as conn:
         lease.check(conn, DAG_ID, run_id)
-        sums = runs.record_checksums(conn, run_id, CHECKSUM_PHASE)
+        sums = run_records.record_checksums(conn, run_id, CHECKSUM_PHASE)
     return {t: {"rows": c.rows, "checksum": c.checksum} for t, c in sums.items()}
 
 
@@ -243,7 +242,7 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
     safe_params = {k: v for k, v in params.items() if k != "confirm"}
     path = run_report.write(directory, title, {"params": safe_params, **sections})
     with _engine().connect() as conn:
-        runs.finish_run(conn, run_id, sections.get("status", "done"))
+        run_records.finish_run(conn, run_id, sections.get("status", "done"))
     return {"report": str(path), "folder": str(directory)}
 
 

@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include.core import settings
-from include.migration import catalog, driver, legacy_contract, runs
+from include.core import alembic_driver, catalog, legacy_contract, run_records, settings
 from include.rollback import archive
 
 #: What each revision adds: (table, column) pairs, constraint names, index names.
@@ -62,7 +61,7 @@ class Verdict:
 def schema_differences(conn: sa.Connection, target: str) -> list[str]:
     """How the live schema differs from ``target``'s expected shape (empty: it matches)."""
     out: list[str] = []
-    revision = driver.current_revision(conn)
+    revision = alembic_driver.current_revision(conn)
     if revision != target:
         out.append(f"alembic revision is {revision}, expected {target}")
     snap = catalog.snapshot(conn, list(SHAPE_TABLES))
@@ -71,9 +70,9 @@ def schema_differences(conn: sa.Connection, target: str) -> list[str]:
     columns = {(t, c): not_null for t, c, _, not_null, _ in snap.columns}
     constraints = {name: validated for _, name, _, _, validated in snap.constraints}
     indexes = {name: valid for _, name, _, valid in snap.indexes}
-    target_index = driver.revision_index(target)
+    target_index = alembic_driver.revision_index(target)
     for rev, adds in ADDS.items():
-        expected = driver.revision_index(rev) <= target_index
+        expected = alembic_driver.revision_index(rev) <= target_index
         for kind, present, items in (("table", tables, adds["tables"]), ("column", columns, adds["columns"]),
                                      ("constraint", constraints, adds["constraints"]),
                                      ("index", indexes, adds["indexes"])):
@@ -83,7 +82,7 @@ def schema_differences(conn: sa.Connection, target: str) -> list[str]:
                     out.append(f"missing {kind} {name} (added by {rev})")
                 if not expected and item in present:
                     out.append(f"unexpected {kind} {name} (added by {rev}, which the rollback removes)")
-    if target_index < driver.revision_index(settings.REV_UPDATE_INVITES):
+    if target_index < alembic_driver.revision_index(settings.REV_UPDATE_INVITES):
         # Whatever its name: nothing on a legacy table may still refer to patients.
         out += [f"leftover constraint {name} on {t} refers to patients" for t, name, _, definition, _ in snap.constraints
                 if t in settings.LEGACY_TABLES and ("patient_id" in definition or "patients(" in definition)]
@@ -93,7 +92,7 @@ def schema_differences(conn: sa.Connection, target: str) -> list[str]:
     out += [f"index {n} is INVALID" for n, ok in indexes.items() if not ok]
     out += [f"leftover constraint {n}" for n in TEMPORARY_CONSTRAINTS if n in constraints]
     if ("invites", "patient_id") in columns:
-        finalized = target_index >= driver.revision_index(settings.REV_FINALIZE_INVITES)
+        finalized = target_index >= alembic_driver.revision_index(settings.REV_FINALIZE_INVITES)
         if columns[("invites", "patient_id")] != finalized:
             out.append(f"invites.patient_id is {'NOT NULL' if columns[('invites', 'patient_id')] else 'nullable'}, "
                        f"expected {'NOT NULL' if finalized else 'nullable'}")
@@ -118,17 +117,17 @@ def verify_legacy_checksums(conn: sa.Connection, run_id: str, phase: str) -> Ver
     saw it (the application wrote legacy rows while the database was migrated): then it is reported,
     not failed, because the rollback did not cause it and must not undo the application's writes.
     """
-    own = runs.stored_checksums(conn, run_id, phase)
+    own = run_records.stored_checksums(conn, run_id, phase)
     if not own:
         return Verdict("legacy_checksums_unchanged", False,
                        [f"no '{phase}' checksums recorded for run {run_id}: its preflight did not record them"])
-    rollback_changes = runs.verify_checksums_unchanged(conn, own)
-    original = runs.original_checksums(conn)
+    rollback_changes = run_records.verify_checksums_unchanged(conn, own)
+    original = run_records.original_checksums(conn)
     detail: dict[str, object] = {"compared_with_run": original[0] if original else None}
     if original is None:
         detail["note"] = "no pre-migration snapshot at the baseline revision exists; compared with this run's preflight"
         return Verdict("legacy_checksums_unchanged", not rollback_changes, rollback_changes, detail)
-    since_migration = runs.verify_checksums_unchanged(conn, original[1])
+    since_migration = run_records.verify_checksums_unchanged(conn, original[1])
     before_rollback = legacy_checksum_compare(original[1], own)
     by_application = [d for d in since_migration if d.split(":")[0] in before_rollback]
     failed = rollback_changes + [d for d in since_migration if d not in by_application]

@@ -27,8 +27,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 from include.seed.generator import COLUMNS, TABLES, LegacyGenerator, SeedSummary
 
 log = logging.getLogger(__name__)
@@ -61,11 +60,11 @@ def check_target(uri: str) -> str:
     engine = db.create_engine(uri, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            rev = driver.current_revision(conn)
+            rev = alembic_driver.current_revision(conn)
             if rev is None:
                 raise SeedTargetNotReady(
                     "the database has no alembic revision; create the legacy schema first with "
-                    f"`alembic upgrade {settings.REV_BASELINE}` (or include.migration.driver.upgrade) and run the seed again")
+                    f"`alembic upgrade {settings.REV_BASELINE}` (or include.core.alembic_driver.upgrade) and run the seed again")
             if rev == settings.REV_FINALIZE_INVITES:
                 raise SeedTargetNotReady(
                     f"the database is at {rev}: invites.patient_id is NOT NULL there, so legacy invites cannot be "

@@ -369,7 +369,7 @@ def _execute(engine: sa.Engine, req: Request, ctx: Context, run_id: str,
 
 
 def _identity_match(engine: sa.Engine, req: Request, ctx: Context, run_id: str) -> ActionResult:
-    """The matcher on demand (IDENTITY.md §2 c): it only proposes (review items), so a dry run runs it too."""
+    """The matcher on demand (docs/contracts/identity.md §2 c): it only proposes (review items), so a dry run runs it too."""
     from include.identity import steps as identity_steps
 
     out = identity_steps.on_demand(engine, [req.account_id] if req.account_id else None, req.match_mode, run_id)

@@ -26,8 +26,7 @@ from pathlib import Path
 import psycopg
 
 from include import cli
-from include.core import db, embedded_db, private_files, settings
-from include.migration import driver
+from include.core import alembic_driver, db, embedded_db, private_files, settings
 
 PY = sys.executable
 
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = reset_database(admin_uri, args.database)
     env[db.ENV_CONN] = uri  # the DAG runs below use exactly this database
     with db.app_engine(uri).connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     summary = seeder.generate(uri, args.invites, args.seed)
     print(f"seeded: {summary.table_counts()}")
     db_summary(uri)

@@ -146,10 +146,10 @@ def render_offline_sql(script: OfflineScript) -> str:
     """The SQL ``python -m alembic <command> <range> --sql`` prints, rendered in-process."""
     from alembic import command
 
-    from include.migration import driver
+    from include.core import alembic_driver
 
     buffer = io.StringIO()
-    cfg = driver.alembic_config()
+    cfg = alembic_driver.alembic_config()
     cfg.output_buffer = buffer
     getattr(command, script.command)(cfg, script.revision_range, sql=True)
     return buffer.getvalue()

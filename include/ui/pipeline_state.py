@@ -63,16 +63,15 @@ def app_database():
 
 
 def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
-    from include.core import db
+    from include.core import alembic_driver, db
     from include.core import lease as pipeline_lock
-    from include.migration import driver
 
     try:
         target = app_database()
         engine = db.app_engine(target.uri)
         with engine.connect() as conn:
             state = AppDbState(reachable=True, database=target.describe())
-            state.revision = driver.current_revision(conn)
+            state.revision = alembic_driver.current_revision(conn)
             has_schema = conn.execute(sa.text(
                 "SELECT to_regclass('patient_pipeline.pipeline_lease') IS NOT NULL")).scalar()
             if not has_schema:

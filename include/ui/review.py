@@ -1,4 +1,4 @@
-"""Routes of the steward's "Review queue" page (navigation) and its JSON API (IDENTITY.md §4).
+"""Routes of the steward's "Review queue" page (navigation) and its JSON API (docs/contracts/identity.md §4).
 
 Every route needs edit access on ``patient_stewardship`` (anonymous: 401, read access only: 403), except the
 audit counts (read access on it: user names and counts only). Every response carries

@@ -1,4 +1,4 @@
-"""What the steward's review page reads and does (IDENTITY.md §4), apart from HTTP.
+"""What the steward's review page reads and does (docs/contracts/identity.md §4), apart from HTTP.
 
 - the queue (:func:`queue_page`): open items of ``patient_pipeline.review_queue``, ranked; ids only;
 - one item (:func:`item_view`): the item's own patients (never another id: the ids come from the item,

@@ -22,8 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from include.core import db, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, db, pipeline_schema, settings
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 
 ACCT_A = "acct-clinic-north"  # has the upload source upload-acct-clinic-north
@@ -73,7 +72,7 @@ def _make_env(pg_server: str, tmp: Path) -> tuple[ApiEnv, str]:
     uri = create_database(pg_server, "gs_api")
     engine = sa.create_engine(db.to_sqlalchemy_url(uri))
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     with engine.begin() as conn:
         for acct in (ACCT_A, ACCT_B):

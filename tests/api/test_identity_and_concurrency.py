@@ -1,5 +1,5 @@
 """The intake API on the write path per person (docs/concurrency-and-identity-keys.md), against real servers on
-both PostgreSQL servers: identifiers per namespace (IDENTITY.md 1b), row-level identity conflicts (never a
+both PostgreSQL servers: identifiers per namespace (docs/contracts/identity.md 1b), row-level identity conflicts (never a
 500), a revoked key refused within the auth cache's bound, the rate limit shared by two worker processes, and
 a race of threads, processes, bulk calls and two files of two sources creating the same people at once."""
 

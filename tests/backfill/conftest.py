@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, pipeline_schema, settings
 from tests.backfill.legacy_rows import Legacy
 
 
@@ -17,7 +16,7 @@ def app_db(engine: sa.Engine) -> sa.Engine:
     """A database at 20250529_update_patients (patients.user_id, nullable link columns) with the
     pipeline schema, as the backfill finds it."""
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     return engine
 

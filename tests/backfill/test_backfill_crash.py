@@ -11,8 +11,7 @@ import time
 
 import sqlalchemy as sa
 
-from include.core import db, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, db, pipeline_schema, settings
 from tests.backfill.legacy_rows import Legacy, at
 from tests.conftest import create_database, drop_database
 
@@ -33,7 +32,7 @@ def build(pg_server: str) -> tuple[str, sa.Engine]:
     uri = create_database(pg_server)
     eng = sa.create_engine(db.to_sqlalchemy_url(uri))
     with eng.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
         seed(conn)
     return uri, eng

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import alembic_driver, settings
 from include.gates.sql_gates import SQL_RULES, run_sql_gate
-from include.migration import driver
 from tests.backfill.legacy_rows import at, backfill, invite_links, patients
 
 FUTURE = at(100_000)
@@ -99,8 +98,8 @@ def test_noise_does_not_block_the_gates_or_the_finalization(conn, legacy):
     assert result.complete
     failed = [r for r in SQL_RULES if not run_sql_gate(conn, r).passed]
     assert failed == []
-    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
-    assert driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
+    alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    assert alembic_driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
 
 
 def test_a_rerun_on_noisy_rows_creates_nothing_new(conn, legacy):

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.backfill import BackfillOptions, PlanMissing, create_patients, link_invites, plan, run_all
-from include.migration import checksums
+from include.core import checksums
 from tests.backfill.legacy_rows import Legacy, at, backfill, invite_links, patients
 
 
@@ -174,12 +174,11 @@ def test_paused_and_resumed_run_equals_an_uninterrupted_run(app_db, legacy, pg_s
 
     uri = create_database(pg_server)
     try:
-        from include.core import pipeline_schema, settings
+        from include.core import alembic_driver, pipeline_schema, settings
         from include.core.db import to_sqlalchemy_url
-        from include.migration import driver
         eng = sa.create_engine(to_sqlalchemy_url(uri))
         with eng.connect() as other:
-            driver.upgrade(other, settings.REV_UPDATE_PATIENTS)
+            alembic_driver.upgrade(other, settings.REV_UPDATE_PATIENTS)
             pipeline_schema.ensure(other)
             lg = Legacy(other)
             lg.account("acct-a")

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 from include import seed as seeder
 from include.backfill import BackfillOptions, run_all
 from include.bench import backfill_paths
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 from tests.conftest import create_database, drop_database
 
 INVITES = 3_000
@@ -19,10 +18,10 @@ def _seeded(pg_server: str) -> tuple[str, sa.Engine]:
     uri = create_database(pg_server)
     eng = db.create_engine(uri)
     with eng.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(uri, INVITES, 42)
     with eng.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     return uri, eng
 
 

@@ -18,8 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 from tests.browser.airflow_server import airflow_standalone
 from tests.browser.test_ui_end_to_end import CHROMIUM, CHROMIUM_ARGS, DOCS, page_texts, wait_for
 
@@ -47,7 +46,7 @@ def app_database():
     pg_server = server_admin_uri("embedded")
     uri = create_database(pg_server, "gs_review")
     with db.app_engine(uri).connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     with db.app_engine(uri).begin() as conn:
         conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:a, :a)"), {"a": ACCOUNT})
     yield uri

@@ -20,8 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from include import seed as seeder
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 from tests.browser.airflow_server import AirflowServer, airflow_standalone, leftover_processes
 from tests.phi import seeded_phi
 
@@ -51,7 +50,7 @@ def app_database():
     pg_server = server_admin_uri("embedded")
     uri = create_database(pg_server, "gs_browser")
     with db.app_engine(uri).connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(uri, INVITES, 21)
     yield uri
     drop_database(pg_server, uri)

@@ -12,8 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from include import seed as seeder
-from include.core import lease, run_report, settings
-from include.migration import driver
+from include.core import alembic_driver, lease, run_report, settings
 from tests.airflow_api import answer
 from tests.phi import seeded_phi
 
@@ -34,14 +33,14 @@ def dags(airflow_home):
 @pytest.fixture
 def seeded(app_env, engine):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(app_env, 200, 3)
     return engine
 
 
 def revision(engine) -> str | None:
     with engine.connect() as conn:
-        return driver.current_revision(conn)
+        return alembic_driver.current_revision(conn)
 
 
 def lease_holder(engine):

@@ -11,8 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from include import seed as seeder
-from include.core import run_report, settings
-from include.migration import driver
+from include.core import alembic_driver, run_report, settings
 from tests.phi import seeded_phi
 
 pytestmark = pytest.mark.airflow
@@ -36,7 +35,7 @@ def migration_dag(airflow_home):
 @pytest.fixture
 def seeded(app_env, engine):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(app_env, INVITES, 7)
     return engine
 
@@ -60,7 +59,7 @@ def links(engine) -> dict[str, str]:
 
 def revision(engine) -> str | None:
     with engine.connect() as conn:
-        return driver.current_revision(conn)
+        return alembic_driver.current_revision(conn)
 
 
 def test_dry_run_changes_nothing_then_real_run_migrates_and_rerun_changes_nothing(migration_dag, seeded, app_env,
@@ -105,7 +104,7 @@ def test_dry_run_changes_nothing_then_real_run_migrates_and_rerun_changes_nothin
 
 def test_missing_name_blocks_finalize_until_the_source_row_is_fixed(migration_dag, app_env, engine):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(app_env, 400, 11, missing_names=2)
 
     blocked = run_dag(migration_dag, dry_run=False)
@@ -182,10 +181,10 @@ def test_concurrent_writer_while_the_dag_runs_ends_with_every_invite_linked(migr
 
 
 def test_auto_rollback_undoes_exactly_what_the_failed_run_applied(migration_dag, app_env, engine):
-    from include.migration import checksums
+    from include.core import checksums
 
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(app_env, 300, 13, missing_names=1)
     with engine.connect() as conn:
         before = checksums.legacy_checksums(conn)

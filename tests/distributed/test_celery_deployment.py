@@ -24,10 +24,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from include.core import db, settings
+from include.core import alembic_driver, db, settings
 from include.distributed import celery_stack, moto_s3, namespaces
 from include.imports.sources import load_sources
-from include.migration import driver
 from tests.conftest import EXTERNAL_URL, create_database, drop_database, server_admin_uri
 
 pytestmark = [
@@ -138,7 +137,7 @@ def _seed_app_database(uri: str) -> None:
     engine = sa.create_engine(db.to_sqlalchemy_url(uri))
     try:
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_BASELINE)
+            alembic_driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(uri, INVITES, 11)
         with engine.begin() as conn:
             for acct in sorted({s.account_id for s in load_sources().values()}):

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, settings
+from include.core import alembic_driver, pipeline_schema, settings
 from include.identity.config import MatcherSettings
-from include.migration import driver
 
 ACCOUNT = "acct-identity"
 OTHER = "acct-identity-other"
@@ -19,7 +18,7 @@ OTHER = "acct-identity-other"
 @pytest.fixture
 def identity_db(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> sa.Engine:
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     with engine.begin() as conn:
         for acct in (ACCOUNT, OTHER):

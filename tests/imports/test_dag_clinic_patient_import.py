@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.core import db, settings
+from include.core import alembic_driver, db, settings
 from include.imports.sources import load_sources
-from include.migration import driver
 from tests.imports.conftest import SAMPLE_CLINICS, find_phi
 
 RUNNER = Path(__file__).with_name("dag_test_runner.py")
@@ -56,7 +55,7 @@ def test_a_nightly_run_over_the_sample_clinics(airflow_env, fresh_db, tmp_path, 
     engine = sa.create_engine(db.to_sqlalchemy_url(fresh_db))
     try:
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+            alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         with engine.begin() as conn:
             for acct in sorted({s.account_id for s in load_sources().values()}):
                 conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:i, :i)"), {"i": acct})

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include.core import settings
-from include.migration import catalog, driver
+from include.core import alembic_driver, catalog, settings
 
 LEGACY_ROWS_SQL = (
     """INSERT INTO accounts (id, name, domain, status, created_at, updated_at) VALUES
@@ -105,10 +104,10 @@ def columns(conn: sa.Connection, table: str) -> dict[str, tuple[str, bool, str |
 
 
 def revision(conn: sa.Connection) -> str | None:
-    return driver.current_revision(conn)
+    return alembic_driver.current_revision(conn)
 
 
 def at(conn: sa.Connection, target: str) -> None:
     """Walk the runbook up to ``target`` (no linking: stops before finalize)."""
     for rev in settings.ALL_REVISIONS[: settings.ALL_REVISIONS.index(target) + 1]:
-        driver.upgrade(conn, rev)
+        alembic_driver.upgrade(conn, rev)

@@ -1,13 +1,12 @@
-"""The two instruments the round-trip test relies on are sensitive: include.migration.checksums notices any
-change to a legacy row (and ignores the link columns), include.migration.catalog notices any schema drift."""
+"""The two instruments the round-trip test relies on are sensitive: include.core.checksums notices any
+change to a legacy row (and ignores the link columns), include.core.catalog notices any schema drift."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, run_sql
 
-from include.core import settings
-from include.migration import catalog, checksums, driver
+from include.core import alembic_driver, catalog, checksums, settings
 
 
 def test_legacy_checksums_see_every_row_change_but_not_the_link_columns(legacy_conn: sa.Connection) -> None:
@@ -32,7 +31,7 @@ def test_legacy_checksums_see_every_row_change_but_not_the_link_columns(legacy_c
     conn.commit()
 
     # Rewriting every row (new physical order) and filling the link columns change nothing.
-    driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
     run_sql(conn, [*LINK_ROWS_SQL, "UPDATE invites SET email = email", "UPDATE users SET name = name"])
     assert checksums.legacy_checksums(conn) == original
 

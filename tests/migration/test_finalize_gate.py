@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, PHI_SAMPLES, at, columns, constraints, revision, run_sql
 
-from include.core import db, settings
-from include.migration import catalog, driver
+from include.core import alembic_driver, catalog, db, settings
 
 
 def test_finalize_refuses_naming_the_unlinked_count_and_changes_nothing(legacy_conn: sa.Connection) -> None:
@@ -22,7 +21,7 @@ def test_finalize_refuses_naming_the_unlinked_count_and_changes_nothing(legacy_c
     conn.commit()
 
     with pytest.raises(RuntimeError, match=r"2 invites are not linked") as refused:
-        driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+        alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     message = str(refused.value)
     assert type(refused.value).__name__ == "InvitesNotLinked"
     assert "invites.patient_id NOT NULL" in message and "backfill" in message  # says what to do next
@@ -36,7 +35,7 @@ def test_finalize_refuses_naming_the_unlinked_count_and_changes_nothing(legacy_c
 
     # Once every invite is linked, the same step goes through.
     run_sql(conn, ["UPDATE invites SET patient_id = 'pat-2' WHERE patient_id IS NULL"])
-    step = driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    step = alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     assert step.after == settings.REV_FINALIZE_INVITES
     assert columns(conn, "invites")["patient_id"][1] is True
 
@@ -44,7 +43,7 @@ def test_finalize_refuses_naming_the_unlinked_count_and_changes_nothing(legacy_c
 def test_after_finalize_an_unlinked_invite_cannot_be_written(legacy_conn: sa.Connection) -> None:
     at(legacy_conn, settings.REV_UPDATE_PATIENTS)
     run_sql(legacy_conn, LINK_ROWS_SQL)
-    driver.upgrade(legacy_conn, settings.REV_FINALIZE_INVITES)
+    alembic_driver.upgrade(legacy_conn, settings.REV_FINALIZE_INVITES)
     with pytest.raises(sa.exc.IntegrityError, match="not-null|null value"):
         legacy_conn.execute(sa.text(
             "INSERT INTO invites (id, email, invite_token) VALUES ('inv-9', 'x@example.invalid', 'tok-9')"))
@@ -62,7 +61,7 @@ def test_an_invite_written_while_finalize_waits_for_its_lock_is_refused_cleanly(
 
     def finalize() -> None:
         try:
-            driver.upgrade(conn, settings.REV_FINALIZE_INVITES, lock_timeout_ms=5000, lock_retries=1)
+            alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES, lock_timeout_ms=5000, lock_retries=1)
         except BaseException as exc:  # examined below
             outcome["error"] = exc
 

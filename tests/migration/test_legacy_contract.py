@@ -1,4 +1,4 @@
-"""include.migration.legacy_contract: the baseline revision creates exactly the contract of docs/contracts/data-model.md §1,
+"""include.core.legacy_contract: the baseline revision creates exactly the contract of docs/contracts/data-model.md §1,
 and every kind of drift from it is reported."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import run_sql
 
-from include.core import settings
-from include.migration import catalog, driver, legacy_contract
+from include.core import alembic_driver, catalog, legacy_contract, settings
 
 
 def test_the_baseline_revision_creates_exactly_the_contract(legacy_engine: sa.Engine) -> None:
@@ -48,7 +47,7 @@ def test_a_drifted_schema_reports_every_difference(legacy_engine: sa.Engine) -> 
 
 def test_the_link_columns_of_the_upgrades_are_not_drift(legacy_engine: sa.Engine) -> None:
     with legacy_engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
         assert legacy_contract.differences(conn) == []
 
 

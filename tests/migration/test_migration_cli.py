@@ -9,8 +9,7 @@ import sys
 import sqlalchemy as sa
 from migration_helpers import LINK_ROWS_SQL, revision, run_sql
 
-from include.core import db, settings
-from include.migration import catalog, checksums, driver
+from include.core import alembic_driver, catalog, checksums, db, settings
 
 
 def alembic(uri: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +58,7 @@ def test_the_runbook_commands_upgrade_and_downgrade_step_by_step(fresh_db: str, 
 
 
 def test_one_linear_history_with_one_head() -> None:
-    script = driver.script_directory()
+    script = alembic_driver.script_directory()
     assert script.get_heads() == [settings.REV_FINALIZE_INVITES]
     assert script.get_bases() == [settings.REV_BASELINE]
     walked = [rev.revision for rev in script.walk_revisions()]  # head first

@@ -15,8 +15,7 @@ import pytest
 import sqlalchemy as sa
 from migration_helpers import at, columns, indexes, revision
 
-from include.core import db, locks, settings
-from include.migration import driver
+from include.core import alembic_driver, db, locks, settings
 
 LOCK_TIMEOUT_MS = 200
 WAITING_FOR_LOCK_ON = (
@@ -74,8 +73,8 @@ def test_a_blocked_step_gives_up_quickly_names_the_table_and_never_stalls_the_ap
     started = time.monotonic()
     try:
         with pytest.raises(locks.LockTimeoutExhausted) as exhausted:
-            driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
-                           lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=2)
+            alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
+                                   lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=2)
         elapsed = time.monotonic() - started
     finally:
         probe.stop.set()
@@ -108,8 +107,8 @@ def test_invites_traffic_is_not_blocked_while_the_step_waits_for_chat_sessions(
     probe.start()
     try:
         with pytest.raises(locks.LockTimeoutExhausted, match="chat_sessions held in AccessShareLock"):
-            driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
-                           lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=2)
+            alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
+                                   lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=2)
     finally:
         probe.stop.set()
         probe.join(5)
@@ -120,7 +119,7 @@ def test_invites_traffic_is_not_blocked_while_the_step_waits_for_chat_sessions(
     assert "patient_id" in columns(legacy_conn, "invites")  # committed part, kept for the re-run
     assert "patient_id" not in columns(legacy_conn, "chat_sessions")
     blocker.rollback()
-    driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES, lock_timeout_ms=LOCK_TIMEOUT_MS)
+    alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES, lock_timeout_ms=LOCK_TIMEOUT_MS)
     assert revision(legacy_conn) == settings.REV_UPDATE_INVITES
     assert "patient_id" in columns(legacy_conn, "chat_sessions")
 
@@ -134,8 +133,8 @@ def test_a_blocked_step_succeeds_on_retry_once_the_blocker_commits(
 
     def run_upgrade() -> None:
         try:
-            outcome["step"] = driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
-                                             lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=5)
+            outcome["step"] = alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
+                                                     lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=5)
         except Exception as exc:  # surfaced by the assertions below
             outcome["error"] = exc
 
@@ -153,7 +152,7 @@ def test_a_blocked_step_succeeds_on_retry_once_the_blocker_commits(
     assert not worker.is_alive(), "the upgrade did not finish after the blocker released its lock"
     assert "error" not in outcome, outcome.get("error")
     step = outcome["step"]
-    assert isinstance(step, driver.StepResult) and step.after == settings.REV_UPDATE_INVITES
+    assert isinstance(step, alembic_driver.StepResult) and step.after == settings.REV_UPDATE_INVITES
     assert elapsed >= 1.0
     retries = [r.getMessage() for r in caplog.records if "lock timeout (attempt" in r.getMessage()]
     assert retries and all("/5)" in m for m in retries)
@@ -170,16 +169,16 @@ def test_an_interrupted_concurrent_index_build_is_rebuilt_on_resume(
     blocker.execute("SELECT count(*) FROM accounts").fetchone()  # an old snapshot, no lock on invites
 
     with pytest.raises(locks.LockTimeoutExhausted):
-        driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
-                       lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=1)
+        alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
+                               lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=1)
     legacy_conn.rollback()
     assert revision(legacy_conn) == settings.REV_CREATE_PATIENTS
     assert "patient_id" in columns(legacy_conn, "invites")  # the first transaction committed
     assert indexes(legacy_conn)["ix_invites_patient_id"].valid is False
 
     blocker.rollback()
-    step = driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
-                          lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=1)
+    step = alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES,
+                                  lock_timeout_ms=LOCK_TIMEOUT_MS, lock_retries=1)
     assert step.after == settings.REV_UPDATE_INVITES
     idx = indexes(legacy_conn)
     assert idx["ix_invites_patient_id"].valid and idx["ix_chat_sessions_patient_id"].valid
@@ -192,5 +191,5 @@ def test_the_driver_leaves_the_callers_session_settings_as_it_found_them(legacy_
     show = "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
     before = legacy_conn.execute(sa.text(show)).one()
     legacy_conn.commit()
-    driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS, lock_timeout_ms=LOCK_TIMEOUT_MS)
+    alembic_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS, lock_timeout_ms=LOCK_TIMEOUT_MS)
     assert legacy_conn.execute(sa.text(show)).one() == before

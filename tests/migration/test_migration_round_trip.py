@@ -15,8 +15,7 @@ from migration_helpers import (
     run_sql,
 )
 
-from include.core import settings
-from include.migration import catalog, checksums, driver, legacy_contract
+from include.core import alembic_driver, catalog, checksums, legacy_contract, settings
 
 VC36 = "character varying(36)"
 TS = "timestamp without time zone"
@@ -60,7 +59,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert legacy_rows["invites"].rows == 3 and legacy_rows["chat_messages"].rows == 3
 
     # 20250527: patients with the §3 columns, FKs and indexes.
-    step = driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
+    step = alembic_driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
     assert (step.applied, step.before, step.after) == (True, settings.REV_BASELINE, settings.REV_CREATE_PATIENTS)
     assert columns(conn, "patients") == PATIENTS_COLUMNS
     assert_fk(conn, "patients_account_id_fkey", "patients",
@@ -77,7 +76,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows
 
     # 20250528: nullable link columns on invites and chat_sessions, FKs validated, indexes valid.
-    driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
     assert columns(conn, "invites")["patient_id"] == (VC36, False, None)
     assert columns(conn, "chat_sessions")["patient_id"] == (VC36, False, None)
     assert_fk(conn, "invites_patient_id_fkey", "invites",
@@ -92,7 +91,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows
 
     # 20250529: patients.user_id, FK users ON DELETE SET NULL, UNIQUE constraint on a valid index.
-    driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+    alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     assert columns(conn, "patients")["user_id"] == (VC36, False, None)
     assert_fk(conn, "patients_user_id_fkey", "patients",
               "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL")
@@ -112,7 +111,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows  # link columns are not legacy columns
 
     # 20250530: invites.patient_id NOT NULL, the temporary check constraint gone.
-    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     assert revision(conn) == settings.REV_FINALIZE_INVITES
     assert columns(conn, "invites")["patient_id"] == (VC36, True, None)
     assert "ck_invites_patient_id_not_null" not in constraints(conn)
@@ -120,19 +119,19 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     assert checksums.legacy_checksums(conn) == legacy_rows
 
     # Downgrade step by step.
-    driver.downgrade(conn, settings.REV_UPDATE_PATIENTS)
+    alembic_driver.downgrade(conn, settings.REV_UPDATE_PATIENTS)
     assert columns(conn, "invites")["patient_id"] == (VC36, False, None)
-    driver.downgrade(conn, settings.REV_UPDATE_INVITES)
+    alembic_driver.downgrade(conn, settings.REV_UPDATE_INVITES)
     assert "user_id" not in columns(conn, "patients")
     assert {"uq_patients_user_id", "patients_user_id_fkey"}.isdisjoint(constraints(conn))
     assert "uq_patients_user_id" not in indexes(conn)
-    driver.downgrade(conn, settings.REV_CREATE_PATIENTS)
+    alembic_driver.downgrade(conn, settings.REV_CREATE_PATIENTS)
     assert "patient_id" not in columns(conn, "invites") and "patient_id" not in columns(conn, "chat_sessions")
     assert {"ix_invites_patient_id", "ix_chat_sessions_patient_id"}.isdisjoint(indexes(conn))
 
     # 20250527 -> baseline refuses to drop a non-empty patients table without consent ...
     with pytest.raises(RuntimeError, match=r"refusing to drop table patients with 2 rows") as refused:
-        driver.downgrade(conn, settings.REV_BASELINE)
+        alembic_driver.downgrade(conn, settings.REV_BASELINE)
     assert "patients_archived" in str(refused.value)
     assert not any(s in str(refused.value) for s in PHI_SAMPLES)
     assert revision(conn) == settings.REV_CREATE_PATIENTS
@@ -140,7 +139,7 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
     conn.commit()
 
     # ... and drops it with consent.
-    step = driver.downgrade(conn, settings.REV_BASELINE, patients_archived="yes")
+    step = alembic_driver.downgrade(conn, settings.REV_BASELINE, patients_archived="yes")
     assert (step.applied, step.after) == (True, settings.REV_BASELINE)
 
     after = catalog.snapshot(conn)
@@ -153,35 +152,35 @@ def test_runbook_upgrades_then_downgrades_back_to_the_identical_baseline(legacy_
 def test_an_empty_patients_table_downgrades_without_consent(legacy_conn: sa.Connection) -> None:
     baseline = catalog.snapshot(legacy_conn)
     legacy_conn.commit()
-    driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
-    driver.downgrade(legacy_conn, settings.REV_BASELINE)
+    alembic_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    alembic_driver.downgrade(legacy_conn, settings.REV_BASELINE)
     assert catalog.snapshot(legacy_conn) == baseline
 
 
 def test_the_driver_skips_steps_already_applied_or_already_undone(legacy_conn: sa.Connection) -> None:
-    driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES)
-    again = driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    alembic_driver.upgrade(legacy_conn, settings.REV_UPDATE_INVITES)
+    again = alembic_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
     assert (again.applied, again.before, again.after) == (False, settings.REV_UPDATE_INVITES,
                                                           settings.REV_UPDATE_INVITES)
-    driver.downgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
-    below = driver.downgrade(legacy_conn, settings.REV_UPDATE_INVITES)
+    alembic_driver.downgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    below = alembic_driver.downgrade(legacy_conn, settings.REV_UPDATE_INVITES)
     assert below.applied is False and revision(legacy_conn) == settings.REV_CREATE_PATIENTS
 
 
 def test_the_legacy_schema_is_only_dropped_with_explicit_consent(legacy_conn: sa.Connection) -> None:
     with pytest.raises(RuntimeError, match="drop_legacy_schema=yes"):
-        driver.downgrade(legacy_conn, "base")
+        alembic_driver.downgrade(legacy_conn, "base")
     assert revision(legacy_conn) == settings.REV_BASELINE
     assert legacy_conn.execute(sa.text("SELECT count(*) FROM invites")).scalar() == 3
     legacy_conn.commit()
-    driver.downgrade(legacy_conn, "base", drop_legacy_schema="yes")
+    alembic_driver.downgrade(legacy_conn, "base", drop_legacy_schema="yes")
     assert revision(legacy_conn) is None
     assert catalog.table_names(legacy_conn) == []
 
 
 def test_an_unknown_revision_in_the_database_is_refused(legacy_conn: sa.Connection) -> None:
     run_sql(legacy_conn, ["UPDATE alembic_version SET version_num = '20990101_someone_elses'"])
-    with pytest.raises(driver.UnknownRevision, match="20990101_someone_elses"):
-        driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
+    with pytest.raises(alembic_driver.UnknownRevision, match="20990101_someone_elses"):
+        alembic_driver.upgrade(legacy_conn, settings.REV_CREATE_PATIENTS)
     legacy_conn.rollback()
     assert "patients" not in catalog.table_names(legacy_conn)

@@ -10,8 +10,7 @@ import json
 import pytest
 
 from include import seed as seeder
-from include.core import settings
-from include.migration import driver
+from include.core import alembic_driver, settings
 from tests.airflow_api import answer, api, tokens  # noqa: F401 (fixtures)
 from tests.dags.test_approvals import run_with_answers
 from tests.notify.conftest import BASE_URL, notification_settings
@@ -30,7 +29,7 @@ def notify_settings_env(monkeypatch, smtp_sink):
 @pytest.fixture
 def seeded(app_env, engine):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(app_env, 200, 3)
     return engine
 

@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 from tests.notify.conftest import BASE_URL, notify_env
 from tests.notify.test_task_failure_notification import run_dag
 
@@ -26,7 +25,7 @@ SEEDED_VALUES = ("nora.seeded", "Seededson", "quinn.hidden", "MRN-SEED", "MRN-HI
 @pytest.fixture
 def night(airflow_env, engine, fresh_db, tmp_path, smtp_sink, metrics_sink):  # noqa: F811
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:i, :i)"), {"i": ACCOUNT})
     landing = tmp_path / "landing"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from include.core import db, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, db, pipeline_schema, settings
 from tests.notify.conftest import BASE_URL, notify_env
 
 RUNNER = Path(__file__).with_name("dag_test_runner.py")
@@ -30,7 +29,7 @@ def run_dag(env: dict[str, str], stem: str, conf: dict, logical_date: str | None
 def test_a_failed_task_sends_one_message_per_channel_with_the_report_link_and_no_value(
         airflow_env, engine, fresh_db, tmp_path, smtp_sink, webhook_sink):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     env = {**airflow_env, db.ENV_CONN: fresh_db, "GENASCOPE_RUNS_DIR": str(tmp_path / "runs"),
            **notify_env(smtp_sink, webhook=webhook_sink)}

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import settings
-from include.migration import driver, runs
+from include.core import alembic_driver, run_records, settings
 from include.rollback import steps
 
 LEGACY_ROWS = (
@@ -85,12 +84,12 @@ def run_sql(conn: sa.Connection, statements: tuple[str, ...]) -> None:
 def build_migrated(conn: sa.Connection, *, imported: bool = True) -> None:
     """Baseline + legacy rows, the pre-migration checksums (as the migration's preflight takes them),
     every revision up to finalize with the hand-made patients and links."""
-    driver.upgrade(conn, settings.REV_BASELINE)
+    alembic_driver.upgrade(conn, settings.REV_BASELINE)
     run_sql(conn, LEGACY_ROWS)
-    runs.record_checksums(conn, ORIGINAL_RUN, "before")
-    driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+    run_records.record_checksums(conn, ORIGINAL_RUN, "before")
+    alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     run_sql(conn, MIGRATED_ROWS + (IMPORTED_ROWS if imported else ()))
-    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
 
 
 def patients(conn: sa.Connection) -> dict[str, dict]:
@@ -163,8 +162,8 @@ def run_rollback(run_id: str, target: str, *, downgrade_steps: int | None = None
 
 def forward(conn: sa.Connection, to: str = settings.REV_UPDATE_PATIENTS) -> None:
     for revision in settings.UPGRADE_ORDER[: settings.UPGRADE_ORDER.index(to) + 1]:
-        driver.upgrade(conn, revision)
+        alembic_driver.upgrade(conn, revision)
 
 
 def revision(conn: sa.Connection) -> str | None:
-    return driver.current_revision(conn)
+    return alembic_driver.current_revision(conn)

@@ -7,8 +7,7 @@ import stat
 
 import pytest
 
-from include.core import run_report, settings
-from include.migration import legacy_contract
+from include.core import legacy_contract, run_report, settings
 from include.rollback import archive, restore
 from tests.rollback import helpers as h
 

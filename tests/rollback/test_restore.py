@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include.core import settings
-from include.migration import driver
+from include.core import alembic_driver, settings
 from include.rollback import restore, steps
 from include.rollback.errors import RestoreNotPossible
 from tests.rollback import helpers as h
@@ -21,7 +20,7 @@ def rolled_back(conn: sa.Connection) -> sa.Connection:
 
 def test_restore_refuses_before_patients_user_id_exists(rolled_back):
     conn = rolled_back
-    driver.upgrade(conn, settings.REV_UPDATE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_UPDATE_INVITES)
     with pytest.raises(RestoreNotPossible):
         restore.restore_archived_patients(conn, "migration-1")
     assert restore.pending_archive(conn) == "rb-1"

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.core import settings
-from include.migration import driver, legacy_contract, runs
+from include.core import alembic_driver, legacy_contract, run_records, settings
 from include.rollback import archive, downgrade, restore, steps
 from tests.rollback import helpers as h
 
@@ -29,9 +28,9 @@ def test_full_rollback_archives_every_patient_and_link_then_restore_brings_impor
     assert h.patients(conn) == {}
     assert not any(archive.live_sources(conn).values())
     # the legacy rows are the ones recorded before the migration
-    original = runs.original_checksums(conn)
+    original = run_records.original_checksums(conn)
     assert original is not None and original[0] == h.ORIGINAL_RUN
-    assert runs.verify_checksums_unchanged(conn, original[1]) == []
+    assert run_records.verify_checksums_unchanged(conn, original[1]) == []
     # every row and link is in the archive, verified
     assert archive.archived_counts(conn, "rb-1") == {"patients": 4, "invite": 3, "chat_session": 3, "user": 3}
     assert out["verify_archive"]["passed"] and all(g["passed"] for g in out["gates"])
@@ -53,7 +52,7 @@ def test_full_rollback_archives_every_patient_and_link_then_restore_brings_impor
     assert after["imp-1"] == before_patients["imp-1"]  # every column, original id, timestamps to the microsecond
     assert after["imp-2"] == before_patients["imp-2"]
     assert h.links(conn)["chat_session"] == {"cs-3": "imp-1"}
-    assert runs.verify_checksums_unchanged(conn, original[1]) == []
+    assert run_records.verify_checksums_unchanged(conn, original[1]) == []
     assert restore.pending_archive(conn) is None
 
     # idempotent: a second restore finds nothing pending and changes nothing
@@ -70,9 +69,9 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
     backfill = pytest.importorskip("include.backfill", reason="the backfill package is not available")
     BackfillOptions, run_all = backfill.BackfillOptions, backfill.run_all
 
-    driver.upgrade(conn, settings.REV_BASELINE)
+    alembic_driver.upgrade(conn, settings.REV_BASELINE)
     h.run_sql(conn, h.LEGACY_ROWS)
-    runs.record_checksums(conn, h.ORIGINAL_RUN, "before")
+    run_records.record_checksums(conn, h.ORIGINAL_RUN, "before")
     h.forward(conn)
     first = run_all(conn, BackfillOptions(run_id="migration-run-0"))
     assert first.complete
@@ -81,7 +80,7 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
         "INSERT INTO patients (id, account_id, clinician_id, external_id, first_name, last_name, status) "
         "VALUES ('imp-2', 'acct-2', 'clinician-002', 'MRN-0002', 'Eli', 'Nolink', 'pending')"))
     conn.commit()
-    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     before_patients, before_links = h.patients(conn), h.links(conn)
     assert "imp-2" in before_patients and len(before_links["invite"]) == 3
 
@@ -93,13 +92,13 @@ def test_round_trip_with_the_real_backfill_gives_every_patient_its_id_and_every_
     assert "imp-2" in restored.restored_patient_ids
     second = run_all(conn, BackfillOptions(run_id="migration-run-1"))
     assert second.complete
-    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
 
     after_patients = h.patients(conn)
     assert set(after_patients) == set(before_patients)  # same ids: nothing duplicated, nothing lost
     assert after_patients["imp-2"] == before_patients["imp-2"]
     assert h.links(conn) == before_links
-    assert runs.verify_checksums_unchanged(conn, runs.original_checksums(conn)[1]) == []
+    assert run_records.verify_checksums_unchanged(conn, run_records.original_checksums(conn)[1]) == []
 
 
 def test_a_patient_written_after_the_archive_step_is_archived_before_the_table_is_dropped(conn):

@@ -8,9 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from include.core import lease, settings
+from include.core import alembic_driver, lease, settings
 from include.core.locks import PipelineBusy
-from include.migration import driver
 from include.rollback import archive, downgrade, restore, steps
 from include.rollback.errors import ArchiveIncomplete, ConfirmationMissing, DowngradeOutOfOrder
 from tests.rollback import helpers as h
@@ -30,7 +29,7 @@ def _migrate_forward_with_restore(conn: sa.Connection, run_id: str) -> restore.R
     h.forward(conn)
     result = restore.restore_archived_patients(conn, run_id)
     assert backfill.run_all(conn, backfill.BackfillOptions(run_id=run_id)).complete
-    driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+    alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     return result
 
 

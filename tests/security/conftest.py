@@ -17,9 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from include import seed as seeder
-from include.core import db, pipeline_role, settings
+from include.core import alembic_driver, db, pipeline_role, settings
 from include.imports.sources import load_sources
-from include.migration import driver
 from tests.conftest import create_database, drop_database
 from tests.imports.conftest import SAMPLE_CLINICS
 
@@ -73,7 +72,7 @@ def role_db(pg_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     try:
         engine = db.create_engine(admin_uri, poolclass=sa.NullPool)
         with engine.connect() as conn:
-            driver.upgrade(conn, settings.REV_BASELINE)
+            alembic_driver.upgrade(conn, settings.REV_BASELINE)
         seeder.generate(admin_uri, 200, 17)
         with engine.begin() as conn:
             for acct in sorted({s.account_id for s in load_sources().values()}):

@@ -14,9 +14,8 @@ import sqlalchemy as sa
 
 from include import backfill
 from include import seed as seeder
-from include.core import pipeline_schema, settings
+from include.core import alembic_driver, pipeline_schema, settings
 from include.imports.sources import load_sources
-from include.migration import driver
 from tests.imports.conftest import SAMPLE_CLINICS, find_phi, sample_phi_tokens
 from tests.phi import seeded_phi
 from tests.security.conftest import airflow_logs, assert_sanitized_db_failure, run_dag
@@ -32,10 +31,10 @@ def runs(tmp_path, monkeypatch):
 
 def _seeded(engine, uri: str, revision: str) -> None:
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
     seeder.generate(uri, 150, 23)
     with engine.connect() as conn:
-        driver.upgrade(conn, revision)
+        alembic_driver.upgrade(conn, revision)
 
 
 def test_a_check_violation_in_the_migration_backfill_logs_no_patient_row(dags, app_env, engine, runs,
@@ -58,7 +57,7 @@ def test_a_check_violation_in_the_rollback_archive_logs_no_patient_row(dags, app
     _seeded(engine, app_env, settings.REV_UPDATE_PATIENTS)
     with engine.connect() as conn:
         backfill.run_all(conn, backfill.BackfillOptions(run_id="security-test-backfill"))
-        driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+        alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
         pipeline_schema.ensure(conn)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE patient_pipeline.archived_patients "
@@ -67,7 +66,7 @@ def test_a_check_violation_in_the_rollback_archive_logs_no_patient_row(dags, app
                   dry_run=False, confirm="ROLLBACK")
     assert run.state == "failed"
     with engine.connect() as conn:  # nothing was dropped
-        assert driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
+        assert alembic_driver.current_revision(conn) == settings.REV_FINALIZE_INVITES
     out, err = capfd.readouterr()
     logs = out + err + airflow_logs(airflow_home)
     assert_sanitized_db_failure(logs, "ck_forced_archive")
@@ -77,7 +76,7 @@ def test_a_check_violation_in_the_rollback_archive_logs_no_patient_row(dags, app
 def test_a_check_violation_in_the_import_merge_logs_no_patient_row(dags, app_env, engine, runs, tmp_path,
                                                                    airflow_home, capfd):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
     with engine.begin() as conn:
         for acct in sorted({s.account_id for s in load_sources().values()}):
             conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:i, :i)"), {"i": acct})

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, private_files, settings
+from include.core import alembic_driver, pipeline_schema, private_files, settings
 from include.gates import gx_gates
-from include.migration import driver
 
 DUPLICATE = ("dup.person@mail.example", "Dupli", "Cated")
 
@@ -18,7 +17,7 @@ def _files(folder):
 
 def test_a_failed_identity_gate_leaves_no_key_sample_and_no_connection_string(engine, fresh_db, tmp_path):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)  # the key form's functions (the migration's preflight creates them)
         conn.commit()
     with engine.begin() as conn:

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import psycopg
 import sqlalchemy as sa
 
-from include.core import db, settings
-from include.migration import driver
+from include.core import alembic_driver, db, settings
 from include.seed import SeedSummary
 
 SMALL_N = 400
@@ -25,7 +24,7 @@ def new_legacy_database(admin_uri: str) -> str:
     uri = db.with_database(admin_uri, name)
     engine = sa.create_engine(db.to_sqlalchemy_url(uri), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
         for name in ("000_schema.sql", "020_key_form.sql"):
             conn.exec_driver_sql((settings.SQL_DIR / "pipeline" / name).read_text())
         conn.commit()

@@ -11,9 +11,8 @@ import pytest
 import sqlalchemy as sa
 from seed_helpers import Seeded
 
-from include.core import settings
-from include.migration import driver
-from include.migration.checksums import legacy_checksums
+from include.core import alembic_driver, settings
+from include.core.checksums import legacy_checksums
 from include.seed import (
     TABLES,
     LegacyGenerator,
@@ -91,7 +90,7 @@ def test_refuses_a_database_without_the_legacy_schema(fresh_db):
 
 def test_refuses_a_finalized_database(legacy_engine, fresh_db):
     with legacy_engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
+        alembic_driver.upgrade(conn, settings.REV_FINALIZE_INVITES)
     with pytest.raises(SeedTargetNotReady, match="NOT NULL"):
         generate(fresh_db, 10)
 

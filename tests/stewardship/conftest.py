@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, settings
+from include.core import alembic_driver, pipeline_schema, settings
 from include.imports.sources import SourceConfig, load_sources
-from include.migration import driver
 from include.stewardship.actions import Context
 
 TODAY = date(2025, 6, 2)
@@ -29,7 +28,7 @@ def ctx(dry_run: bool = False) -> Context:
 @pytest.fixture
 def steward_db(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> sa.Engine:
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     with engine.begin() as conn:
         for acct in sorted({s.account_id for s in load_sources().values()} | {"acct-other"}):

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.core import db, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, db, pipeline_schema, settings
 from tests.imports.conftest import airflow_env  # noqa: F401  (the session's Airflow home for dag.test())
 from tests.phi import seeded_phi
 
@@ -53,7 +52,7 @@ def test_dag_parses_with_the_documented_shape():
 def seeded(fresh_db: str) -> sa.Engine:
     engine = sa.create_engine(db.to_sqlalchemy_url(fresh_db))
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     with engine.begin() as conn:
         for statement in (

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include.core import lease, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, lease, pipeline_schema, settings
 from tests.ui.reports_data import QUARANTINED_EMAIL, QUARANTINED_NAME
 
 pytestmark = pytest.mark.airflow
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.airflow
 
 def seed_pipeline_state(engine: sa.Engine) -> None:
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_BASELINE)
+        alembic_driver.upgrade(conn, settings.REV_BASELINE)
         pipeline_schema.ensure(conn)
         lease.acquire(conn, "clinic_patient_import", "scheduled__2026-12-01T02:00:00+00:00")
         file_id = conn.execute(sa.text(

@@ -10,8 +10,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from include.core import lease, pipeline_schema, settings
-from include.migration import driver
+from include.core import alembic_driver, lease, pipeline_schema, settings
 
 pytestmark = pytest.mark.airflow
 
@@ -30,7 +29,7 @@ def seed(engine: sa.Engine) -> dict[str, str]:
     c (unrelated, same account), d/e (linked to different users), x (another account); one import night's
     name + DOB item (b ~ a) and matcher pairs (a ~ c 0.97, d ~ e 0.91, a ~ x 0.55 across accounts)."""
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     stmts = [
         f"INSERT INTO accounts (id, name) VALUES ('{ACCT}', 'North'), ('{OTHER}', 'Other')",

@@ -1,4 +1,4 @@
--- Steward decisions as labels (IDENTITY.md §2): every decided pair item of :account_id (NULL: all
+-- Steward decisions as labels (docs/contracts/identity.md §2): every decided pair item of :account_id (NULL: all
 -- accounts), matcher items and import name + DOB items alike; merged = the same person, kept_separate =
 -- different people (dismissed says nothing about identity and is left out). A pair counts as proposed at
 -- :threshold when the matcher scored it at or above it. Counts only.

@@ -1,4 +1,4 @@
--- The matcher's extract of one account (IDENTITY.md §2): one row per live patient with the key forms the
+-- The matcher's extract of one account (docs/contracts/identity.md §2): one row per live patient with the key forms the
 -- model compares (020_key_form.sql), its date of birth, phone, and identifiers per namespace
 -- (namespace chr(30) value, joined by chr(31): a FHIR system URI may hold '='); is_new marks the
 -- patients of an incremental pass (temp table identity_new). Run inside COPY (...) TO STDOUT (FORMAT csv)

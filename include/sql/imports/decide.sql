@@ -83,7 +83,7 @@ WITH s AS (
            ok AND CAST(:latest_wins AS boolean) AND external_id IS NOT NULL AND first_ext <> ord AS superseded
     FROM c
 ), m AS (
-    -- the identifier in the file's namespace (:namespace, IDENTITY.md 1b): the cross-reference first; else a
+    -- the identifier in the file's namespace (:namespace, docs/contracts/identity.md 1b): the cross-reference first; else a
     -- patient whose patients.external_id is the value and is attributed to no namespace (written before the
     -- cross-reference existed: matched in every namespace, as before)
     SELECT d.*, coalesce(px.id, pe.id) AS ext_pid, pi.id AS ident_pid, pi.external_id AS ident_ext,

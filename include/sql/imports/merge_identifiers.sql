@@ -1,4 +1,4 @@
--- The cross-reference of identifiers (IDENTITY.md 1b) for one chunk (:lo..:hi) of a file: every inserted or
+-- The cross-reference of identifiers (docs/contracts/identity.md 1b) for one chunk (:lo..:hi) of a file: every inserted or
 -- matched row with an identifier links (account, the source's :namespace, value) to its patient.
 -- A value this namespace already links to the same patient is skipped; one linked to another patient is
 -- not skipped on purpose: the primary key raises 23505 and the chunk is re-decided (a concurrent writer

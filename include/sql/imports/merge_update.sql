@@ -9,7 +9,7 @@
 -- in the pipeline schema, so the file can be undone (include/stewardship/undo_import.py).
 -- Reads: import_decision, patients. Writes: patients, import_change_log.
 -- Runs per chunk of record numbers (:lo..:hi), one transaction per chunk (include/imports/merge.py).
--- patients.external_id keeps the first identifier a patient got (IDENTITY.md 1b): it is set only while it is
+-- patients.external_id keeps the first identifier a patient got (docs/contracts/identity.md 1b): it is set only while it is
 -- empty and no other patient of the account holds the value; every identifier goes to the cross-reference
 -- (merge_identifiers.sql).
 -- Safe to re-run: the chunk's transaction also advances the ledger's merged_through; a rerun of a merged

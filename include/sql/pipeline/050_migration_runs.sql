@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS patient_pipeline.pipeline_runs (
     finished_at timestamp without time zone
 );
 
--- Row counts and checksums of every legacy table's original columns (include/migration/checksums.py).
+-- Row counts and checksums of every legacy table's original columns (include/core/checksums.py).
 -- phase 'before' is taken by preflight; the earliest 'before' taken at the baseline revision is the
 -- original state that the migration, a rerun and a rollback must all preserve.
 CREATE TABLE IF NOT EXISTS patient_pipeline.legacy_checksums (

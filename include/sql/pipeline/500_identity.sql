@@ -104,7 +104,7 @@ ALTER TABLE patient_pipeline.match_run ADD COLUMN IF NOT EXISTS model jsonb;
 ALTER TABLE patient_pipeline.match_run ADD COLUMN IF NOT EXISTS report jsonb;
 CREATE INDEX IF NOT EXISTS ix_match_run_account ON patient_pipeline.match_run (account_id, match_run_id);
 
--- Identifiers a stewardship merge moved from the merged patient to the survivor (IDENTITY.md §1b), so
+-- Identifiers a stewardship merge moved from the merged patient to the survivor (docs/contracts/identity.md §1b), so
 -- unmerge gives back exactly these. Ids and identifier keys as stored in patient_identifier.
 CREATE TABLE IF NOT EXISTS patient_pipeline.steward_identifier_move (
     action_id bigint NOT NULL REFERENCES patient_pipeline.steward_action (action_id),

@@ -64,7 +64,7 @@ RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT hashtextextended(p_kind || chr(31) || coalesce(p_account, '') || chr(31) || p_a || chr(31) || p_b, 0)
 $$;
 
--- Backfill of the cross-reference (IDENTITY.md 1b): nothing to do on purpose. The backfill creates patients
+-- Backfill of the cross-reference (docs/contracts/identity.md 1b): nothing to do on purpose. The backfill creates patients
 -- from invites and users, which carry no external identifier (patients.external_id stays NULL for them); a
 -- patients.external_id written before the cross-reference existed (an earlier import or the application)
 -- is "unattributed": matching treats it as before (it matches, and conflicts, in every namespace) until a

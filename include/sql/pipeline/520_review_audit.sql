@@ -1,4 +1,4 @@
--- The steward's review page (IDENTITY.md §4): who looked at which pair and who decided what, from the
+-- The steward's review page (docs/contracts/identity.md §4): who looked at which pair and who decided what, from the
 -- Airflow UI. Ids only: the actor (Airflow user name), the item id, the two patient ids, the action and
 -- its outcome (reason code, stewardship action id). Never a value of either patient.
 --   event: view (the item's values were shown, page or JSON) | decision (a decision was submitted)

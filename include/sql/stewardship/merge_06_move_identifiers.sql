@@ -1,5 +1,5 @@
 -- Merge: the merged patient's identifiers per namespace (patient_identifier) move to the survivor, each
--- recorded in steward_identifier_move so unmerge gives back exactly these (IDENTITY.md §1b). Run right
+-- recorded in steward_identifier_move so unmerge gives back exactly these (docs/contracts/identity.md §1b). Run right
 -- after merge_02_move_links, in the merge's transaction.
 -- Reads: steward_merge, patient_identifier. Writes: patient_identifier.patient_id, steward_identifier_move.
 -- Safe to re-run for one action: only identifiers still at the merged patient move.

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, settings
+from include.core import alembic_driver, pipeline_schema, settings
 from include.imports.sources import SourceConfig, load_sources
-from include.migration import driver
 
 TODAY = date(2025, 6, 2)
 SAMPLE_CLINICS = settings.INCLUDE_DIR / "sample_data" / "clinics"
@@ -31,7 +30,7 @@ def create_accounts(engine: sa.Engine, account_ids: list[str]) -> None:
 def import_db(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> sa.Engine:
     """A database at 20250529_update_patients, with the pipeline schema and the sample accounts."""
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     create_accounts(engine, sorted({s.account_id for s in load_sources().values()}))
     monkeypatch.setattr(settings, "RUNS_DIR", tmp_path / "runs")

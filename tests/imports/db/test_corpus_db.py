@@ -24,9 +24,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from include.core import db, pipeline_schema, settings
+from include.core import alembic_driver, db, pipeline_schema, settings
 from include.imports import pipeline
-from include.migration import driver
 from tests.conftest import create_database, drop_database
 from tests.imports.readers.test_corpus import MANIFEST, TODAY, _input, _source
 
@@ -43,7 +42,7 @@ def corpus_engine(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> I
     uri = create_database(pg_server, "gs_corpus")
     engine = sa.create_engine(db.to_sqlalchemy_url(uri))
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_UPDATE_PATIENTS)
         pipeline_schema.ensure(conn)
     try:
         yield engine

@@ -1,4 +1,4 @@
-"""Several source systems per person (IDENTITY.md 1b) and row-level identity collisions in the file import,
+"""Several source systems per person (docs/contracts/identity.md 1b) and row-level identity collisions in the file import,
 through the real pipeline on both servers: a second system's identifier for a known person is linked (not
 quarantined), the same namespace with another value is an identity_conflict with a review item naming both
 patients, an update that would take another patient's identity key (23505) costs that row only, and the merge

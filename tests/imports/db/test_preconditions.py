@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import alembic_driver, settings
 from include.imports import pipeline
-from include.migration import driver
 from tests.imports.db.conftest import TODAY
 
 
 def test_imports_need_revision_update_patients(engine, csv_source, drop_csv):
     with engine.connect() as conn:
-        driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
+        alembic_driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
     with pytest.raises(pipeline.ImportPreconditionFailed, match="20250529_update_patients"):
         pipeline.import_file(engine, csv_source, drop_csv("a.csv", ["a@example.com,A,B,,M1,"]), run_id="r",
                              today=TODAY)

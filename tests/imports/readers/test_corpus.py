@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from include.imports.readers import read_records
+from include.imports.record_normalizer import normalize_record
 from include.imports.records import FileRejected
 from include.imports.sources import source_from_dict
-from include.normalize import normalize_record
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 MANIFEST = yaml.safe_load((CORPUS / "manifest.yaml").read_text(encoding="utf-8"))

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from include.imports.readers import read_records
+from include.imports.record_normalizer import normalize_record
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfigError, load_sources, source_from_dict
-from include.normalize import normalize_record
 
 TODAY = date(2025, 6, 1)
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from include.migration import legacy_contract
+from include.core import legacy_contract
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def checksum_sql(table: str) -> str:
     )
 
 
-#: Legacy tables the migration writes link columns into: they get per-row hashes (see include.migration.runs).
+#: Legacy tables the migration writes link columns into: they get per-row hashes (see include.core.run_records).
 LINKED_TABLES = ("invites", "chat_sessions")
 
 

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from include.core import db, pipeline_schema, settings
-from include.migration import catalog, checksums, driver, legacy_contract
+from include.core import alembic_driver, catalog, checksums, db, legacy_contract, pipeline_schema, settings
 
 log = logging.getLogger(__name__)
-
-
-class ChecksumsChanged(RuntimeError):
-    """Legacy rows changed where the pipeline promised to change nothing."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +25,9 @@ class PreflightInfo:
 def check_database(conn: sa.Connection) -> PreflightInfo:
     """The app DB is reachable, its revision is one we know, and its legacy schema matches the contract."""
     version = str(conn.execute(sa.text("SHOW server_version")).scalar())
-    revision = driver.current_revision(conn)
+    revision = alembic_driver.current_revision(conn)
     if revision is None:
-        raise driver.UnknownRevision(
+        raise alembic_driver.UnknownRevision(
             "the database has no alembic revision: build it with `python -m alembic upgrade "
             f"{settings.REV_BASELINE}` (new databases) or verify and stamp it with "
             "`python -m include.cli stamp-baseline` (an existing production database)"
@@ -46,7 +41,7 @@ def check_database(conn: sa.Connection) -> PreflightInfo:
 
 def start_run(conn: sa.Connection, run_id: str, dag_id: str, dry_run: bool, params: dict) -> None:
     pipeline_schema.ensure(conn)
-    revision = driver.current_revision(conn)
+    revision = alembic_driver.current_revision(conn)
     conn.execute(sa.text(
         """
         INSERT INTO patient_pipeline.pipeline_runs (run_id, dag_id, dry_run, params, revision_before)
@@ -71,7 +66,7 @@ def applied_revisions(conn: sa.Connection, run_id: str) -> list[str]:
 
 
 def finish_run(conn: sa.Connection, run_id: str, status: str) -> None:
-    revision = driver.current_revision(conn)
+    revision = alembic_driver.current_revision(conn)
     conn.execute(sa.text(
         "UPDATE patient_pipeline.pipeline_runs SET status = :s, finished_at = now() AT TIME ZONE 'utc', "
         "revision_after = :rev WHERE run_id = :r"), {"r": run_id, "s": status, "rev": revision})
@@ -107,7 +102,7 @@ def record_checksums(conn: sa.Connection, run_id: str, phase: str) -> dict[str, 
         conn.execute(sa.text(
             "UPDATE patient_pipeline.pipeline_runs SET checksums_taken_at = :t0 WHERE run_id = :r"),
             {"r": run_id, "t0": taken_at})
-    revision = driver.current_revision(conn)
+    revision = alembic_driver.current_revision(conn)
     for c in taken.values():
         conn.execute(sa.text(
             """
@@ -204,5 +199,3 @@ def verify_checksums_unchanged(conn: sa.Connection, expected: dict[str, checksum
     return checksums.compare(expected, live)
 
 
-def info_dict(info: PreflightInfo) -> dict:
-    return asdict(info)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from include.imports.record_normalizer import NormalizedRecord, normalize_record
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
-from include.normalize import NormalizedRecord, normalize_record
 
 TODAY = date(2025, 6, 1)
 CSV = SourceConfig(id="t-csv", account_id="acct-t", format="csv", landing="x")

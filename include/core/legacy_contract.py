@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.migration import catalog
+from include.core import catalog
 
 TS = "timestamp without time zone"
 
