@@ -15,10 +15,10 @@ Serialization is per person, not per account (docs/concurrency-and-identity-keys
 account-wide lock. Two writers of one person meet in the unique indexes (``ux_patients_identity_key``,
 ``ux_patients_account_external_id``, the cross-reference's primary key) and the intake API's per-key
 advisory locks; a chunk that meets one (23505) is rolled back, re-decided from its first record against
-the patients as they are now, and applied again; a 23505 that survives the re-decision (an update that
-would give the matched patient another patient's identity key) is narrowed down to its row, which is
-quarantined as ``identity_conflict`` with a review item naming both patients. A file never fails whole for
-it. A deadlock or lock timeout (40P01, 55P03) rolls the chunk back and retries it.
+the patients as they are now, and applied again (up to ``REDECIDE_ROUNDS`` times); a 23505 that survives
+the re-decisions (an update that would give the matched patient another patient's identity key) is
+narrowed down to its row, which is quarantined as ``identity_conflict`` with a review item naming both
+patients. A file never fails whole for it. A deadlock or lock timeout (40P01, 55P03) rolls the chunk back and retries it.
 
 At the end ``rows read = inserted + updated + unchanged + duplicates + quarantined`` is checked and the
 ledger moves to ``merged``; if it does not hold, the ledger says ``reconciled = false`` and
@@ -54,6 +54,9 @@ CHUNK_ROWS = int(os.environ.get("GENASCOPE_IMPORT_MERGE_CHUNK_ROWS", "") or 10_0
 RETRYABLE = frozenset({"40P01", "40001", "55P03"})
 #: Attempts per chunk for a retryable error.
 MAX_ATTEMPTS = 5
+#: Re-decisions of a chunk after a 23505 before the colliding row is looked for: under many concurrent writers
+#: of the same people another writer can create a person again between a re-decision and its apply.
+REDECIDE_ROUNDS = 3
 _MAX_RECORD = 2**31 - 1
 
 
@@ -245,7 +248,8 @@ class _Merger:
     def chunk(self, lo: int, hi: int) -> _Applied:
         """One chunk in its own transaction (or savepoint, for a dry run); retried as the module says."""
         narrow = False
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        redecided = 0
+        for attempt in range(1, MAX_ATTEMPTS + REDECIDE_ROUNDS + 1):
             tx = self.conn.begin() if self.commit else self.conn.begin_nested()
             try:
                 if self.commit:
@@ -261,11 +265,15 @@ class _Merger:
                     tx.rollback()
                 code = _sqlstate(exc)
                 if code == "23505" and not narrow:
-                    log.info("file %s: records from %s met another writer's patient; re-deciding them", self.file_id,
-                             lo)
+                    redecided += 1
+                    log.info("file %s: records from %s met another writer's patient; re-deciding them (round %d)",
+                             self.file_id, lo, redecided)
+                    if redecided > 1:  # let the other writer's transaction finish before deciding again
+                        time.sleep(0.02 * redecided * (0.5 + random.random()))
                     if self.commit:
                         self.redecide(lo)
-                    narrow = True
+                    # after a few rounds, look for the one row whose identity really collides
+                    narrow = redecided >= REDECIDE_ROUNDS or not self.commit
                     continue
                 if code in RETRYABLE and attempt < MAX_ATTEMPTS:
                     delay = min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random())

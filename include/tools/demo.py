@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_next_steps() -> None:
     """Where to look next, once the demo has run (the last thing it prints)."""
     print("\nWhere to look next:\n"
-          "  make airflow        the Airflow UI on http://127.0.0.1:8080 (user admin, password file printed there):\n"
+          "  make airflow        the Airflow UI on http://127.0.0.1:8080 (user admin; it prints where to sign in):\n"
           "                      each DAG's Trigger form, a run's Report tab, the Patient pipeline page\n"
           "  make api            the patient intake API on http://127.0.0.1:8000/docs\n"
           "  docs/ui-guide.md    what the forms ask, what the Report tab and the pipeline page show\n"

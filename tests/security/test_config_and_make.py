@@ -46,5 +46,6 @@ def test_make_airflow_binds_to_localhost_and_keeps_the_password_file_owner_only(
     password_file = home / "simple_auth_manager_passwords.json.generated"
     assert f"(umask 077; touch {password_file}); chmod 600 {password_file}" in out
     assert f"chmod 700 {home}" in out
-    assert "umask 077; AIRFLOW__API__HOST=127.0.0.1 " in out and ".venv/bin/airflow standalone" in out
+    # include.tools.airflow_local runs `airflow standalone` with the log servers bound to 127.0.0.1 too.
+    assert "umask 077; AIRFLOW__API__HOST=127.0.0.1 " in out and "-m include.tools.airflow_local" in out
     assert "0.0.0.0" not in out
