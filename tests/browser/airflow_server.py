@@ -75,15 +75,30 @@ def _environ(pid: int) -> bytes:
         return b""
 
 
+#: marker -> the session the harness started its ``airflow standalone`` in (its pid, start_new_session).
+_SESSION_OF: dict[str, int] = {}
+
+
+def _session(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def marked_processes(marker: str) -> list[int]:
-    """Pids of live processes (not zombies) whose environment holds ``MARKER=marker``."""
+    """Pids of live processes (not zombies) whose environment holds ``MARKER=marker``, or that still belong
+    to the harness's session: a LocalExecutor worker rewrites its process title over its environment
+    (setproctitle), so its /proc/PID/environ no longer shows the marker."""
     needle = f"{MARKER}={marker}".encode() + b"\0"
+    session = _SESSION_OF.get(marker)
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         pid = int(entry.name)
-        if needle in _environ(pid) + b"\0" and _alive(pid):
+        ours = needle in _environ(pid) + b"\0" or (session is not None and _session(pid) == session)
+        if ours and _alive(pid):
             out.append(pid)
     return sorted(out)
 
@@ -182,6 +197,7 @@ def airflow_standalone(home: Path, extra_env: dict[str, str], timeout_s: float =
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "include.tools.airflow_local"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=settings.PROJECT_ROOT, start_new_session=True)
+    _SESSION_OF[marker] = proc.pid
     server = AirflowServer(f"http://127.0.0.1:{port}", "admin", password, home, log, marker)
     try:
         deadline = time.monotonic() + timeout_s
