@@ -100,6 +100,28 @@ def rollback_view(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def identity_view(dag_id: str, run_id: str) -> dict[str, Any] | None:
+    """The matcher's pass of a run (``identity.json``, written by include/identity/steps.py): accounts, pairs
+    per blocking rule, threshold, model, queue size by kind and status. None when the run has no pass."""
+    if not storage.exists(dag_id, run_id, "identity.json"):
+        return None
+    data = storage.read_json(dag_id, run_id, "identity.json")
+    runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
+    by_rule: dict[str, int] = {}
+    for r in runs:
+        for rule, n in (r.get("pairs_by_rule") or {}).items():
+            by_rule[rule] = by_rule.get(rule, 0) + _n(n)
+    queue = {k: v for k, v in (data.get("queue_by_kind") or {}).items() if isinstance(v, dict)}
+    statuses = [s for s in ("open", "merged", "kept_separate", "dismissed")
+                if any(s in v for v in queue.values())] or ["open"]
+    return {
+        "state": data.get("state") or "done", "error": data.get("error") or "",
+        "accounts": _n(data.get("accounts")), "queued": _n(data.get("queued")), "runs": runs,
+        "model": runs[-1].get("model_name") if runs else "", "threshold": runs[-1].get("threshold") if runs else None,
+        "pairs_by_rule": by_rule, "queue_by_kind": queue, "statuses": statuses,
+    }
+
+
 def import_view(dag_id: str, run_id: str, night: dict[str, Any]) -> dict[str, Any]:
     """A night: per source counts and quarantine by reason, per file results and field issues (warnings)."""
     files = []
@@ -184,12 +206,15 @@ def _outcome(dag_id: str, run_id: str) -> Any:
 def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
     """The page model of a run's report (ReportNotFound while the run has not written one)."""
     if dag_id == "clinic_patient_import":
-        return import_view(dag_id, run_id, storage.read_json(dag_id, run_id, "night_summary.json"))
+        view = import_view(dag_id, run_id, storage.read_json(dag_id, run_id, "night_summary.json"))
+        view["identity"] = identity_view(dag_id, run_id)
+        return view
     report = storage.read_json(dag_id, run_id, "report.json")
     if dag_id == "patient_stewardship":
         view = stewardship_view(report)
     elif dag_id == "patient_first_migration":
         view = migration_view(report)
+        view["identity"] = identity_view(dag_id, run_id)
     else:
         view = rollback_view(report)
     view["status"] = report.get("status") or ""
@@ -220,9 +245,11 @@ def report_page(request: Request, dag_id: str, run_id: str, user: DagReader) -> 
         # the run's own record first; the report may be older than a failure (e.g. the report task itself)
         seen = {(f.get("task_id"), f.get("reason_code")) for f in view["failures"]}
         view["failures"] += [f for f in outcome.failures if (f["task_id"], f["reason_code"]) not in seen]
+    from include.ui.app import review_url
+
     base = f"{request.scope.get('root_path', '')}/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
     return HTMLResponse(render(
-        "report.html", dag_id=dag_id, run_id=run_id, view=view, base=base, outcome=outcome,
+        "report.html", dag_id=dag_id, run_id=run_id, view=view, base=base, outcome=outcome, review_href=review_url(),
         links=_links(dag_id, run_id, view["kind"]), can_export=is_authorized(user, dag_id, "PUT"),
         run_url=run_page_url(dag_id, run_id), tab_url=report_tab_url(dag_id, run_id)))
 

@@ -146,3 +146,26 @@ def test_a_rejected_rollback_report_says_who_rejected_and_what_would_have_been_d
     assert 'data-testid="report-status">rejected: nothing applied<' in page.text
     assert 'data-testid="approval-approve_rollback">rejected<' in page.text and ">ops<" in page.text
     assert "patients rows" in page.text and "20250527_create_patients" in page.text
+
+
+def test_import_report_shows_the_matchers_pass_counts_threshold_model_and_queue_by_kind(api, runs, tokens):
+    import json
+
+    from include.identity import steps
+    from include.imports import pipeline
+
+    data = {"trigger": "night", "accounts": 1, "queued": 2, "failed_accounts": {},
+            "queue_by_kind": {"probable_duplicate": {"open": 2, "merged": 1}, "name_dob_match": {"open": 1}},
+            "runs": [{"match_run_id": 9, "account_id": "acct-1", "mode": "incremental", "trigger": "night",
+                      "model_name": "genascope-default-v1", "trained": False, "threshold": 0.9, "patients": 40,
+                      "new_patients": 6, "pairs_by_rule": {"first_and_last_name": 5, "email": 1},
+                      "pairs_scored": 6, "above_threshold": 3, "queued": 2, "already_open": 1,
+                      "suppressed_decided": 0, "seconds": 1.2, "status": "done",
+                      "decisions": {"precision": 1.0, "recall": 0.5, "decided_pairs": 3}}]}
+    steps._write("clinic_patient_import", IMPORT_RUN, data)
+    assert json.loads((pipeline.run_dir(IMPORT_RUN) / "identity.json").read_text())["queued"] == 2
+    page = get(api, f"{IMP}/report", "viewer", tokens).text
+    assert "Identity matcher" in page and 'data-testid="identity-runs"' in page
+    assert "genascope-default-v1" in page and "threshold 0.9" in page
+    assert "first_and_last_name" in page and "probable_duplicate" in page and "/genascope/review" in page
+    assert "1.0 / 0.5 (3 decided)" in page
