@@ -25,10 +25,11 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -321,17 +322,22 @@ def tls_error(exc: psycopg.OperationalError, uri: str) -> AppDatabaseTLSError | 
     return err
 
 
-def connect(uri: str, **kwargs: object) -> psycopg.Connection:
-    """``psycopg.connect`` with TLS failures restated (:class:`AppDatabaseTLSError`)."""
+def _connect_restating_tls(open_connection: Callable[[], Any], libpq_uri: str) -> Any:
+    """Open a connection; a TLS failure is restated as :class:`AppDatabaseTLSError` naming the setting."""
     try:
-        return psycopg.connect(uri, **kwargs)
+        return open_connection()
     except AppDatabaseTLSError:
         raise
     except psycopg.OperationalError as exc:
-        restated = tls_error(exc, uri)
+        restated = tls_error(exc, libpq_uri)
         if restated is None:
             raise
         raise restated from exc
+
+
+def connect(uri: str, **kwargs: object) -> psycopg.Connection:
+    """``psycopg.connect`` with TLS failures restated (:class:`AppDatabaseTLSError`)."""
+    return _connect_restating_tls(lambda: psycopg.connect(uri, **kwargs), uri)
 
 
 def create_engine(uri: str, **kwargs: object) -> sa.Engine:
@@ -344,15 +350,7 @@ def create_engine(uri: str, **kwargs: object) -> sa.Engine:
 
     @sa.event.listens_for(engine, "do_connect")
     def _connect(dialect, conn_rec, cargs, cparams):  # noqa: ARG001 (SQLAlchemy's signature)
-        try:
-            return dialect.connect(*cargs, **cparams)
-        except AppDatabaseTLSError:
-            raise
-        except psycopg.OperationalError as exc:
-            restated = tls_error(exc, libpq_uri)
-            if restated is None:
-                raise
-            raise restated from exc
+        return _connect_restating_tls(lambda: dialect.connect(*cargs, **cparams), libpq_uri)
 
     return engine
 
