@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 
 from include.api import errors
+from include.api.async_sessions import AsyncSessions
 from include.api.audit import AuditMiddleware
-from include.api.database import create_engine
+from include.api.database import create_engine, create_sessions
 from include.api.imports.router import router as imports_router
 from include.api.keys import VerifiedKeyCache
 from include.api.limits import BodySizeLimit, RateLimiter, SharedRateLimiter
@@ -50,6 +51,7 @@ class IntakeState:
     key_cache: VerifiedKeyCache = field(default_factory=lambda: VerifiedKeyCache(0))
     _engine: sa.Engine | None = None
     _fast_engine: sa.Engine | None = None
+    _sessions: AsyncSessions | None = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -67,11 +69,26 @@ class IntakeState:
             self._fast_engine = create_engine(self.settings, fast=True)
         return self._fast_engine
 
+    @property
+    def sessions(self) -> AsyncSessions:
+        """The event loop's sessions for the single create (include.api.async_sessions)."""
+        if self._sessions is None:
+            self.engine  # noqa: B018  (the pipeline schema first)
+            self._sessions = create_sessions(self.settings)
+        return self._sessions
+
     def dispose(self) -> None:
         for engine in (self._engine, self._fast_engine):
             if engine is not None:
                 engine.dispose()
         self._engine = self._fast_engine = None
+
+    async def aclose(self) -> None:
+        """Close the event loop's sessions (on the loop that opened them), then the engines."""
+        sessions, self._sessions = self._sessions, None
+        if sessions is not None:
+            await sessions.close()
+        self.dispose()
 
 
 def install(app: FastAPI, settings: ApiSettings | None = None) -> IntakeState:
@@ -99,7 +116,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.intake.engine  # noqa: B018  (connect and ensure the pipeline schema before serving)
         log.info("intake API ready")
         yield
-        app.state.intake.dispose()
+        await app.state.intake.aclose()
 
     if not logging.getLogger().handlers:  # a worker process of `--workers N`: log as the parent does
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -85,7 +85,10 @@ class AuditMiddleware:
             if recorded:
                 return
             recorded = True
-            await anyio.to_thread.run_sync(self._write, scope, audit, status, started)
+            if audit.written:  # the handler committed the audit row with its write: only the log line
+                self._log(scope, audit, status, started)
+            else:
+                await anyio.to_thread.run_sync(self._write, scope, audit, status, started)
 
         async def audited_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -98,7 +101,8 @@ class AuditMiddleware:
             await record(500)
             raise
 
-    def _write(self, scope: Scope, audit: CallAudit, status: int, started: float) -> None:
+    @staticmethod
+    def _log(scope: Scope, audit: CallAudit, status: int, started: float) -> tuple[str, list[str], int]:
         ms = int((time.monotonic() - started) * 1000)
         route = route_template(scope)
         ids = sorted(set(audit.patient_ids))
@@ -106,8 +110,10 @@ class AuditMiddleware:
         log.info("%s %s %s key=%s account=%s counts=%s patients=[%s] file=%s %dms", scope["method"], route, status,
                  audit.key_id or "-", audit.account_id or "-", json.dumps(audit.counts, sort_keys=True), shown,
                  audit.file_id if audit.file_id is not None else "-", ms)
-        if audit.written:
-            return
+        return route, ids, ms
+
+    def _write(self, scope: Scope, audit: CallAudit, status: int, started: float) -> None:
+        route, ids, ms = self._log(scope, audit, status, started)
         try:
             with self.engine_getter().begin() as conn:
                 conn.execute(AUDIT_SQL, {"key_id": audit.key_id, "account_id": audit.account_id,

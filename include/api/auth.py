@@ -78,7 +78,10 @@ async def require_api_key(request: Request,
 async def caller_scope(request: Request, caller: Annotated[Caller, Depends(require_api_key)]) -> Caller:
     audit = call_audit(request.scope)
     audit.key_id, audit.account_id = caller.key_id, caller.account_id
-    wait = await run_in_threadpool(request.app.state.intake.limiter.take, caller.key_id)
+    limiter = request.app.state.intake.limiter
+    wait = limiter.take_local(caller.key_id)  # in memory (a lease of the shared bucket): no thread hop
+    if wait is None:
+        wait = await run_in_threadpool(limiter.take, caller.key_id)
     if wait > 0:
         raise rate_limited(wait)
     return caller

@@ -95,15 +95,17 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(sa.exc.OperationalError)
-    async def _database(_: Request, exc: sa.exc.OperationalError) -> JSONResponse:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
+    @app.exception_handler(psycopg.OperationalError)  # the single create's sessions (include.api.async_sessions)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        orig = getattr(exc, "orig", exc)
+        sqlstate = getattr(orig, "sqlstate", None)
         if sqlstate == "57014":  # statement_timeout
             return problem_response(503, "timeout", "the database work took longer than the API's statement "
                                     "timeout; retry, or send fewer rows per call", headers={"Retry-After": "5"})
         if sqlstate == "55P03":  # lock_timeout
-            return problem_response(503, "account_busy", "another import of this account is running; retry later",
-                                    headers={"Retry-After": "30"})
-        log.error("database error SQLSTATE %s (%s)", sqlstate or "unknown", type(exc.orig).__name__)
+            return problem_response(503, "account_busy", "another write of the same patient held its lock longer "
+                                    "than the API's lock timeout; retry later", headers={"Retry-After": "30"})
+        log.error("database error SQLSTATE %s (%s)", sqlstate or "unknown", type(orig).__name__)
         return problem_response(503, "database_unavailable", "the database is not reachable or failed; retry later",
                                 headers={"Retry-After": "5"})
 

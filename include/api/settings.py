@@ -18,12 +18,15 @@ environment variable                   default     meaning
 ``GENASCOPE_API_AUTH_CACHE_SECONDS``   5           how long a verified key is trusted without asking the
                                                    database again (a revoked key is refused within it;
                                                    0 = ask on every call)
+``GENASCOPE_API_SOURCES_CACHE_SECONDS`` 30         how long an account's API source (read from the clinic
+                                                   sources document) is kept; a local sources file that
+                                                   changes is read again at once (0 = read every call)
 ``GENASCOPE_API_IDENTIFIER_NAMESPACE`` ``api``     the account's API namespace: where a record's
                                                    external_id is looked up and recorded when the call
                                                    names no ``identifier_namespace`` (docs/contracts/identity.md 1b)
 ``GENASCOPE_API_STATEMENT_TIMEOUT_MS`` 30000       ``statement_timeout`` of every API session
-``GENASCOPE_API_LOCK_TIMEOUT_MS``      10000       ``lock_timeout`` (incl. the wait for the account lock
-                                                   while a nightly import of the account runs: 503)
+``GENASCOPE_API_LOCK_TIMEOUT_MS``      10000       ``lock_timeout`` (a write waits at most this long for
+                                                   the same person's lock held by another writer: 503)
 ``GENASCOPE_API_POOL_SIZE``            8           database connections kept (plus as many overflow)
 ``GENASCOPE_API_LANDING_ROOT``         ``landing`` root of the upload sources' landing folders, as the
                                                    DAG's Variable ``genascope_landing_root`` (empty: each
@@ -59,6 +62,7 @@ class ApiSettings:
     rate_burst: int = 120
     rate_limit_backend: str = "postgres"
     auth_cache_seconds: int = 5
+    sources_cache_seconds: int = 30
     identifier_namespace: str = "api"
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 10_000
@@ -79,6 +83,7 @@ class ApiSettings:
             rate_burst=_int("GENASCOPE_API_RATE_BURST", cls.rate_burst),
             rate_limit_backend=(os.environ.get("GENASCOPE_API_RATE_LIMIT_BACKEND") or cls.rate_limit_backend).strip(),
             auth_cache_seconds=_int("GENASCOPE_API_AUTH_CACHE_SECONDS", cls.auth_cache_seconds),
+            sources_cache_seconds=_int("GENASCOPE_API_SOURCES_CACHE_SECONDS", cls.sources_cache_seconds),
             identifier_namespace=(os.environ.get("GENASCOPE_API_IDENTIFIER_NAMESPACE") or "").strip()
             or cls.identifier_namespace,
             statement_timeout_ms=_int("GENASCOPE_API_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),

@@ -529,6 +529,23 @@ def _read_text(location: str) -> str:
         raise SourceConfigError(f"{location}: the clinic sources file does not exist") from None
 
 
+def sources_fingerprint(path: str | os.PathLike[str] | None = None) -> tuple[object, ...]:
+    """What identifies the current sources document cheaply (no parse): its location plus, for a local
+    file, its size and modification time, for a document held in a Variable or the environment, its text's
+    hash. Object-storage documents are identified by location only (a reader caches them for a TTL)."""
+    location = sources_location(path)
+    if location.startswith(("variable:", "env:")):
+        value = _variable_value()
+        return (location, hash(value[1]) if value else None)
+    if "://" in location:
+        return (location,)
+    try:
+        st = os.stat(location)
+    except OSError:
+        return (location, None)
+    return (location, st.st_size, st.st_mtime_ns)
+
+
 def _label(location: str) -> str:
     if location.startswith(("variable:", "env:")) or "://" in location:
         return location
@@ -590,4 +607,4 @@ def json_schema() -> dict[str, Any]:
 
 __all__ = ["DEFAULT_COLUMN_MAPPING", "FORMATS", "ClinicSourcesFile", "SourceConfig", "SourceConfigError",
            "json_schema", "load_document", "load_landing_roots", "load_sources", "source_from_dict",
-           "sources_location"]
+           "sources_fingerprint", "sources_location"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PatientStatus = Literal["pending", "active", "inactive", "archived"]
 RowOutcome = Literal["inserted", "updated", "unchanged", "duplicate", "quarantined"]
@@ -31,6 +31,14 @@ class PatientIn(BaseModel):
         description="The system that issued external_id (e.g. a FHIR identifier system or an HL7 assigning "
                     "authority): the identifier is matched and recorded in this namespace; default: the "
                     "account's API namespace. A second system's identifier for a known patient is linked to it.")
+
+    @field_validator("identifier_namespace")
+    @classmethod
+    def _namespace_not_blank(cls, value: str | None) -> str | None:
+        # the pattern's \S is Unicode's; the clinic sources' rule strips as Python does (\x1c-\x1f too)
+        if value is not None and not value.strip():
+            raise ValueError("identifier_namespace must not be blank")
+        return value
 
     def record(self) -> dict[str, str | None]:
         return self.model_dump(exclude={"account_id", "identifier_namespace"})

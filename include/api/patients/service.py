@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from include.api import intake, sql
+from include.api.async_sessions import AsyncSessions
 from include.api.errors import REASON_HELP, Problem, not_found
 from include.api.patients.models import BulkCounts, BulkResult, Patient, RowResult
 from include.api.settings import ApiSettings
@@ -58,16 +59,13 @@ def quarantine_problem(o: direct.RecordOutcome) -> Problem:
     return Problem(422, code, detail, field=o.reason_field, errors=[{"field": o.reason_field, "code": code}])
 
 
-def create_one(fast_engine: sa.Engine, settings: ApiSettings, account_id: str, record: dict[str, str | None],
-               size_bytes: int, namespace: str | None = None, audit_key: str | None = None,
-               started: float | None = None) -> tuple[intake.SingleResult, Patient | None]:
+async def create_one(sessions: AsyncSessions, settings: ApiSettings, account_id: str,
+                     record: dict[str, str | None], size_bytes: int, namespace: str | None = None,
+                     audit_key: str | None = None, started: float | None = None) -> intake.SingleResult:
     """A single create: one transaction, one round trip (``intake.create_single``), the import's rules; with
     ``audit_key`` the call's audit row is written in that same transaction."""
-    result = intake.create_single(fast_engine, settings, account_id, record, size_bytes=size_bytes,
-                                  namespace=namespace, audit_key=audit_key, started=started)
-    if result.patient is None:
-        return result, None
-    return result, Patient(**result.patient)
+    return await intake.create_single(sessions, settings, account_id, record, size_bytes=size_bytes,
+                                      namespace=namespace, audit_key=audit_key, started=started)
 
 
 def body_sha256(raw: bytes) -> str:

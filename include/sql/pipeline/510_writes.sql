@@ -32,27 +32,32 @@ CREATE UNLOGGED TABLE IF NOT EXISTS patient_pipeline.api_rate_bucket (
     refreshed_at timestamp with time zone NOT NULL
 );
 
--- Take one token of `key` (refill `per_second`, capacity `burst`): 0 when the call may proceed, else the
--- seconds until a token is there. One statement, the bucket's row lock held for its duration only.
-CREATE OR REPLACE FUNCTION patient_pipeline.api_rate_take(p_key text, p_per_second double precision,
-                                                          p_burst double precision)
-RETURNS double precision LANGUAGE plpgsql AS $$
+-- Lease up to `want` tokens of `key` at once, giving back `give_back` unused tokens of an earlier lease first
+-- (an API process that is called often takes its tokens in small leases: one statement per lease, not per
+-- call; include/api/limits.py). Returns the tokens granted (0..want) and, when none, the seconds until one
+-- is there. Never grants more than the bucket holds, so every process together stays within the limit.
+CREATE OR REPLACE FUNCTION patient_pipeline.api_rate_lease(p_key text, p_per_second double precision,
+                                                           p_burst double precision, p_want integer,
+                                                           p_give_back integer)
+RETURNS TABLE (granted integer, wait_s double precision) LANGUAGE plpgsql AS $$
 DECLARE
     t double precision;
+    g integer;
 BEGIN
     INSERT INTO patient_pipeline.api_rate_bucket AS b (key_id, tokens, refreshed_at)
-    VALUES (p_key, p_burst - 1, clock_timestamp())
+    VALUES (p_key, p_burst, clock_timestamp())
     ON CONFLICT (key_id) DO UPDATE
-       SET tokens = least(p_burst, b.tokens + extract(epoch FROM clock_timestamp() - b.refreshed_at) * p_per_second)
-                    - 1,
+       SET tokens = least(p_burst, b.tokens + greatest(p_give_back, 0)
+                                   + extract(epoch FROM clock_timestamp() - b.refreshed_at) * p_per_second),
            refreshed_at = clock_timestamp()
     RETURNING tokens INTO t;
-    IF t >= 0 THEN
-        RETURN 0;
+    g := least(greatest(p_want, 1), floor(t))::integer;
+    IF g >= 1 THEN
+        UPDATE patient_pipeline.api_rate_bucket SET tokens = t - g WHERE key_id = p_key;
+        RETURN QUERY SELECT g, 0::double precision;
+    ELSE
+        RETURN QUERY SELECT 0, (1 - t) / p_per_second;
     END IF;
-    -- no token: give it back (the bucket keeps what it had) and say how long until one is there
-    UPDATE patient_pipeline.api_rate_bucket SET tokens = t + 1 WHERE key_id = p_key;
-    RETURN (-t) / p_per_second;
 END
 $$;
 
