@@ -17,6 +17,7 @@ host backend mounts them with its own authentication::
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -114,6 +115,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.intake.engine  # noqa: B018  (connect and ensure the pipeline schema before serving)
+        # what the process imported and built so far lives as long as the process: out of the collector's
+        # way, so a full collection while serving walks only what the calls allocate (shorter pauses at p99)
+        gc.collect()
+        gc.freeze()
         log.info("intake API ready")
         yield
         await app.state.intake.aclose()
