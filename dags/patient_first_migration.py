@@ -60,14 +60,13 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import notify
-from include.core import settings
+from include.core import run_lifecycle, settings
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
     SAFETY_SECTION,
     enforce_gate,
-    fail_run_if_any_step_failed,
     params,
     run_id,
     skip_if_dry,
@@ -79,6 +78,12 @@ def _gate(result: dict) -> dict:
     from include.migration import steps as migration_steps
 
     return enforce_gate(result, migration_steps.raise_if_failed)
+
+
+def _start_run_record(run_id: str, params: dict) -> dict:
+    from include.migration import steps as migration_steps
+
+    return migration_steps.start_run_record(run_id, params)
 
 
 @dag(
@@ -143,24 +148,16 @@ def patient_first_migration():
             return {**migration_steps.check_app_db(), "clinic_sources": clinic_sources}
 
         @task(retries=3)
-        def acquire_pipeline_lease() -> dict:
-            """No other migration, rollback or import may touch the tables while this run holds it."""
-            from airflow.sdk import Variable
-
-            from include.migration import steps as migration_steps
-
-            wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
-            return migration_steps.acquire_lease(run_id(), params(), wait_s=wait)
-
-        @task(retries=3)
         def record_legacy_checksums() -> dict:
             from include.migration import steps as migration_steps
 
             return migration_steps.record_legacy_checksums(run_id())
 
-        checked, leased, recorded = check_app_db(), acquire_pipeline_lease(), record_legacy_checksums()
+        checked = check_app_db()
+        leased = run_lifecycle.acquire_task(then=_start_run_record)
+        recorded = record_legacy_checksums()
         checked >> leased >> recorded
-        return checked, recorded
+        return checked, leased, recorded
 
     @task_group(group_id="approval")
     def approval():
@@ -360,13 +357,7 @@ def patient_first_migration():
 
         return migration_steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> bool:
-        from include.migration import steps as migration_steps
-
-        return migration_steps.release(run_id())
-
-    pre_first, pre = preflight()
+    pre_first, leased, pre = preflight()
     prepare_plan, approve_plan = approval()
     schema_first, schema_last = schema()
     plan, backfill_last = backfill()
@@ -374,8 +365,6 @@ def patient_first_migration():
     fin_first, fin_last = finalize()
     rollback = auto_rollback_on_failure()
     report = write_run_report()
-    lease = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed("migration")
 
     pre >> prepare_plan
     approve_plan >> schema_first
@@ -386,8 +375,8 @@ def patient_first_migration():
     # the report and the lease release (all_done) still run.
     main_tasks = [pre_first, pre, prepare_plan, approve_plan, schema_first, schema_last, plan, backfill_last,
                   *gate_tasks, *fin_first, fin_last]
-    main_tasks >> rollback >> report >> lease
-    main_tasks >> watcher
+    main_tasks >> rollback >> report
+    run_lifecycle.tail(leased, report, watch=main_tasks, what="migration")
     backfill_last >> identity_match_report() >> report
 
 

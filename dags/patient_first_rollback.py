@@ -66,13 +66,13 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import notify
+from include.core import run_lifecycle
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
     SAFETY_SECTION,
     enforce_gate,
-    fail_run_if_any_step_failed,
     fail_without_retry,
     params,
     run_id,
@@ -138,20 +138,6 @@ def patient_first_rollback():
                 fail_without_retry(exc)
 
         @task(retries=2)
-        def acquire_pipeline_lease() -> dict:
-            """Never beside a migration or import: wait up to genascope_lease_wait_seconds, then fail."""
-            from airflow.sdk import Variable
-
-            from include.core.locks import PipelineBusy
-            from include.rollback import steps
-
-            wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
-            try:
-                return steps.acquire_lease(run_id(), wait_s=wait)
-            except PipelineBusy as exc:
-                fail_without_retry(exc)
-
-        @task(retries=2)
         def inspect_database() -> dict:
             """Revision, legacy contract, what would be archived and dropped; opens the archive record."""
             from include.rollback import steps
@@ -168,10 +154,11 @@ def patient_first_rollback():
 
             return steps.record_legacy_checksums(run_id())
 
-        chain = [validate_confirm(), acquire_pipeline_lease(), inspect_database(), record_legacy_checksums()]
+        leased = run_lifecycle.acquire_task()
+        chain = [validate_confirm(), leased, inspect_database(), record_legacy_checksums()]
         for up, down in zip(chain, chain[1:], strict=False):
             up >> down
-        return chain[0], chain[-1]
+        return chain[0], leased, chain[-1]
 
     @task_group(group_id="approval")
     def approval():
@@ -282,28 +269,20 @@ def patient_first_rollback():
 
         return steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> bool:
-        from include.rollback import steps
-
-        return steps.release(run_id())
-
-    pre_first, pre_last = preflight()
+    pre_first, leased, pre_last = preflight()
     prepare, approve = approval()
     archive_first, archive_last = archive()
     down_first, down_last = downgrade()
     checks = verify()
     report = write_run_report()
-    lease = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed("rollback")
 
     pre_last >> prepare
     approve >> archive_first  # not in main_tasks: a rejection skips only its direct downstream (the archive)
     archive_last >> down_first
     down_last >> checks
     main_tasks = [pre_first, pre_last, prepare, archive_first, archive_last, down_first, down_last, *checks]
-    main_tasks >> report >> lease
-    main_tasks >> watcher
+    main_tasks >> report
+    run_lifecycle.tail(leased, report, watch=main_tasks, what="rollback")
 
 
 patient_first_rollback()

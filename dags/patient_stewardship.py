@@ -7,7 +7,7 @@ per run, chosen in the **Params form**; the same actions are on the CLI (`python
 
 **Trigger by hand only.** One run at a time; it holds the pipeline lease shared with
 `patient_first_migration`, `patient_first_rollback` and `clinic_patient_import`: while one of them runs,
-this run waits up to the Variable `genascope_lease_wait_seconds` (default 60), then fails naming the
+this run waits up to the Variable `genascope_lease_wait_seconds` (default 600), then fails naming the
 holder. Nothing changed.
 
 ## Actions
@@ -82,7 +82,8 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
 from include import notify
-from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry, task
+from include.core import run_lifecycle
+from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_without_retry, task
 
 DAG_ID = "patient_stewardship"
 ACTION_SECTION = "Action"
@@ -183,33 +184,17 @@ def patient_stewardship():
             fail_without_retry(exc)
         return req.as_dict()
 
-    @task(retries=2)
-    def acquire_pipeline_lease() -> None:
-        """Never beside a migration, rollback or import: wait up to genascope_lease_wait_seconds, then fail."""
-        from airflow.sdk import Variable
-
-        from include.core.db import app_engine
-        from include.core.locks import PipelineBusy
-        from include.imports import pipeline
-
-        wait = float(Variable.get("genascope_lease_wait_seconds", default="60"))
-        try:
-            pipeline.acquire_lease(app_engine(), DAG_ID, _run_id(), wait_s=wait)
-        except PipelineBusy as exc:
-            fail_without_retry(exc)
-
     @task(retries=0)
     def run_action() -> list[dict]:
         """One transaction per action (a dry run is rolled back); refusals are recorded and fail the task."""
         from airflow.sdk import Variable
 
         from include.core.db import app_engine
-        from include.imports import pipeline
         from include.stewardship.errors import StewardshipError
         from include.stewardship.requests import Request, execute
 
+        run_lifecycle.check_lease()
         engine = app_engine()
-        pipeline.check_lease(engine, DAG_ID, _run_id())
         req = Request.from_params(_request())
         landing_root = Variable.get("genascope_landing_root", default=None)
         try:
@@ -246,21 +231,12 @@ def patient_stewardship():
                             error=None if results else f"no action ran ({why or 'see the failed task log'})",
                             failures=found)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> None:
-        from include.core.db import app_engine
-        from include.imports import pipeline
-
-        pipeline.release_lease(app_engine(), _run_id())
-
     checked = validate_request()
-    lease = acquire_pipeline_lease()
+    lease = run_lifecycle.acquire_task()
     action = run_action()
     report = write_run_report()
-    release = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed("stewardship run")
-    checked >> lease >> action >> report >> release
-    [checked, lease, action] >> watcher
+    checked >> lease >> action >> report
+    run_lifecycle.tail(lease, report, watch=[checked, lease, action], what="stewardship run")
 
 
 dag = patient_stewardship()

@@ -569,29 +569,6 @@ def explain_empty_night(engine: sa.Engine, run_id: str, source_ids: list[str]) -
     return f"discovered 0 files: nothing was waiting in incoming/ of the sources ({sources})"
 
 
-def acquire_lease(engine: sa.Engine, dag_id: str, run_id: str, wait_s: float = 600) -> None:
-    """First task of the DAG: take the pipeline lease shared with the migration and rollback DAGs."""
-    from include.core import lease
-
-    with engine.connect() as conn:
-        lease.acquire(conn, dag_id, run_id, wait_s=wait_s)
-
-
-def check_lease(engine: sa.Engine, dag_id: str, run_id: str) -> None:
-    """Every writing task: this run must still hold the lease (raises LeaseLost otherwise)."""
-    from include.core import lease
-
-    with engine.connect() as conn:
-        lease.check(conn, dag_id, run_id)
-
-
-def release_lease(engine: sa.Engine, run_id: str) -> bool:
-    from include.core import lease
-
-    with engine.connect() as conn:
-        return lease.release(conn, run_id)
-
-
 def import_file_task(engine: sa.Engine, source_id: str, path: str, *, run_id: str, dry_run: bool = False,
                      today: date | None = None) -> dict[str, Any]:
     """The DAG's mapped task body: one file by source id; returns the XCom (ids and counts)."""

@@ -36,12 +36,11 @@ def check_app_db() -> dict[str, Any]:
             "legacy_rows": info.legacy_rows, "runs_root": runs_root}
 
 
-def acquire_lease(run_id: str, params: dict[str, Any], wait_s: float = 0) -> dict[str, Any]:
-    """Take the lease shared with the rollback and import DAGs, and open this run's record."""
+def start_run_record(run_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Open this run's record (right after the run took the pipeline lease, in the same task)."""
     with _engine().connect() as conn:
-        lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
         run_records.start_run(conn, run_id, DAG_ID, bool(params.get("dry_run", True)), params)
-    return {"lease": "taken", "run_id": run_id}
+    return {"run_record": "open"}
 
 
 def record_legacy_checksums(run_id: str) -> dict[str, Any]:
@@ -148,11 +147,6 @@ def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) 
     with _engine().connect() as conn:
         run_records.finish_run(conn, run_id, sections.get("status", "done"))
     return {"report": str(path), "folder": str(directory)}
-
-
-def release(run_id: str) -> bool:
-    with _engine().connect() as conn:
-        return lease.release(conn, run_id)
 
 
 # ---------------------------------------------------------------- backfill

@@ -1,9 +1,9 @@
 """The steps of the ``patient_first_rollback`` DAG as plain functions (plain arguments in, small dicts of
 ids and counts out), so the DAG only wires them and tests can call them without Airflow.
 
-Order: validate_confirm -> acquire_lease -> preflight -> record_legacy_checksums -> archive ->
-verify_archive -> export_archive -> downgrade (one revision per step, newest first) -> verify_* ->
-report -> release. Every writing step first checks that this run still holds the pipeline lease.
+Order: validate_confirm -> (the lease: include/core/run_lifecycle.py) -> preflight -> record_legacy_checksums
+-> archive -> verify_archive -> export_archive -> downgrade (one revision per step, newest first) -> verify_*
+-> report -> (release). Every writing step first checks that this run still holds the pipeline lease.
 """
 
 from __future__ import annotations
@@ -46,13 +46,6 @@ def validate_confirm(params: dict[str, Any]) -> dict[str, Any]:
     # the archive export and the report must be where the API server and the next migration read them
     runs_root = storage.check_runs_root()
     return {"dry_run": dry, "target_revision": target, "confirmed": not dry, "runs_root": runs_root}
-
-
-def acquire_lease(run_id: str, wait_s: float = 0) -> dict[str, Any]:
-    """Take the lease shared with the migration and import DAGs (waits up to ``wait_s``, then PipelineBusy)."""
-    with _engine().connect() as conn:
-        lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
-    return {"lease": "taken", "run_id": run_id}
 
 
 def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, Any] | None) -> dict[str, Any]:
@@ -261,11 +254,6 @@ def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, 
     out = write_report(run_id, params, sections)
     log.info("rollback report: %s (%s)", out["report"], sections["status"])
     return {**out, "status": sections["status"], "summary": sections["summary"]}
-
-
-def release(run_id: str) -> bool:
-    with _engine().connect() as conn:
-        return lease.release(conn, run_id)
 
 
 # ---------------------------------------------------------------- restore (called by patient_first_migration)

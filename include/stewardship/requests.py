@@ -430,15 +430,8 @@ def cli_run_id() -> str:
     return f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:6]}"
 
 
-@contextmanager
-def cli_lease(engine: sa.Engine, run_id: str, wait_s: float = 0) -> Iterator[None]:
+def cli_lease(engine: sa.Engine, run_id: str, wait_s: float = 0):
     """The pipeline lease around one CLI command (the same lease the DAGs take)."""
     from include.core import lease
 
-    with engine.connect() as conn:
-        lease.acquire(conn, "cli:steward", run_id, wait_s=wait_s)
-    try:
-        yield
-    finally:
-        with engine.connect() as conn:
-            lease.release(conn, run_id)
+    return lease.held(engine, "cli:steward", run_id, wait_s=wait_s)

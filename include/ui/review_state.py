@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 import unicodedata
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -305,17 +303,10 @@ class ItemNotOpen(BadDecision):
     """The item is not (or no longer) in the state the decision needs: someone decided it meanwhile."""
 
 
-@contextmanager
-def _ui_lease(eng: sa.Engine, run_id: str) -> Iterator[None]:
+def _ui_lease(eng: sa.Engine, run_id: str):
     from include.core import lease
 
-    with eng.connect() as conn:
-        lease.acquire(conn, LEASE_HOLDER, run_id)
-    try:
-        yield
-    finally:
-        with eng.connect() as conn:
-            lease.release(conn, run_id)
+    return lease.held(eng, LEASE_HOLDER, run_id)
 
 
 def request_for(item: dict[str, Any], decision: str, survivor: str | None) -> Any:
