@@ -129,12 +129,13 @@ def patient_first_rollback():
         @task(retries=0)
         def validate_confirm() -> dict:
             """A real run needs confirm = ROLLBACK; reads no database."""
+            from include.core.errors import ConfirmationMissing
             from include.rollback import steps
             from include.rollback.errors import RollbackError
 
             try:
                 return steps.validate_confirm(params())
-            except RollbackError as exc:
+            except (RollbackError, ConfirmationMissing) as exc:
                 fail_without_retry(exc)
 
         @task(retries=2)

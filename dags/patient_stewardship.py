@@ -174,13 +174,14 @@ def patient_stewardship():
     @task(retries=0, pool="default_pool")
     def validate_request() -> dict:
         """The action, its ids and the confirmation; reads no database."""
+        from include.core.errors import ConfirmationMissing
         from include.stewardship.errors import StewardshipError
         from include.stewardship.requests import Request, validate
 
         try:
             req = Request.from_params(_request())
             validate(req)
-        except StewardshipError as exc:
+        except (StewardshipError, ConfirmationMissing) as exc:
             fail_without_retry(exc)
         return req.as_dict()
 
@@ -190,6 +191,7 @@ def patient_stewardship():
         from airflow.sdk import Variable
 
         from include.core.db import app_engine
+        from include.core.errors import ConfirmationMissing
         from include.stewardship.errors import StewardshipError
         from include.stewardship.requests import Request, execute
 
@@ -200,7 +202,7 @@ def patient_stewardship():
         try:
             results = [r.as_dict() for r in execute(engine, req, _context(req.dry_run), _run_id(),
                                                     [landing_root] if landing_root else None)]
-        except StewardshipError as exc:
+        except (StewardshipError, ConfirmationMissing) as exc:
             fail_without_retry(exc)
         get_current_context()["ti"].xcom_push(key="results", value=results)
         refused = [r for r in results if r["status"] == "refused"]

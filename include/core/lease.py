@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from include.core import pipeline_schema, settings
+from include.core.errors import GenascopeError
 from include.core.locks import PipelineBusy
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ LEASE = "patient_tables"
 DEFAULT_TTL_S = 6 * 3600
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(GenascopeError, RuntimeError):
     """This run no longer holds the pipeline lease (it expired and another run took it)."""
 
 

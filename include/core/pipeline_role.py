@@ -19,13 +19,14 @@ import psycopg
 from psycopg import sql
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 DEFAULT_ROLE = "genascope_pipeline"
 DEFAULT_OWNER_ROLE = "genascope_owner"
 SQL_FILE = settings.SQL_DIR / "security" / "pipeline_role.sql"
 
 
-class PipelineRoleError(RuntimeError):
+class PipelineRoleError(GenascopeError, RuntimeError):
     """The role cannot be set up as asked; the message says what to change."""
 
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from include.core import alembic_driver, pipeline_schema, private_files, settings, storage
 from include.core.db_errors import db_step
+from include.core.errors import GateFailed, GenascopeError
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
@@ -36,22 +37,22 @@ REQUIRED_REVISION = settings.REV_UPDATE_PATIENTS
 STEPS = ("stage", "decide", "merge")
 
 
-class ImportPreconditionFailed(RuntimeError):
+class ImportPreconditionFailed(GenascopeError, RuntimeError):
     """The database is not ready for imports (revision, account, clinician); the message says what to do."""
 
 
-class ImportStepFailed(RuntimeError):
+class ImportStepFailed(GenascopeError, RuntimeError):
     """A file is not in the ledger status a step expects; the message says which and what to do.
     (Database errors leave every step as ``include.core.db_errors.DatabaseStepFailed``: no values.)"""
 
 
-class FileVanished(RuntimeError):
+class FileVanished(GenascopeError, RuntimeError):
     """A discovered file is gone from incoming/ and the ledger does not know it as finished. The task fails
     (the night is not green); the message names the worker host, since a local landing a worker cannot see
     is the usual cause on a distributed deployment."""
 
 
-class SimulatedInterruption(RuntimeError):
+class SimulatedInterruption(GenascopeError, RuntimeError):
     """Raised after the step named by ``stop_after`` (tests of re-entrance)."""
 
 
@@ -542,7 +543,7 @@ def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None =
     if unreconciled:
         raise merge.ReconciliationFailed(f"files {unreconciled} are not reconciled; see {summary.summary_path}")
     if gate is not None and not gate.success:
-        raise gx_gate.GateFailed(f"patients table gate failed ({', '.join(gate.failed)}); see {gate.md_path}")
+        raise GateFailed(f"patients table gate failed ({', '.join(gate.failed)}); see {gate.md_path}")
     return summary
 
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from include.core import alembic_driver, db, failures, lease, run_records, run_report, settings, storage
-from include.gates import GateFailed, GateResult, gx_gates, sql_gates
+from include.gates import GateResult, gate_failed, gx_gates, sql_gates
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def gx_gate(run_id: str) -> dict[str, Any]:
 def raise_if_failed(result: dict[str, Any]) -> None:
     gate = GateResult(**result)
     if not gate.passed:
-        raise GateFailed([gate])
+        raise gate_failed([gate])
     log.info(gate.summary())
 
 

@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 from include.core import alembic_driver, db, failures, lease, run_records, run_report, settings, storage
+from include.core.errors import ConfirmationMissing
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
-    ConfirmationMissing,
     DowngradeOutOfOrder,
     RollbackVerificationFailed,
 )

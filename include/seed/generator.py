@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+from include.core.errors import GenascopeError
 from include.normalize.keys import NOISE
 from include.seed import vocab
 
@@ -89,7 +90,7 @@ NOISE_FIRST = (
 )
 
 
-class SeedParameterError(ValueError):
+class SeedParameterError(GenascopeError, ValueError):
     """The requested size or flags cannot produce a valid data set."""
 
 

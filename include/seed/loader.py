@@ -28,6 +28,7 @@ from psycopg import sql
 from sqlalchemy.pool import NullPool
 
 from include.core import alembic_driver, db, settings
+from include.core.errors import GenascopeError
 from include.seed.generator import COLUMNS, TABLES, LegacyGenerator, SeedSummary
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,19 @@ FK_MODES = ("auto", "on", "verify")
 VERIFY_REFERENCES_SQL = settings.SQL_DIR / "seed" / "verify_references.sql"
 
 
-class SeedTargetNotReady(RuntimeError):
+class SeedTargetNotReady(GenascopeError, RuntimeError):
     """The target database is not at a revision the legacy seed can write to."""
 
 
-class SeedTargetNotEmpty(RuntimeError):
+class SeedTargetNotEmpty(GenascopeError, RuntimeError):
     """The legacy tables already hold rows; the seed only fills empty tables."""
 
 
-class SeedIntegrityError(RuntimeError):
+class SeedIntegrityError(GenascopeError, RuntimeError):
     """The generated rows would break a reference; nothing was committed (a generator bug)."""
 
 
-class SeedPermissionError(RuntimeError):
+class SeedPermissionError(GenascopeError, RuntimeError):
     """``fk_checks='verify'`` was asked for but the role may not set session_replication_role."""
 
 

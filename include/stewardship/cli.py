@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from include.core import db
+from include.core.errors import ConfirmationMissing
 from include.core.locks import PipelineBusy
 from include.stewardship import actions, requests
 from include.stewardship.errors import StewardshipError
@@ -145,7 +146,7 @@ def main(argv: list[str]) -> int:
     req = to_request(args)
     try:
         requests.validate(req)
-    except StewardshipError as exc:
+    except (StewardshipError, ConfirmationMissing) as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return 2
     ctx = actions.Context.for_cli(dry_run=req.dry_run)
@@ -156,7 +157,7 @@ def main(argv: list[str]) -> int:
     except PipelineBusy as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return 3
-    except StewardshipError as exc:
+    except (StewardshipError, ConfirmationMissing) as exc:
         print(f"steward: {exc}", file=sys.stderr)
         requests.write_report(None, run_id, req, ctx, [], error=str(exc))
         return 1

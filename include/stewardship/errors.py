@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from include.core.errors import GenascopeError
 
-class StewardshipError(RuntimeError):
+
+class StewardshipError(GenascopeError, RuntimeError):
     """Base class of stewardship failures."""
 
 
 class BadRequest(StewardshipError):
     """The request itself is invalid (unknown action, missing ids, unreadable decisions file)."""
-
-
-class ConfirmationRequired(StewardshipError):
-    """A destructive action without dry run needs ``confirm`` set to the action's confirmation word."""
 
 
 class ActionRefused(StewardshipError):

@@ -30,9 +30,10 @@ import psycopg
 import sqlalchemy as sa
 
 from include.core import pipeline_schema, run_report, settings
+from include.core.errors import ConfirmationMissing
 from include.stewardship import actions, review, undo_import, worklist
 from include.stewardship.actions import CONFIRM_WORDS, ActionResult, Context
-from include.stewardship.errors import ActionRefused, BadRequest, ConfirmationRequired, StewardshipError
+from include.stewardship.errors import ActionRefused, BadRequest, StewardshipError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def validate(req: Request) -> None:
         _night(req.night)
     word = CONFIRM_WORDS.get(req.action)
     if word and not req.dry_run and req.confirm != word:
-        raise ConfirmationRequired(
+        raise ConfirmationMissing(
             f"{req.action} without dry run changes patients: set confirm to {word} (it is {'empty' if not req.confirm else 'something else'}); "
             "nothing was changed")
 

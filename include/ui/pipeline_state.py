@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from include.core import settings
+from include.core.errors import UnsafePath
 from include.ui import storage
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def _report_status(dag_id: str, run_id: str) -> str | None:
     name = "night_summary.json" if dag_id == "clinic_patient_import" else "report.json"
     try:
         data = storage.read_json(dag_id, run_id, name)
-    except (storage.ReportNotFound, storage.UnsafePath, ValueError):
+    except (storage.ReportNotFound, UnsafePath, ValueError):
         return None
     if dag_id == "clinic_patient_import":
         held = data.get("held_files") or []

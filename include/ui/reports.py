@@ -21,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from include.core.approvals import report_tab_url
+from include.core.errors import UnsafePath
 from include.ui import charts, storage
 from include.ui.auth import DagEditor, DagReader, is_authorized
 from include.ui.templating import render, run_page_url
@@ -228,12 +229,12 @@ def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
 def report_page(request: Request, dag_id: str, run_id: str, user: DagReader) -> HTMLResponse:
     try:
         storage.run_path(dag_id, run_id)
-    except storage.UnsafePath as exc:
+    except UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
     outcome = _outcome(dag_id, run_id)
     try:
         view = read_view(dag_id, run_id)
-    except storage.UnsafePath as exc:
+    except UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
     except storage.ReportNotFound:
         known = outcome is not None and outcome.exists
@@ -272,7 +273,7 @@ def run_file(dag_id: str, run_id: str, path: str, user: DagReader, raw: bool = F
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file holds PHI: use the export route (edit access)")
     try:
         data = storage.read_bytes(dag_id, run_id, path)
-    except (storage.UnsafePath, storage.ReportNotFound) as exc:
+    except (UnsafePath, storage.ReportNotFound) as exc:
         raise _not_found("no such file in this run") from exc
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
@@ -290,7 +291,7 @@ def quarantine_export(dag_id: str, run_id: str, file_id: int, user: DagEditor) -
         raise _not_found("only imports have quarantine exports")
     try:
         data = storage.read_bytes(dag_id, run_id, f"imports/file_{file_id}_quarantine.csv")
-    except (storage.UnsafePath, storage.ReportNotFound) as exc:
+    except (UnsafePath, storage.ReportNotFound) as exc:
         raise _not_found("no quarantine export for this file in this run") from exc
     return Response(data, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="quarantine_file_{file_id}.csv"',

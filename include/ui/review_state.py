@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from include.core import settings
+from include.core.errors import ConfirmationMissing, GenascopeError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ FIELDS = (("External id", "external_id"), ("First name", "first_name"), ("Last n
 _FORM_ONLY = "differs only in spacing/case/accents"
 
 
-class ItemNotFound(LookupError):
+class ItemNotFound(GenascopeError, LookupError):
     """No review item with this id."""
 
 
@@ -295,7 +296,7 @@ class Outcome:
     message: str = ""
 
 
-class BadDecision(ValueError):
+class BadDecision(GenascopeError, ValueError):
     """The form asks for something this item does not allow (unknown decision, a survivor not in the pair)."""
 
 
@@ -360,7 +361,7 @@ def decide(eng: sa.Engine, actor: str, item_id: str, decision: str, survivor: st
         outcome = Outcome(decision, result.status, result.action_id, result.reason_code, result.message or "")
     except PipelineBusy as exc:
         outcome = Outcome(decision, "busy", reason_code="pipeline_busy", message=str(exc))
-    except StewardshipError as exc:
+    except (StewardshipError, ConfirmationMissing) as exc:
         outcome = Outcome(decision, "error", reason_code=type(exc).__name__, message=str(exc))
     except ItemNotOpen as exc:  # decided by someone else meanwhile
         outcome = Outcome(decision, "refused", reason_code="not_open", message=str(exc))

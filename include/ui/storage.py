@@ -16,6 +16,8 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from include.core.errors import GenascopeError, UnsafePath
+
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
@@ -25,11 +27,7 @@ PIPELINE_DAGS = ("patient_first_migration", "patient_first_rollback", "clinic_pa
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-class UnsafePath(ValueError):
-    """A path segment from a request is not a plain name (traversal, hidden file, unknown DAG)."""
-
-
-class ReportNotFound(FileNotFoundError):
+class ReportNotFound(GenascopeError, FileNotFoundError):
     """The run folder or the file in it does not exist (the run has not written it yet)."""
 
 

@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from include.core import alembic_driver, lease, settings
+from include.core.errors import ConfirmationMissing
 from include.core.locks import PipelineBusy
 from include.rollback import archive, downgrade, restore, steps
-from include.rollback.errors import ArchiveIncomplete, ConfirmationMissing, DowngradeOutOfOrder
+from include.rollback.errors import ArchiveIncomplete, DowngradeOutOfOrder
 from tests.rollback import helpers as h
 
 PARTIAL_TARGETS = [settings.REV_UPDATE_PATIENTS, settings.REV_UPDATE_INVITES, settings.REV_CREATE_PATIENTS]
