@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-from include.core import alembic_driver, db, settings
+from include.core import alembic_driver, db, settings, sql_files
 from include.core.errors import GenascopeError
 from include.seed.generator import COLUMNS, TABLES, LegacyGenerator, SeedSummary
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FK_MODES = ("auto", "on", "verify")
-VERIFY_REFERENCES_SQL = settings.SQL_DIR / "seed" / "verify_references.sql"
 
 
 class SeedTargetNotReady(GenascopeError, RuntimeError):
@@ -139,7 +138,7 @@ def _skip_fk_triggers(conn: psycopg.Connection) -> bool:
 
 def verify_references(conn: psycopg.Connection) -> dict[str, int]:
     """Orphan counts per reference (see verify_references.sql); all zero for a sound data set."""
-    return {ref: int(n) for ref, n in conn.execute(VERIFY_REFERENCES_SQL.read_text()).fetchall()}
+    return {ref: int(n) for ref, n in conn.execute(sql_files.text("seed", "verify_references")).fetchall()}
 
 
 def load(uri: str, generator: LegacyGenerator, *, fk_checks: str = "auto") -> SeedSummary:

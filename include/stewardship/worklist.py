@@ -30,13 +30,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import run_report
+from include.core import run_report, sql_files
 from include.imports.quarantine import neutralize
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES, SourceConfig, load_sources
 from include.stewardship import actions
 from include.stewardship.actions import ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest
-from include.stewardship.sqlfiles import run, statement
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def _prefixes_by_source() -> dict[str, tuple[str, ...]]:
 
 def quarantine_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
     """Open quarantine rows of the scope, streamed (file id, record no, kind, reason, field, values)."""
-    result = conn.execute(statement("worklist_quarantine"), scope.params(),
+    result = conn.execute(sql_files.statement("stewardship", "worklist_quarantine"), scope.params(),
                           execution_options={"stream_results": True, "max_row_buffer": 5000})
     yield from result
 
@@ -116,7 +115,7 @@ def field_issue_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
     """
     if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.import_field_issue')")).scalar() is None:
         return
-    yield from conn.execute(statement("worklist_field_issues"), scope.params())
+    yield from conn.execute(sql_files.statement("stewardship", "worklist_field_issues"), scope.params())
 
 
 def export_worklist(conn: sa.Connection, ctx: Context, scope: Scope, dest: Path) -> ActionResult:
@@ -156,7 +155,7 @@ def _text(value: Any) -> str | None:
 def quarantine_summary(conn: sa.Connection, scope: Scope | None = None) -> dict[str, Any]:
     """Open quarantine rows by file and reason (counts and ids only): what the CLI prints."""
     params = scope.params() if scope else {"file_id": None, "source_id": None, "night": None}
-    rows = conn.execute(statement("quarantine_summary"), params).mappings().all()
+    rows = conn.execute(sql_files.statement("stewardship", "quarantine_summary"), params).mappings().all()
     return {"open_rows": sum(int(r["n"]) for r in rows),
             "by_file_and_reason": [{"file_id": r["file_id"], "source_id": r["source_id"],
                                     "reason_code": r["reason_code"], "rows": int(r["n"])} for r in rows]}
@@ -210,7 +209,7 @@ def read_corrections(text: str) -> list[Correction]:
 
 
 def _open_quarantine(conn: sa.Connection, corrections: list[Correction]) -> dict[tuple[int, int], sa.Row]:
-    rows = conn.execute(statement("replay_targets"), {
+    rows = conn.execute(sql_files.statement("stewardship", "replay_targets"), {
         "file_ids": [c.file_id for c in corrections], "record_nos": [c.record_no for c in corrections]}).all()
     return {(int(r.file_id), int(r.record_no)): r for r in rows}
 
@@ -286,7 +285,7 @@ def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, pipeline:
             conn.execute(sa.text("UPDATE patient_pipeline.import_file SET replay_of = :o WHERE file_id = :f"),
                          {"o": orig_file_id, "f": result.file_id})
         if result.status == "done" and not ctx.dry_run:
-            counts["resolved"] = run(conn, "replay_resolve", action_id=action_id, new_file_id=result.file_id,
+            counts["resolved"] = sql_files.run(conn, "stewardship", "replay_resolve", action_id=action_id, new_file_id=result.file_id,
                                      orig_file_id=orig_file_id,
                                      orig_record_nos=[c.record_no for c in group]).rowcount
         actions.set_counts(conn, action_id, counts)

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import sql_files
 from include.core.errors import UnsafePath
 from include.ui import storage
 
@@ -51,10 +51,6 @@ class AppDbState:
     error: str = ""
 
 
-def _sql(name: str) -> sa.TextClause:
-    return sa.text((settings.SQL_DIR / "ui" / f"{name}.sql").read_text())
-
-
 def app_database():
     """The app database for the api-server: the connection (environment, else the Airflow connection),
     never the embedded server (``include.core.db.server_app_database``; a missing one is an error)."""
@@ -82,15 +78,15 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
             if holder is not None:
                 state.lease = {"dag_id": holder.dag_id, "run_id": holder.run_id,
                                "expires_in_s": int(holder.expires_in_s), "expired": holder.expires_in_s <= 0}
-            state.migration_runs = [dict(r) for r in conn.execute(_sql("migration_runs"), {"limit": 10}).mappings()]
-            state.ledger = [dict(r) for r in conn.execute(_sql("import_ledger_nights"), {"nights": nights}).mappings()]
+            state.migration_runs = [dict(r) for r in conn.execute(sql_files.statement("ui", "migration_runs"), {"limit": 10}).mappings()]
+            state.ledger = [dict(r) for r in conn.execute(sql_files.statement("ui", "import_ledger_nights"), {"nights": nights}).mappings()]
             has_view = conn.execute(sa.text("SELECT to_regclass('patient_pipeline.review_queue') IS NOT NULL")).scalar()
             state.review_items = [dict(r) for r in conn.execute(
-                _sql("open_review_queue_items" if has_view else "open_review_items")).mappings()]
-            state.quarantine = [dict(r) for r in conn.execute(_sql("quarantine_by_reason")).mappings()]
+                sql_files.statement("ui", "open_review_queue_items" if has_view else "open_review_items")).mappings()]
+            state.quarantine = [dict(r) for r in conn.execute(sql_files.statement("ui", "quarantine_by_reason")).mappings()]
             if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.match_run') IS NOT NULL")).scalar():
-                state.queue_by_kind = [dict(r) for r in conn.execute(_sql("review_queue_by_kind")).mappings()]
-                state.match_runs = [dict(r) for r in conn.execute(_sql("match_runs"), {"limit": 5}).mappings()]
+                state.queue_by_kind = [dict(r) for r in conn.execute(sql_files.statement("ui", "review_queue_by_kind")).mappings()]
+                state.match_runs = [dict(r) for r in conn.execute(sql_files.statement("ui", "match_runs"), {"limit": 5}).mappings()]
             conn.rollback()
             return state
     except (db.AppDatabaseNotConfigured, db.AppDatabaseTLSError) as exc:  # configuration: say what to fix

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import sql_files
 from include.core.errors import ConfirmationMissing, GenascopeError
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,6 @@ _FORM_ONLY = "differs only in spacing/case/accents"
 
 class ItemNotFound(GenascopeError, LookupError):
     """No review item with this id."""
-
-
-def _sql(name: str) -> sa.TextClause:
-    text = (settings.SQL_DIR / "ui" / f"{name}.sql").read_text()
-    return sa.text("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")))
 
 
 def engine() -> sa.Engine:
@@ -107,16 +102,16 @@ class QueuePage:
 
 
 def queue_page(conn: sa.Connection, filters: Filters, page_size: int = PAGE_SIZE) -> QueuePage:
-    sizes_rows = [dict(r) for r in conn.execute(_sql("review_queue_sizes")).mappings()]
+    sizes_rows = [dict(r) for r in conn.execute(sql_files.statement("ui", "review_queue_sizes")).mappings()]
     sizes: dict[str, int] = {}
     for r in sizes_rows:
         sizes[r["kind"]] = sizes.get(r["kind"], 0) + int(r["items"])
-    rows = [dict(r) for r in conn.execute(_sql("review_queue_page"), {
+    rows = [dict(r) for r in conn.execute(sql_files.statement("ui", "review_queue_page"), {
         "account": filters.account, "kind": filters.kind, "origin": filters.origin, "limit": page_size,
         "offset": (filters.page - 1) * page_size}).mappings()]
     total = int(rows[0]["total"]) if rows else 0
     if not rows and filters.page > 1:  # past the end (the queue shrank): count what matches
-        first = conn.execute(_sql("review_queue_page"), {
+        first = conn.execute(sql_files.statement("ui", "review_queue_page"), {
             "account": filters.account, "kind": filters.kind, "origin": filters.origin, "limit": 1,
             "offset": 0}).mappings().first()
         total = int(first["total"]) if first else 0
@@ -129,7 +124,7 @@ def queue_page(conn: sa.Connection, filters: Filters, page_size: int = PAGE_SIZE
 
 
 def get_item(conn: sa.Connection, item_id: str) -> dict[str, Any]:
-    row = conn.execute(_sql("review_item"), {"item_id": item_id}).mappings().first()
+    row = conn.execute(sql_files.statement("ui", "review_item"), {"item_id": item_id}).mappings().first()
     if row is None:
         raise ItemNotFound(item_id)
     return dict(row)
@@ -231,7 +226,7 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
     not the item's (or, for items without an account, not the other side's) is withheld."""
     item = get_item(conn, item_id)
     ids = item_patient_ids(item)
-    found = {r["id"]: dict(r) for r in conn.execute(_sql("review_patients"), {"ids": ids}).mappings()}
+    found = {r["id"]: dict(r) for r in conn.execute(sql_files.statement("ui", "review_patients"), {"ids": ids}).mappings()}
     account = item["account_id"]
     if account is None and len(found) == 2:
         accounts = {p["account_id"] for p in found.values()}
@@ -243,7 +238,7 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
     shown_ids = list(shown)
     links: dict[str, list[dict[str, Any]]] = {pid: [] for pid in shown_ids}
     if shown_ids:
-        for r in conn.execute(_sql("review_links"), {"ids": shown_ids}).mappings():
+        for r in conn.execute(sql_files.statement("ui", "review_links"), {"ids": shown_ids}).mappings():
             links.setdefault(r["patient_id"], []).append(dict(r))
         for pid, p in shown.items():
             if p["user_id"]:
@@ -253,7 +248,7 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
             if p["merged_into"]:
                 links[pid].insert(0, {"patient_id": pid, "link": "merged_into", "ref": p["merged_into"],
                                       "detail": "archived by a merge", "at": None})
-    history = ([dict(r) for r in conn.execute(_sql("review_history"), {"ids": shown_ids, "item_id": item_id})
+    history = ([dict(r) for r in conn.execute(sql_files.statement("ui", "review_history"), {"ids": shown_ids, "item_id": item_id})
                 .mappings()] if shown_ids else [])
     return ItemView(item, left, right, withheld, compare(left, right) if left or right else [],
                     evidence_rows(item["evidence"]), links, history,
@@ -266,13 +261,13 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
 def audit(conn: sa.Connection, actor: str, event: str, item_id: str, patient_ids: list[str], *,
           action: str | None = None, outcome: str | None = None, reason_code: str | None = None,
           action_id: int | None = None) -> None:
-    conn.execute(_sql("review_audit_insert"), {
+    conn.execute(sql_files.statement("ui", "review_audit_insert"), {
         "actor": actor, "event": event, "item_id": item_id, "patient_ids": patient_ids, "action": action,
         "outcome": outcome, "reason_code": reason_code, "action_id": action_id})
 
 
 def audit_by_user(conn: sa.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(_sql("review_audit_by_user")).mappings()]
+    return [dict(r) for r in conn.execute(sql_files.statement("ui", "review_audit_by_user")).mappings()]
 
 
 def action_row(conn: sa.Connection, action_id: int) -> dict[str, Any] | None:
