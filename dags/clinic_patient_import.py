@@ -77,10 +77,10 @@ import pendulum
 from airflow.sdk import Asset, Param, dag
 
 from include import notify
-from include.core import run_lifecycle, settings
+from include.core import pipeline_dags, run_lifecycle, settings
 from include.core.dag_support import task
 
-DAG_ID = "clinic_patient_import"
+DAG_ID = pipeline_dags.IMPORT.dag_id
 PATIENTS_IMPORTED = Asset(name="genascope_patients_clinic_import", uri="genascope://app-db/patients/clinic-import")
 LANDING_ROOT_VARIABLE = "genascope_landing_root"
 
@@ -94,7 +94,7 @@ def _run_ids() -> tuple[str, str]:
 
 @dag(
     dag_id=DAG_ID,
-    dag_display_name="Nightly clinic patient import",
+    dag_display_name=pipeline_dags.IMPORT.display_name,
     description="Imports the patient files clinics drop into their landing folders (CSV, FHIR NDJSON, HL7 v2), "
                 "every night at 02:00 UTC.",
     schedule="0 2 * * *",

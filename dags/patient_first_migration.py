@@ -60,7 +60,7 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import notify
-from include.core import run_lifecycle, settings
+from include.core import pipeline_dags, run_lifecycle, settings
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
@@ -72,6 +72,8 @@ from include.core.dag_support import (
     skip_if_dry,
     task,
 )
+
+DAG_ID = pipeline_dags.MIGRATION.dag_id
 
 
 def _gate(result: dict) -> dict:
@@ -87,8 +89,8 @@ def _start_run_record(run_id: str, params: dict) -> dict:
 
 
 @dag(
-    dag_id="patient_first_migration",
-    dag_display_name="Patient-first migration",
+    dag_id=DAG_ID,
+    dag_display_name=pipeline_dags.MIGRATION.display_name,
     description="Moves the application database from invite-first to patient-first: preflight, approval, schema, "
                 "backfill, quality gates, approval, finalize, report.",
     schedule=None,
@@ -97,7 +99,7 @@ def _start_run_record(run_id: str, params: dict) -> dict:
     max_active_runs=1,
     tags=["genascope", "migration", "patient-first"],
     doc_md=__doc__,
-    default_args=notify.default_args("patient_first_migration", DEFAULT_ARGS),
+    default_args=notify.default_args(DAG_ID, DEFAULT_ARGS),
     params={
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),
@@ -184,7 +186,7 @@ def patient_first_migration():
 
     @task_group(group_id="schema")
     def schema():
-        from include.migration.steps import UPGRADE_TASKS
+        from include.migration.tasks import UPGRADE_TASKS
 
         first = previous = None
         for task_id, revision in UPGRADE_TASKS.items():
@@ -294,9 +296,10 @@ def patient_first_migration():
         def prepare_finalize_approval() -> dict:
             """Every gate's result and row count as the approval's body (reads no database)."""
             from include.migration import steps as migration_steps
+            from include.migration.tasks import GATE_TASKS
 
             ti = get_current_context()["ti"]
-            gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in migration_steps.GATE_TASKS[:-1]) if g]
+            gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS[:-1]) if g]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
             restore = ti.xcom_pull(task_ids="schema.restore_archived_patients")
             return migration_steps.prepare_finalize_approval(
@@ -349,13 +352,13 @@ def patient_first_migration():
         from include.identity import steps as identity_steps
 
         skip_if_dry("identity_match_report")
-        return identity_steps.after_backfill(app_engine(), "patient_first_migration", run_id())
+        return identity_steps.after_backfill(app_engine(), DAG_ID, run_id())
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
-        from include.migration import steps as migration_steps
+        from include.migration import report as migration_report
 
-        return migration_steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
+        return migration_report.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
     pre_first, leased, pre = preflight()
     prepare_plan, approve_plan = approval()

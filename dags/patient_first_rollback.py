@@ -66,7 +66,7 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import notify
-from include.core import run_lifecycle
+from include.core import pipeline_dags, run_lifecycle
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
@@ -82,6 +82,7 @@ from include.core.dag_support import (
 )
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
 
+DAG_ID = pipeline_dags.ROLLBACK.dag_id
 APPROVAL_TASK = "approval.approve_rollback"
 
 
@@ -92,8 +93,8 @@ def _gate(result: dict) -> dict:
 
 
 @dag(
-    dag_id="patient_first_rollback",
-    dag_display_name="Patient-first rollback",
+    dag_id=DAG_ID,
+    dag_display_name=pipeline_dags.ROLLBACK.display_name,
     description="Takes the application database back from patient-first towards invite-first without losing "
                 "a patient (archive first, then one revision per task).",
     schedule=None,
@@ -102,7 +103,7 @@ def _gate(result: dict) -> dict:
     max_active_runs=1,
     tags=["genascope", "migration", "rollback", "patient-first"],
     doc_md=__doc__,
-    default_args=notify.default_args("patient_first_rollback", DEFAULT_ARGS),
+    default_args=notify.default_args(DAG_ID, DEFAULT_ARGS),
     params={
         "target_revision": Param("20250529_update_patients", type="string", enum=list(TARGETS),
                                  values_display=TARGETS, title="Target revision",
@@ -266,9 +267,9 @@ def patient_first_rollback():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
-        from include.rollback import steps
+        from include.rollback import report as rollback_report
 
-        return steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
+        return rollback_report.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
     pre_first, leased, pre_last = preflight()
     prepare, approve = approval()

@@ -82,10 +82,10 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
 from include import notify
-from include.core import run_lifecycle
+from include.core import pipeline_dags, run_lifecycle
 from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_without_retry, task
 
-DAG_ID = "patient_stewardship"
+DAG_ID = pipeline_dags.STEWARDSHIP.dag_id
 ACTION_SECTION = "Action"
 IDS_SECTION = "Review items and patients"
 FILES_SECTION = "Import files and worklists"
@@ -113,7 +113,7 @@ def _context(dry_run: bool):
 
 @dag(
     dag_id=DAG_ID,
-    dag_display_name="Patient stewardship",
+    dag_display_name=pipeline_dags.STEWARDSHIP.display_name,
     description="Act on what the pipeline found: merge, unmerge, keep separate, dismiss, worklists, replay, undo an import.",
     schedule=None,
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),

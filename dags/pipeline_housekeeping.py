@@ -45,10 +45,10 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
 from include import notify
-from include.core import run_lifecycle
+from include.core import pipeline_dags, run_lifecycle
 from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, task
 
-DAG_ID = "pipeline_housekeeping"
+DAG_ID = pipeline_dags.HOUSEKEEPING.dag_id
 
 
 def _run() -> tuple[str, str, bool]:
@@ -64,7 +64,7 @@ def _run() -> tuple[str, str, bool]:
 
 @dag(
     dag_id=DAG_ID,
-    dag_display_name="Pipeline housekeeping (retention of PHI)",
+    dag_display_name=pipeline_dags.HOUSEKEEPING.display_name,
     description="Removes the personal data the pipeline no longer needs, past configurable ages.",
     schedule="30 7 * * *",
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ import sqlalchemy as sa
 from include.core import alembic_driver, pipeline_schema, private_files, settings, storage
 from include.core.db_errors import db_step
 from include.core.errors import GateFailed, GenascopeError
+from include.core.report_models import FileResult, NightSummary
 from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
@@ -56,49 +56,15 @@ class SimulatedInterruption(GenascopeError, RuntimeError):
     """Raised after the step named by ``stop_after`` (tests of re-entrance)."""
 
 
-@dataclass
-class FileResult:
-    """What one file's import did (ids, counts, reason codes): the import_file task's XCom."""
-
-    source_id: str
-    file_id: int | None
-    status: str
-    reason_code: str | None = None
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    review_items: int = 0
-    held_back: int = 0  # rows of a held file that would have been merged (nothing is merged)
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    notes_by_code: dict[str, int] = field(default_factory=dict)
-    field_issue_rows: int = 0  # rows imported without an invalid optional value (docs/contracts/imports.md field issues)
-    field_issues_by_reason: dict[str, int] = field(default_factory=dict)
-    field_issues_by_field: dict[str, int] = field(default_factory=dict)  # "phone:unparseable_phone" -> n
-    unsupported_messages: int = 0  # HL7 messages of types the import does not read (not records)
-    reason_message: str | None = None  # what the operator should know about reason_code (PHI-free)
-    reconciled: bool | None = None
-    gx_success: bool | None = None
-    duplicate_of: int | None = None
-    dry_run: bool = False
-    report_path: str | None = None
-    file_name: str | None = None  # the delivery's name in the landing (names are shown as the landing shows them)
-
-    def as_xcom(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # --------------------------------------------------------------------------------------------- helpers
 
 
 def run_dir(run_id: str) -> Any:
     """``<runs root>/clinic_patient_import/<run id>`` (the same layout as the migration's run folders): a
     ``Path`` or an ``ObjectStoragePath`` (see ``include/core/storage.py``)."""
-    from include.core import run_report
+    from include.core import pipeline_dags, run_report
 
-    return run_report.run_dir("clinic_patient_import", run_id)
+    return run_report.run_dir(pipeline_dags.IMPORT.dag_id, run_id)
 
 
 def today_utc() -> date:
@@ -460,23 +426,6 @@ def _finish(conn: sa.Connection, source: SourceConfig, location: str, row: ledge
 
 
 # --------------------------------------------------------------------------------------------- the night
-
-
-@dataclass
-class NightSummary:
-    run_id: str
-    sources: dict[str, dict[str, Any]]
-    gx_success: bool | None
-    held_files: list[int]
-    unreconciled_files: list[int]
-    summary_path: str
-    #: file id -> the delivery's name (as the landing shows it), for every file of the night
-    file_names: dict[str, str] = field(default_factory=dict)
-    #: when the night imported no file: why (files taken by another run, or nothing in incoming/)
-    nothing_imported: str | None = None
-
-    def as_xcom(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None = None,

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, run_report, settings
+from include.core import pipeline_dags, pipeline_schema, run_report, settings
 from include.core.errors import ConfirmationMissing
 from include.stewardship import actions, review, undo_import, worklist
 from include.stewardship.actions import CONFIRM_WORDS, ActionResult, Context
@@ -37,7 +37,7 @@ from include.stewardship.errors import ActionRefused, BadRequest, StewardshipErr
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "patient_stewardship"
+DAG_ID = pipeline_dags.STEWARDSHIP.dag_id
 ACTIONS = ("merge", "unmerge", "keep_separate", "dismiss", "export_worklist", "replay_corrections",
            "undo_import", "undo_action", "decisions", "identity_match")
 #: Actions a decisions file may hold (one per entry).

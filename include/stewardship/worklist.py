@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import run_report, sql_files
+from include.core import pipeline_dags, run_report, sql_files
 from include.imports.quarantine import neutralize
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES, SourceConfig, load_sources
 from include.stewardship import actions
@@ -39,7 +39,7 @@ from include.stewardship.errors import ActionRefused, BadRequest
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "patient_stewardship"
+DAG_ID = pipeline_dags.STEWARDSHIP.dag_id
 #: The values a worklist shows and a correction may change (the platform header's columns).
 VALUE_FIELDS = ("external_id", "first_name", "last_name", "email", "phone", "date_of_birth")
 WORKLIST_COLUMNS = ("file_id", "record_no", "kind", "reason_code", "field", *VALUE_FIELDS, "other_values")

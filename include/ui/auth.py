@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from include.core import pipeline_dags
 from include.ui.storage import PIPELINE_DAGS
 
 COOKIE_NAME = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
@@ -83,7 +84,7 @@ def pipeline_reader(user: User) -> Any:
     return user
 
 
-STEWARDSHIP_DAG = "patient_stewardship"
+STEWARDSHIP_DAG = pipeline_dags.STEWARDSHIP.dag_id
 
 
 def steward(user: User) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from include.core import approvals, settings
+from include.core import approvals, pipeline_dags, settings
 from include.ui import pipeline_state
 from include.ui.app import review_url
 from include.ui.auth import PipelineReader
@@ -21,7 +21,7 @@ from include.ui.templating import render, run_page_url
 router = APIRouter(tags=["pipeline"])
 
 
-IMPORT_DAG = "clinic_patient_import"
+IMPORT_DAG = pipeline_dags.IMPORT.dag_id
 
 
 def ledger_origin(run_id: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import sql_files
+from include.core import pipeline_dags, sql_files
 from include.core.errors import UnsafePath
 from include.ui import storage
 
@@ -104,12 +104,14 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
 
 
 def _report_status(dag_id: str, run_id: str) -> str | None:
-    name = "night_summary.json" if dag_id == "clinic_patient_import" else "report.json"
+    dag = pipeline_dags.get(dag_id)
+    if dag is None:
+        return None
     try:
-        data = storage.read_json(dag_id, run_id, name)
+        data = storage.read_json(dag_id, run_id, dag.report_file)
     except (storage.ReportNotFound, UnsafePath, ValueError):
         return None
-    if dag_id == "clinic_patient_import":
+    if dag.kind == "import":
         held = data.get("held_files") or []
         names = data.get("file_names") or {}
         if held:
@@ -117,7 +119,7 @@ def _report_status(dag_id: str, run_id: str) -> str | None:
         if data.get("nothing_imported"):
             return "no file imported"
         return "done"
-    if dag_id == "patient_stewardship":
+    if dag.kind == "stewardship":
         return str(data.get("status") or ("dry run" if data.get("dry_run") else "done"))
     return str(data.get("status") or "")
 

@@ -23,13 +23,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import sql_files
+from include.core import pipeline_dags, sql_files
 from include.core.errors import ConfirmationMissing, GenascopeError
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-STEWARD_DAG = "patient_stewardship"
+STEWARD_DAG = pipeline_dags.STEWARDSHIP.dag_id
 LEASE_HOLDER = "ui:review"
 #: Pair kinds: both sides are patients and may be merged.
 DECISIONS = ("merge", "keep_separate", "dismiss", "unmerge")

@@ -16,13 +16,13 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from include.core import pipeline_dags
 from include.core.errors import GenascopeError, UnsafePath
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-PIPELINE_DAGS = ("patient_first_migration", "patient_first_rollback", "clinic_patient_import", "patient_stewardship",
-                 "pipeline_housekeeping")
+PIPELINE_DAGS = pipeline_dags.DAG_IDS
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 

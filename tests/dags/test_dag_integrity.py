@@ -100,3 +100,14 @@ def test_every_dag_runs_the_one_lifecycle_of_include_core(dagbag):
         source = path.read_text()
         assert "genascope_lease_wait_seconds\"" not in source and "lease.acquire" not in source, path.name
         assert "def acquire_pipeline_lease" not in source and "def release_pipeline_lease" not in source, path.name
+
+
+def test_the_registry_names_every_dag_and_its_phases(dagbag):
+    from include.core import pipeline_dags
+
+    assert set(pipeline_dags.DAG_IDS) == set(dagbag.dag_ids)
+    for entry in pipeline_dags.ALL:
+        dag = dagbag.dags[entry.dag_id]
+        assert dag.dag_display_name == entry.display_name
+        steps = {t.task_id.split(".")[0] for t in dag.tasks}
+        assert set(entry.phases) <= steps, (entry.dag_id, set(entry.phases) - steps)

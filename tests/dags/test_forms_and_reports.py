@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from include.core import approvals, failures, settings
+from include.migration import report as migration_report
 from include.migration import steps as migration_steps
 from tests.dags.test_dag_integrity import dagbag  # noqa: F401 (fixture)
 
@@ -96,7 +97,7 @@ def test_a_dry_run_on_an_already_migrated_database_says_so():
                **{t: {"revision": r, "applied": False, "would_apply": False}
                   for t, r in migration_steps.UPGRADE_TASKS.items()},
                "plan_backfill": {"patients_to_create": 0, "invites_to_link": 0}}
-    sections = migration_steps.build_report_sections({"dry_run": True}, results, [])
+    sections = migration_report.build_report_sections({"dry_run": True}, results, [])
     assert any("already migrated" in n for n in sections["notes"])
 
 
@@ -104,7 +105,7 @@ def test_users_to_link_beside_a_link_users_phase_with_zero_rows_is_explained():
     results = {"plan_backfill": {"patients_to_create": 10, "users_to_link": 7},
                "link_users": {"rows": 0, "batches": 0, "seconds": 0.1, "rows_per_s": 0},
                "restore_archived_patients": {"restored_patient_ids": ["p1", "p2"]}}
-    sections = migration_steps.build_report_sections({"dry_run": False, "require_approval": False}, results, [])
+    sections = migration_report.build_report_sections({"dry_run": False, "require_approval": False}, results, [])
     assert any("link_users" in n and "create_patients" in n for n in sections["notes"])
     assert any("Restored 2 archived patients" in n for n in sections["notes"])
     assert sections["summary"]["archived_patients_restored"] == 2

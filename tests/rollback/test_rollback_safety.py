@@ -12,6 +12,7 @@ from include.core import alembic_driver, lease, settings
 from include.core.errors import ConfirmationMissing
 from include.core.locks import PipelineBusy
 from include.rollback import archive, downgrade, restore, steps
+from include.rollback import report as rollback_report
 from include.rollback.errors import ArchiveIncomplete, DowngradeOutOfOrder
 from tests.rollback import helpers as h
 
@@ -179,7 +180,7 @@ def test_the_dry_run_report_lists_counts_and_revisions_and_says_nothing_changed(
             "would_archive": {"patients": 4, "invite": 3, "chat_session": 3, "user": 3},
             "would_drop": {settings.REV_FINALIZE_INVITES: {"invites.patient_id NOT NULL": "dropped (no data)"}}}
     params = {"target_revision": settings.REV_UPDATE_PATIENTS, "dry_run": True, "confirm": None}
-    sections = steps.build_report_sections(params, {"preflight": plan}, [])
+    sections = rollback_report.build_report_sections(params, {"preflight": plan}, [])
     assert sections["status"] == "dry run"
     assert sections["summary"]["mode"].startswith("DRY RUN")
     assert sections["summary"]["would_archive_patients"] == 4

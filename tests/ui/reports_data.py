@@ -6,7 +6,7 @@ import json
 
 from include.core import run_report
 from include.imports import pipeline
-from include.migration import steps as migration_steps
+from include.migration import report as migration_report
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"
 IMPORT_RUN = "scheduled__2026-12-01T02:00:00+00:00"
@@ -32,7 +32,7 @@ def write_migration_report(run_id: str = MIGRATION_RUN, *, dry_run: bool = False
     gates = [{"rule": "all_invites_linked", "passed": True, "violations": 0, "sample_ids": [], "detail": ""},
              {"rule": "patient_names_present", "passed": False, "violations": 3, "sample_ids": ["pat-9"],
               "detail": "fix them"}]
-    sections = migration_steps.build_report_sections(params, results, gates)
+    sections = migration_report.build_report_sections(params, results, gates)
     folder = run_report.run_dir("patient_first_migration", run_id)
     run_report.write(folder, "patient_first_migration run", {"params": params, **sections})
     from include.gates import gx_gates
@@ -64,7 +64,7 @@ ROLLBACK_RUN = "manual__2026-12-01T21:00:00+00:00"
 
 
 def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
-    from include.rollback import steps
+    from include.rollback import report as rollback_report
 
     params = {"target_revision": "20250526_legacy_baseline", "dry_run": False, "require_approval": True}
     results = {
@@ -75,7 +75,7 @@ def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
         "approve_rollback": {"chosen_options": ["Reject"], "responded_by_user": {"id": "ops", "name": "ops"},
                              "responded_at": "2026-12-01T21:01:00+00:00"},
     }
-    sections = steps.build_report_sections(params, results, [])
+    sections = rollback_report.build_report_sections(params, results, [])
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})
     return sections
@@ -99,11 +99,11 @@ def write_stewardship_report(run_id: str = STEWARDSHIP_RUN) -> str:
 
 def write_refused_rollback_report(run_id: str = REFUSED_ROLLBACK_RUN) -> dict:
     """A real rollback without its confirmation: validate_confirm failed and recorded why."""
-    from include.rollback import steps
+    from include.rollback import report as rollback_report
 
     params = {"target_revision": "20250529_update_patients", "dry_run": False, "require_approval": True}
-    sections = steps.build_report_sections(params, {}, [])
-    steps.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
+    sections = rollback_report.build_report_sections(params, {}, [])
+    rollback_report.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
                                    "message": "a real rollback needs confirm = ROLLBACK; nothing was changed"}])
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})
