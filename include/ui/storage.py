@@ -45,8 +45,10 @@ def runs_root() -> ObjectStoragePath:
 
 
 def run_folder_name(run_id: str) -> str:
-    """The folder name the writer uses for ``run_id`` (the same rule as ``run_report.run_dir``)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    """The folder name the writer uses for ``run_id`` (``run_report.folder_name``), checked."""
+    from include.core import run_report
+
+    safe = run_report.folder_name(run_id)
     if not _SEGMENT.match(safe) or safe.strip(".") == "":
         raise UnsafePath("not a run id")
     return safe
