@@ -147,11 +147,11 @@ def clinic_patient_import():
     @task(pool=settings.APP_DB_POOL, trigger_rule="none_failed", outlets=[PATIENTS_IMPORTED])
     def night_summary(results: list[dict], params: dict | None = None) -> dict:
         from include.core.db import app_engine
-        from include.imports import pipeline
+        from include.imports import night
         from include.notify import assets
 
         _, run_id = _run_ids()
-        summary = pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+        summary = night.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
         assets.attach_night_counts(summary)
         return summary
 

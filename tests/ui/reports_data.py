@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from include.core import run_report
-from include.imports import pipeline
+from include.imports import file_report, pipeline
 from include.migration import report as migration_report
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"
@@ -48,8 +48,8 @@ def write_import_night(run_id: str = IMPORT_RUN) -> None:
                                  updated=2, unchanged=0, duplicates=0, quarantined=2, review_items=1,
                                  quarantined_by_reason={"invalid_email": 2}, notes_by_code={"phone_unparseable": 3},
                                  reconciled=True, gx_success=True)
-    pipeline._write_file_report(result, run_id)
-    folder = pipeline.run_dir(run_id)
+    file_report.write_file_report(result, run_id)
+    folder = file_report.run_dir(run_id)
     (folder / "imports" / "file_7_quarantine.csv").write_text(
         f"file_id,record_no,reason_code,name,email\n7,4,invalid_email,{QUARANTINED_NAME},{QUARANTINED_EMAIL}\n")
     night = pipeline.NightSummary(run_id, {"clinic-north-csv": {
