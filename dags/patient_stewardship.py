@@ -176,7 +176,7 @@ def patient_stewardship():
         """The action, its ids and the confirmation; reads no database."""
         from include.core.errors import ConfirmationMissing
         from include.stewardship.errors import StewardshipError
-        from include.stewardship.requests import Request, validate
+        from include.stewardship.request import Request, validate
 
         try:
             req = Request.from_params(_request())
@@ -192,8 +192,9 @@ def patient_stewardship():
 
         from include.core.db import app_engine
         from include.core.errors import ConfirmationMissing
+        from include.stewardship.dispatch import execute
         from include.stewardship.errors import StewardshipError
-        from include.stewardship.requests import Request, execute
+        from include.stewardship.request import Request
 
         run_lifecycle.check_lease()
         engine = app_engine()
@@ -219,7 +220,8 @@ def patient_stewardship():
         from include.core import failures
         from include.core.db import app_engine
         from include.stewardship.errors import StewardshipError
-        from include.stewardship.requests import Request, write_report
+        from include.stewardship.report import write_report
+        from include.stewardship.request import Request
 
         ti = get_current_context()["ti"]
         found = failures.collect_run(ti)

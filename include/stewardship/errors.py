@@ -19,3 +19,7 @@ class ActionRefused(StewardshipError):
     def __init__(self, reason_code: str, message: str) -> None:
         super().__init__(f"{reason_code}: {message}")
         self.reason_code = reason_code
+
+
+class StewardshipDbError(StewardshipError):
+    """A database step failed; the message has the action, SQLSTATE and constraint only (no values)."""

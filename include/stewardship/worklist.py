@@ -21,16 +21,15 @@ import csv
 import io
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 
-from include.core import pipeline_dags, run_report, sql_files
+from include.core import pipeline_dags, private_files, run_report, sql_files
 from include.imports.quarantine import neutralize
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES, SourceConfig, load_sources
 from include.stewardship import actions
@@ -74,21 +73,16 @@ class Scope:
 # --------------------------------------------------------------------------------------------- files
 
 
-def owner_only_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-    return path
+def open_owner_only(path: Any) -> IO[str]:
+    """A new file for writing, mode 0600 from its creation (its folder 0700); never follows a symlink, never
+    overwrites (include/core/private_files.py)."""
+    private_files.ensure_dir(path.parent)
+    return private_files.open_private(path, "x", newline="")
 
 
-def open_owner_only(path: Path) -> io.TextIOWrapper:
-    """A new file for writing, mode 0600 from its creation; never follows a symlink, never overwrites."""
-    owner_only_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    return open(fd, "w", newline="", encoding="utf-8")
-
-
-def stewardship_dir(run_id: str) -> Path:
-    return owner_only_dir(run_report.run_dir(DAG_ID, run_id))
+def stewardship_dir(run_id: str) -> Any:
+    """This run's folder (owner-only): ``<runs root>/patient_stewardship/<run id>``."""
+    return run_report.run_dir(DAG_ID, run_id)
 
 
 # --------------------------------------------------------------------------------------------- worklist
@@ -257,9 +251,9 @@ def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, pipeline:
     params = {"orig_file_id": orig_file_id, "source_id": source.id, "records": [c.record_no for c in group]}
     with conn.begin():
         action_id = actions.record(conn, ctx, "replay_corrections", "dry_run" if ctx.dry_run else "applied", params)
-    landing_dir = owner_only_dir(stewardship_dir(run_id) / "replay" / source.id)
+    landing_dir = private_files.ensure_dir(stewardship_dir(run_id) / "replay" / source.id)
     for sub in ("incoming", "processed", "rejected"):
-        owner_only_dir(landing_dir / sub)
+        private_files.ensure_dir(landing_dir / sub)
     path = landing_dir / "incoming" / f"replay_of_file_{orig_file_id}_action_{action_id}.csv"
     with open_owner_only(path) as fh:
         out = csv.writer(fh)

@@ -308,7 +308,7 @@ def _ui_lease(eng: sa.Engine, run_id: str):
 def request_for(item: dict[str, Any], decision: str, survivor: str | None) -> Any:
     """The stewardship request a decision on this item is (validated against the item)."""
     from include.stewardship.actions import CONFIRM_WORDS
-    from include.stewardship.requests import Request
+    from include.stewardship.request import Request
 
     item_id, ids = item["item_id"], item_patient_ids(item)
     if decision not in DECISIONS:
@@ -333,7 +333,7 @@ def decide(eng: sa.Engine, actor: str, item_id: str, decision: str, survivor: st
     """Run one decision on one item under the pipeline lease (recorded with ``actor``, origin ``ui``) and
     audit it. Refusals (different users, different accounts, ...) and a busy lease are outcomes, not errors."""
     from include.core.locks import PipelineBusy
-    from include.stewardship import requests
+    from include.stewardship import dispatch
     from include.stewardship.actions import Context
     from include.stewardship.errors import StewardshipError
 
@@ -352,7 +352,7 @@ def decide(eng: sa.Engine, actor: str, item_id: str, decision: str, survivor: st
             with eng.connect() as conn:  # under the lease: the item as it is now (another steward may have
                 item = get_item(conn, item_id)  # decided it since the page was shown)
                 conn.rollback()
-            (result,) = requests.execute(eng, request_for(item, decision, survivor), ctx, run_id)
+            (result,) = dispatch.execute(eng, request_for(item, decision, survivor), ctx, run_id)
         outcome = Outcome(decision, result.status, result.action_id, result.reason_code, result.message or "")
     except PipelineBusy as exc:
         outcome = Outcome(decision, "busy", reason_code="pipeline_busy", message=str(exc))

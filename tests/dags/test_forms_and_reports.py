@@ -37,7 +37,7 @@ def test_optional_form_fields_accept_empty_so_each_form_submits_with_its_default
 
 
 def test_a_stewardship_dismiss_needs_only_its_item_keys_and_a_dash_means_not_set():
-    from include.stewardship.requests import Request, validate
+    from include.stewardship.request import Request, validate
 
     params = {name: None for name in OPTIONAL_FIELDS["patient_stewardship"]}
     req = Request.from_params({**params, "action": "dismiss", "items": ["import:12", "-"], "night": "-",

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from include import cli
 from include.core import lease
 from include.core.locks import PipelineBusy
-from include.stewardship import requests
+from include.stewardship import dispatch
 from tests.stewardship.conftest import ACCOUNT, checksums, rows
 from tests.stewardship.conftest import execute as sql
 
@@ -39,14 +39,14 @@ def test_a_stewardship_command_waits_for_the_lease_an_import_holds(two_patients,
 
 
 def test_an_import_waits_while_a_stewardship_run_holds_the_lease(two_patients):
-    with pytest.raises(PipelineBusy, match="cli:steward"), requests.cli_lease(two_patients, "cli-1"):
+    with pytest.raises(PipelineBusy, match="cli:steward"), dispatch.cli_lease(two_patients, "cli-1"):
         lease.acquire_on(two_patients, "clinic_patient_import", "night-1", wait_s=0)
     # serialized, not refused: an import that waits gets the lease as soon as stewardship releases it
     events: list[tuple[str, float]] = []
     holding = threading.Event()
 
     def steward() -> None:
-        with requests.cli_lease(two_patients, "cli-2"):
+        with dispatch.cli_lease(two_patients, "cli-2"):
             holding.set()
             time.sleep(1.5)
             events.append(("steward_released", time.monotonic()))

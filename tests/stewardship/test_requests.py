@@ -9,8 +9,10 @@ import pytest
 
 from include.core import settings
 from include.core.errors import ConfirmationMissing
+from include.stewardship.dispatch import execute
 from include.stewardship.errors import BadRequest
-from include.stewardship.requests import Request, execute, parse_decisions, read_input_file, validate
+from include.stewardship.input_files import parse_decisions, read_input_file
+from include.stewardship.request import Request, validate
 from tests.stewardship.conftest import ACCOUNT, ctx, rows
 from tests.stewardship.conftest import execute as sql
 

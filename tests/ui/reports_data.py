@@ -88,7 +88,8 @@ REFUSED_ROLLBACK_RUN = "manual__2026-12-01T23:00:00+00:00"
 def write_stewardship_report(run_id: str = STEWARDSHIP_RUN) -> str:
     """A dismiss in dry run, written by the stewardship DAG's own report writer."""
     from include.stewardship.actions import Context
-    from include.stewardship.requests import Request, write_report
+    from include.stewardship.report import write_report
+    from include.stewardship.request import Request
 
     req = Request(action="dismiss", items=["import:12"], dry_run=True)
     results = [{"action": "dismiss", "status": "dry_run", "action_id": 41, "reason_code": "",
