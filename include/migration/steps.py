@@ -196,7 +196,7 @@ def prepare_plan_approval(run_id: str, params: dict[str, Any], restore: dict[str
     Returns ``required: False`` (and builds nothing) for a dry run or with ``require_approval`` off.
     While the approval waits, the plan is also the run's report so far (the Report tab shows it).
     """
-    from include.core import approvals
+    from include.core import approval_texts, approvals
 
     reason = approvals.not_required_reason(params)
     if reason:
@@ -206,7 +206,7 @@ def prepare_plan_approval(run_id: str, params: dict[str, Any], restore: dict[str
     to_restore = restored_count(restore)
     write_waiting_report(run_id, params, "waiting for approval: approval.approve_plan", plan, restore)
     return {"required": True, "plan": counts, "would_restore": to_restore,
-            "body": approvals.migration_plan_body({**plan, "archived_patients_to_restore": to_restore},
+            "body": approval_texts.migration_plan_body({**plan, "archived_patients_to_restore": to_restore},
                                                   sql_gates.SQL_RULES, dag_id=DAG_ID, run_id=run_id)}
 
 
@@ -222,7 +222,7 @@ def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[d
                               *, already_applied: bool = False, restore: dict[str, Any] | None = None) -> dict:
     """The finalize approval's body: every gate's result and row count (pure: reads no database).
     ``already_applied``: the database is at ``20250530_finalize_invites`` already, so nobody is asked."""
-    from include.core import approvals
+    from include.core import approval_texts, approvals
 
     reason = approvals.not_required_reason(params)
     if reason is None and already_applied:
@@ -230,7 +230,7 @@ def prepare_finalize_approval(run_id: str, params: dict[str, Any], gates: list[d
     if reason:
         return {"required": False, "reason": reason, "body": ""}
     write_waiting_report(run_id, params, "waiting for approval: finalize.approve_finalize", plan, restore, gates)
-    return {"required": True, "body": approvals.finalize_body(gates, {**plan, "archived_patients_restored":
+    return {"required": True, "body": approval_texts.finalize_body(gates, {**plan, "archived_patients_restored":
                                                                       restored_count(restore)},
                                                                 dag_id=DAG_ID, run_id=run_id)}
 

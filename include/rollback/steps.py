@@ -50,12 +50,12 @@ def validate_confirm(params: dict[str, Any]) -> dict[str, Any]:
 
 def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, Any] | None) -> dict[str, Any]:
     """The rollback approval's body from the preflight's counts (pure: reads no database)."""
-    from include.core import approvals
+    from include.core import approval_texts, approvals
 
     reason = approvals.not_required_reason(params)
     if reason:
         return {"required": False, "reason": reason, "body": ""}
-    return {"required": True, "body": approvals.rollback_body(preflight or {}, dag_id=DAG_ID, run_id=run_id)}
+    return {"required": True, "body": approval_texts.rollback_body(preflight or {}, dag_id=DAG_ID, run_id=run_id)}
 
 
 def rollback_plan(conn, target: str) -> dict[str, Any]:

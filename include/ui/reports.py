@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from include.core import pipeline_dags
-from include.core.approvals import report_tab_url
+from include.core.approval_texts import report_tab_url
 from include.core.errors import UnsafePath
 from include.core.report_models import (
     QUARANTINE_MISSING_NAME,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.core import approvals, failures, settings
+from include.core import approval_texts, failures, settings
 from include.migration import report as migration_report
 from include.migration import steps as migration_steps
 from tests.dags.test_dag_integrity import dagbag  # noqa: F401 (fixture)
@@ -78,10 +78,10 @@ def test_a_task_body_that_raises_still_raises_after_recording_its_failure():
 
 def test_the_plan_approval_mentions_the_restore_of_archived_patients():
     plan = {"patients_to_create": 44_333, "invites_to_link": 50_000, "archived_patients_to_restore": 2_349}
-    body = approvals.migration_plan_body(plan, {"all_invites_linked": ""}, dag_id="d", run_id="r", base_url="")
+    body = approval_texts.migration_plan_body(plan, {"all_invites_linked": ""}, dag_id="d", run_id="r", base_url="")
     assert "archived patients to restore (before the backfill) | 2,349 |" in body
     assert "restore_archived_patients" in body and "fewer patients" in body
-    nothing = approvals.migration_plan_body({**plan, "archived_patients_to_restore": 0}, {}, dag_id="d",
+    nothing = approval_texts.migration_plan_body({**plan, "archived_patients_to_restore": 0}, {}, dag_id="d",
                                             run_id="r", base_url="")
     assert "schema.restore_archived_patients" not in nothing
 
