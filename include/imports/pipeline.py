@@ -168,11 +168,10 @@ def _ledger_row(conn: sa.Connection, file_id: int) -> ledger.LedgerRow:
     return row
 
 
-def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str,
-                       row: ledger.LedgerRow, run_id: str, today: date, dry_run: bool,
-                       stop_after: str | None) -> FileResult | None:
-    """Stage (unless already staged), decide, quarantine, hold or gate, merge. Returns a result when the
-    file ends here (rejected or held); None when it was merged (or counted, for a dry run)."""
+def _stage(conn: sa.Connection, source: SourceConfig, location: str, row: ledger.LedgerRow, run_id: str,
+           today: date, dry_run: bool) -> tuple[int, FileResult | None]:
+    """Stream the file into staging unless its rows are staged already (a resumed attempt). Returns the rows
+    read, and the result when the file is rejected as a whole (unreadable, empty, ...)."""
     file_id = row.file_id
     with db_step("check_staging", file_id=file_id):
         have = staging.staged_count(conn, file_id)
@@ -186,7 +185,8 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
             with db_step("stage", file_id=file_id):
                 staged = staging.stage(conn, file_id, stream, source, today)
         except FileRejected as exc:
-            return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run, exc.message)
+            return rows_read, _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run,
+                                      exc.message)
         rows_read = staged.rows_read
         stats = getattr(stream, "stats", None)
         unsupported = int(getattr(stats, "unsupported_messages", 0) or 0)
@@ -198,6 +198,18 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
                      ", ".join(f"{k} {v}" for k, v in sorted(stats.unsupported_types.items())))
         log.info("file %s: %d rows staged (%d flagged by the normalizer)", file_id, rows_read,
                  staged.rows_quarantined_by_normalizer)
+    return rows_read, None
+
+
+def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str,
+                       row: ledger.LedgerRow, run_id: str, today: date, dry_run: bool,
+                       stop_after: str | None) -> FileResult | None:
+    """Stage (unless already staged), decide, quarantine, hold or gate, merge. Returns a result when the
+    file ends here (rejected or held); None when it was merged (or counted, for a dry run)."""
+    file_id = row.file_id
+    rows_read, rejected = _stage(conn, source, location, row, run_id, today, dry_run)
+    if rejected is not None:
+        return rejected
     if stop_after == "stage":
         raise SimulatedInterruption(f"stopped after staging file {file_id} (test)")
 
