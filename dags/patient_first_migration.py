@@ -77,13 +77,13 @@ DAG_ID = pipeline_dags.MIGRATION.dag_id
 
 
 def _gate(result: dict) -> dict:
-    from include.migration import steps as migration_steps
+    from include.migration_run import steps as migration_steps
 
     return enforce_gate(result, migration_steps.raise_if_failed)
 
 
 def _start_run_record(run_id: str, params: dict) -> dict:
-    from include.migration import steps as migration_steps
+    from include.migration_run import steps as migration_steps
 
     return migration_steps.start_run_record(run_id, params)
 
@@ -141,7 +141,7 @@ def patient_first_migration():
             document valid (a broken one fails here, without retries, not at the next night's import)."""
             from include.core.dag_support import fail_without_retry
             from include.imports import sources
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             try:
                 clinic_sources = len(sources.load_sources())
@@ -151,7 +151,7 @@ def patient_first_migration():
 
         @task(retries=3)
         def record_legacy_checksums() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return migration_steps.record_legacy_checksums(run_id())
 
@@ -167,7 +167,7 @@ def patient_first_migration():
         def prepare_plan_approval() -> dict:
             """A dry plan of this run (nothing applied) and the restore it will run, as the approval's body."""
             from include.core.approvals import not_required_reason
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
             from include.rollback import steps as rollback_steps
 
             p = params()
@@ -186,13 +186,13 @@ def patient_first_migration():
 
     @task_group(group_id="schema")
     def schema():
-        from include.migration.tasks import UPGRADE_TASKS
+        from include.migration_run.tasks import UPGRADE_TASKS
 
         first = previous = None
         for task_id, revision in UPGRADE_TASKS.items():
             @task(task_id=task_id, retries=3)
             def upgrade(rev: str = revision) -> dict:
-                from include.migration import steps as migration_steps
+                from include.migration_run import steps as migration_steps
 
                 p = params()
                 return migration_steps.upgrade_step(run_id(), rev, dry_run=p["dry_run"],
@@ -224,7 +224,7 @@ def patient_first_migration():
     def backfill():
         @task
         def plan_backfill() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return migration_steps.plan_backfill(run_id(), params())
 
@@ -232,7 +232,7 @@ def patient_first_migration():
             # one pool slot per lane: the phase opens one connection per lane
             @task(task_id=phase, retries=3, pool_slots=settings.DEFAULT_BACKFILL_LANES)
             def run_phase() -> dict:
-                from include.migration import steps as migration_steps
+                from include.migration_run import steps as migration_steps
 
                 skip_if_dry(phase)
                 return migration_steps.backfill_phase(run_id(), phase, params())
@@ -241,7 +241,7 @@ def patient_first_migration():
 
         @task(retries=3)
         def catch_up() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             skip_if_dry("catch_up")
             return migration_steps.catch_up(run_id(), params())
@@ -261,7 +261,7 @@ def patient_first_migration():
         for rule in SQL_RULES:
             @task(task_id=f"gate_{rule}", retries=0)
             def sql_gate(rule_name: str = rule) -> dict:
-                from include.migration import steps as migration_steps
+                from include.migration_run import steps as migration_steps
 
                 return _gate(migration_steps.sql_gate(rule_name))
 
@@ -269,13 +269,13 @@ def patient_first_migration():
 
         @task(retries=0)
         def gate_legacy_checksums_unchanged() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return _gate(migration_steps.checksum_gate(run_id()))
 
         @task(retries=0)
         def gate_counts_reconcile() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             ti = get_current_context()["ti"]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
@@ -283,7 +283,7 @@ def patient_first_migration():
 
         @task(retries=0)
         def gate_great_expectations() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return _gate(migration_steps.gx_gate(run_id()))
 
@@ -295,8 +295,8 @@ def patient_first_migration():
         @task(retries=1)
         def prepare_finalize_approval() -> dict:
             """Every gate's result and row count as the approval's body (reads no database)."""
-            from include.migration import steps as migration_steps
-            from include.migration.tasks import GATE_TASKS
+            from include.migration_run import steps as migration_steps
+            from include.migration_run.tasks import GATE_TASKS
 
             ti = get_current_context()["ti"]
             gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS[:-1]) if g]
@@ -310,7 +310,7 @@ def patient_first_migration():
         def finalize_invites_not_null() -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             p = params()
             skip_if_dry("finalize")
@@ -320,7 +320,7 @@ def patient_first_migration():
 
         @task(retries=0)
         def post_check_finalized() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return _gate(migration_steps.post_check_finalized())
 
@@ -339,7 +339,7 @@ def patient_first_migration():
     def auto_rollback_on_failure() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.migration import steps as migration_steps
+        from include.migration_run import steps as migration_steps
 
         if not params()["auto_rollback_on_failure"]:
             raise AirflowSkipException("auto_rollback_on_failure is off: nothing undone")
@@ -356,7 +356,7 @@ def patient_first_migration():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
-        from include.migration import report as migration_report
+        from include.migration_run import report as migration_report
 
         return migration_report.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 

@@ -55,10 +55,10 @@ def test_the_shared_errors_are_what_each_caller_catches() -> None:
     from include.core import errors, locks, private_files
     from include.rollback.errors import RollbackError
     from include.stewardship.errors import StewardshipError
-    from include.ui import storage
+    from include.ui import run_files
 
     assert issubclass(errors.UnsafePath, OSError) and issubclass(errors.UnsafePath, ValueError)
-    assert private_files.UnsafePath is errors.UnsafePath and storage.UnsafePath is errors.UnsafePath
+    assert private_files.UnsafePath is errors.UnsafePath and run_files.UnsafePath is errors.UnsafePath
     assert issubclass(locks.PipelineBusy, errors.GenascopeError) and issubclass(locks.PipelineBusy, RuntimeError)
     assert issubclass(RollbackError, errors.GenascopeError) and issubclass(StewardshipError, errors.GenascopeError)
     failed = errors.GateFailed("gate x: FAILED, 2 rows", ["r"])

@@ -99,7 +99,7 @@ _MigrationSections = TypedDict("_MigrationSections", {
 
 
 class MigrationReport(_RunReport, _MigrationSections, total=False):
-    """``patient_first_migration``'s ``report.json`` (include/migration/report.py)."""
+    """``patient_first_migration``'s ``report.json`` (include/migration_run/report.py)."""
 
 
 class RollbackReport(_RunReport, total=False):

@@ -20,7 +20,6 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from include.core import pipeline_dags
-from include.ui.storage import PIPELINE_DAGS
 
 COOKIE_NAME = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
 
@@ -79,7 +78,7 @@ def dag_editor(dag_id: str, user: User) -> Any:
 
 def pipeline_reader(user: User) -> Any:
     """Read access on every pipeline DAG."""
-    for dag_id in PIPELINE_DAGS:
+    for dag_id in pipeline_dags.DAG_IDS:
         _require(user, dag_id, "GET", "read access")
     return user
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from include.core import pipeline_dags, sql_files
 from include.core.errors import UnsafePath
-from include.ui import storage
+from include.ui import run_files
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ def _report_status(dag_id: str, run_id: str) -> str | None:
     if dag is None:
         return None
     try:
-        data = storage.read_json(dag_id, run_id, dag.report_file)
-    except (storage.ReportNotFound, UnsafePath, ValueError):
+        data = run_files.read_json(dag_id, run_id, dag.report_file)
+    except (run_files.ReportNotFound, UnsafePath, ValueError):
         return None
     if dag.kind == "import":
         held = data.get("held_files") or []
@@ -131,7 +131,7 @@ def paused_dags() -> list[str]:
 
     with create_session() as session:
         return sorted(session.scalars(sa.select(DagModel.dag_id).where(
-            DagModel.dag_id.in_(storage.PIPELINE_DAGS), DagModel.is_paused.is_(True))).all())
+            DagModel.dag_id.in_(pipeline_dags.DAG_IDS), DagModel.is_paused.is_(True))).all())
 
 
 def existing_runs(dag_id: str, run_ids: list[str]) -> set[str]:
@@ -199,7 +199,7 @@ def last_dag_runs(per_dag: int = RUNS_PER_DAG) -> dict[str, list[DagRunRow]]:
 
     out: dict[str, list[DagRunRow]] = {}
     with create_session() as session:
-        for dag_id in storage.PIPELINE_DAGS:
+        for dag_id in pipeline_dags.DAG_IDS:
             runs = session.scalars(sa.select(DagRun).where(DagRun.dag_id == dag_id)
                                    .order_by(DagRun.run_after.desc()).limit(per_dag)).all()
             out[dag_id] = [DagRunRow(dag_id, r.run_id, str(r.state), r.run_after, r.start_date, r.end_date)

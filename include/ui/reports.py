@@ -31,7 +31,7 @@ from include.core.report_models import (
     RollbackReport,
     StewardshipReport,
 )
-from include.ui import charts, storage
+from include.ui import charts, run_files
 from include.ui.auth import DagEditor, DagReader, is_authorized
 from include.ui.templating import render, run_page_url
 
@@ -113,9 +113,9 @@ def rollback_view(report: RollbackReport) -> dict[str, Any]:
 def identity_view(dag_id: str, run_id: str) -> dict[str, Any] | None:
     """The matcher's pass of a run (``identity.json``, written by include/identity/steps.py): accounts, pairs
     per blocking rule, threshold, model, queue size by kind and status. None when the run has no pass."""
-    if not storage.exists(dag_id, run_id, "identity.json"):
+    if not run_files.exists(dag_id, run_id, "identity.json"):
         return None
-    data = storage.read_json(dag_id, run_id, "identity.json")
+    data = run_files.read_json(dag_id, run_id, "identity.json")
     runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
     by_rule: dict[str, int] = {}
     for r in runs:
@@ -135,10 +135,10 @@ def identity_view(dag_id: str, run_id: str) -> dict[str, Any] | None:
 def import_view(dag_id: str, run_id: str, night: dict[str, Any]) -> dict[str, Any]:
     """A night: per source counts and quarantine by reason, per file results and field issues (warnings)."""
     files = []
-    for name in storage.list_names(dag_id, run_id, "imports"):
+    for name in run_files.list_names(dag_id, run_id, "imports"):
         if re.fullmatch(r"file_\d+\.json", name):
-            data = storage.read_json(dag_id, run_id, f"imports/{name}")
-            data["has_quarantine_export"] = storage.exists(dag_id, run_id, f"imports/file_{data.get('file_id')}_quarantine.csv")
+            data = run_files.read_json(dag_id, run_id, f"imports/{name}")
+            data["has_quarantine_export"] = run_files.exists(dag_id, run_id, f"imports/file_{data.get('file_id')}_quarantine.csv")
             files.append(data)
     files.sort(key=lambda f: _n(f.get("file_id")))
     sources = night.get("sources") or {}
@@ -214,10 +214,10 @@ VIEWS = {"migration": migration_view, "rollback": rollback_view, "stewardship": 
 def _links(dag_id: str, run_id: str, kind: str) -> list[dict[str, str]]:
     main = pipeline_dags.BY_ID[dag_id].report_file
     names = [main.replace(".json", ".md"), main]
-    links = [{"label": n, "path": n} for n in names if storage.exists(dag_id, run_id, n)]
-    if storage.exists(dag_id, run_id, GX_DATA_DOCS):
+    links = [{"label": n, "path": n} for n in names if run_files.exists(dag_id, run_id, n)]
+    if run_files.exists(dag_id, run_id, GX_DATA_DOCS):
         links.append({"label": "Great Expectations Data Docs", "path": GX_DATA_DOCS})
-    for name in storage.list_names(dag_id, run_id, "gx"):
+    for name in run_files.list_names(dag_id, run_id, "gx"):
         if name.endswith(".md"):
             links.append({"label": f"GX result {name[:-3]}", "path": f"gx/{name}"})
     return links
@@ -241,7 +241,7 @@ def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
     dag = pipeline_dags.get(dag_id)
     if dag is None:
         raise UnsafePath(f"not a pipeline DAG: {dag_id[:64]!r}")
-    report = storage.read_json(dag_id, run_id, dag.report_file)
+    report = run_files.read_json(dag_id, run_id, dag.report_file)
     if dag.kind == "import":
         view = import_view(dag_id, run_id, report)
         view["identity"] = identity_view(dag_id, run_id)
@@ -259,7 +259,7 @@ def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
 @router.get("/report", response_class=HTMLResponse, summary="The run's report (HTML)")
 def report_page(request: Request, dag_id: str, run_id: str, user: DagReader) -> HTMLResponse:
     try:
-        storage.run_path(dag_id, run_id)
+        run_files.run_path(dag_id, run_id)
     except UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
     outcome = _outcome(dag_id, run_id)
@@ -267,7 +267,7 @@ def report_page(request: Request, dag_id: str, run_id: str, user: DagReader) -> 
         view = read_view(dag_id, run_id)
     except UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
-    except storage.ReportNotFound:
+    except run_files.ReportNotFound:
         known = outcome is not None and outcome.exists
         return HTMLResponse(render("no_report.html", dag_id=dag_id, run_id=run_id, outcome=outcome,
                                    run_url=run_page_url(dag_id, run_id)), status_code=200 if known else 404)
@@ -303,8 +303,8 @@ def run_file(dag_id: str, run_id: str, path: str, user: DagReader, raw: bool = F
     if any(p.search(path) for p in PHI_FILES):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file holds PHI: use the export route (edit access)")
     try:
-        data = storage.read_bytes(dag_id, run_id, path)
-    except (UnsafePath, storage.ReportNotFound) as exc:
+        data = run_files.read_bytes(dag_id, run_id, path)
+    except (UnsafePath, run_files.ReportNotFound) as exc:
         raise _not_found("no such file in this run") from exc
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
@@ -321,8 +321,8 @@ def quarantine_export(dag_id: str, run_id: str, file_id: int, user: DagEditor) -
     if dag_id != pipeline_dags.IMPORT.dag_id:
         raise _not_found("only imports have quarantine exports")
     try:
-        data = storage.read_bytes(dag_id, run_id, f"imports/file_{file_id}_quarantine.csv")
-    except (UnsafePath, storage.ReportNotFound) as exc:
+        data = run_files.read_bytes(dag_id, run_id, f"imports/file_{file_id}_quarantine.csv")
+    except (UnsafePath, run_files.ReportNotFound) as exc:
         raise _not_found("no quarantine export for this file in this run") from exc
     return Response(data, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="quarantine_file_{file_id}.csv"',

@@ -8,7 +8,7 @@ import ast
 import re
 
 from include.core import pipeline_dags, report_models, settings
-from include.migration import report as migration_report
+from include.migration_run import report as migration_report
 from include.rollback import report as rollback_report
 
 REPORTS_UI = settings.PROJECT_ROOT / "include" / "ui" / "reports.py"

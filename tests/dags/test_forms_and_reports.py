@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from include.core import approval_texts, failures, settings
-from include.migration import report as migration_report
-from include.migration import steps as migration_steps
+from include.migration_run import report as migration_report
+from include.migration_run import steps as migration_steps
 from tests.dags.test_dag_integrity import dagbag  # noqa: F401 (fixture)
 
 #: Form fields whose help says "empty = …": the form must accept them empty (type includes "null").

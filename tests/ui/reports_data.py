@@ -6,7 +6,7 @@ import json
 
 from include.core import run_report
 from include.imports import file_report, pipeline
-from include.migration import report as migration_report
+from include.migration_run import report as migration_report
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"
 IMPORT_RUN = "scheduled__2026-12-01T02:00:00+00:00"

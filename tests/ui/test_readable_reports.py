@@ -66,7 +66,7 @@ def test_values_are_shown_as_words_never_as_python():
 
 
 def test_while_the_plan_approval_waits_the_report_tab_shows_the_plan_and_the_restore(api, runs_root, tokens):
-    from include.migration import report as migration_report
+    from include.migration_run import report as migration_report
 
     run_id = "manual__2026-12-02T08:00:00+00:00"
     plan = {"patients_to_create": 44_333, "invites_to_link": 50_000, "users_to_link": 19_677,

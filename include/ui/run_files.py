@@ -22,7 +22,6 @@ from include.core.errors import GenascopeError, UnsafePath
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-PIPELINE_DAGS = pipeline_dags.DAG_IDS
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -55,7 +54,7 @@ def run_folder_name(run_id: str) -> str:
 
 
 def check_dag_id(dag_id: str) -> str:
-    if dag_id not in PIPELINE_DAGS:
+    if dag_id not in pipeline_dags.DAG_IDS:
         raise UnsafePath(f"not a pipeline DAG: {dag_id[:64]!r}")
     return dag_id
 

@@ -10,7 +10,7 @@ from typing import Any
 from include.core import failures, run_records, run_report, settings
 from include.core.db import app_engine
 from include.core.report_models import QUARANTINE_MISSING_NAME, MigrationReport
-from include.migration.tasks import BACKFILL_PHASES, DAG_ID, GATE_TASKS, REPORT_TASKS, UPGRADE_TASKS
+from include.migration_run.tasks import BACKFILL_PHASES, DAG_ID, GATE_TASKS, REPORT_TASKS, UPGRADE_TASKS
 
 log = logging.getLogger(__name__)
 

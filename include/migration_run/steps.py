@@ -9,8 +9,8 @@ from typing import Any
 
 from include.core import alembic_driver, db, lease, run_records, run_report, settings, storage
 from include.gates import GateResult, gate_failed, gx_gates, sql_gates
-from include.migration.report import restored_count, write_waiting_report
-from include.migration.tasks import BACKFILL_PHASES, DAG_ID
+from include.migration_run.report import restored_count, write_waiting_report
+from include.migration_run.tasks import BACKFILL_PHASES, DAG_ID
 
 log = logging.getLogger(__name__)
 
