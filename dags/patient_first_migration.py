@@ -222,6 +222,8 @@ def patient_first_migration():
 
     @task_group(group_id="backfill")
     def backfill():
+        from include.migration_run.tasks import BACKFILL_PHASES
+
         @task
         def plan_backfill() -> dict:
             from include.migration_run import steps as migration_steps
@@ -247,8 +249,7 @@ def patient_first_migration():
             return migration_steps.catch_up(run_id(), params())
 
         plan = plan_backfill()
-        chain = [plan] + [phase_task(p) for p in ("create_patients", "link_invites", "link_users",
-                                                   "link_chat_sessions")] + [catch_up()]
+        chain = [plan] + [phase_task(p) for p in BACKFILL_PHASES] + [catch_up()]
         for up, down in zip(chain, chain[1:], strict=False):
             up >> down
         return chain[0], chain[-1]
