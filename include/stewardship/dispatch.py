@@ -48,7 +48,7 @@ def _db_errors(action: str) -> Iterator[None]:
         with db_step(f"stewardship {action}"):
             yield
     except DatabaseStepFailed as exc:
-        raise StewardshipDbError(f"stewardship action {action!r} failed: {exc}; nothing of it was applied") from None
+        raise StewardshipDbError(f"{exc} Nothing of the {action} was applied.") from None
 
 
 def in_transaction(engine: sa.Engine, ctx: Context, action: str, params: dict[str, Any],
