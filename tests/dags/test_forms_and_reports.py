@@ -8,6 +8,7 @@ import pytest
 from include.core import approval_texts, failures, settings
 from include.migration_run import report as migration_report
 from include.migration_run import steps as migration_steps
+from include.migration_run.tasks import UPGRADE_TASKS
 from tests.dags.test_dag_integrity import dagbag  # noqa: F401 (fixture)
 
 #: Form fields whose help says "empty = …": the form must accept them empty (type includes "null").
@@ -95,7 +96,7 @@ def test_finalize_is_not_asked_for_when_it_is_already_applied():
 def test_a_dry_run_on_an_already_migrated_database_says_so():
     results = {"preflight": {"revision": settings.REV_FINALIZE_INVITES},
                **{t: {"revision": r, "applied": False, "would_apply": False}
-                  for t, r in migration_steps.UPGRADE_TASKS.items()},
+                  for t, r in UPGRADE_TASKS.items()},
                "plan_backfill": {"patients_to_create": 0, "invites_to_link": 0}}
     sections = migration_report.build_report_sections({"dry_run": True}, results, [])
     assert any("already migrated" in n for n in sections["notes"])
