@@ -376,12 +376,15 @@ def patient_first_migration():
     backfill_last >> gate_tasks
     gate_tasks >> fin_first[0]
     # A rejected approval skips its direct downstream (the next step, the auto-rollback and the watcher);
-    # the report and the lease release (all_done) still run.
+    # the lease release and the report still run.
     main_tasks = [pre_first, pre, prepare_plan, approve_plan, schema_first, schema_last, plan, backfill_last,
                   *gate_tasks, *fin_first, fin_last]
-    main_tasks >> rollback >> report
-    run_lifecycle.tail(leased, report, watch=main_tasks, what="migration")
-    backfill_last >> identity_match_report() >> report
+    identity = identity_match_report()
+    backfill_last >> identity
+    main_tasks >> rollback
+    [rollback, identity] >> report
+    # not main_tasks >> release/report: the approvals are main tasks, and a rejection skips their direct downstream
+    run_lifecycle.tail(leased, [rollback, identity], report=report, watch=main_tasks, what="migration")
 
 
 patient_first_migration()

@@ -284,7 +284,7 @@ def patient_first_rollback():
     down_last >> checks
     main_tasks = [pre_first, pre_last, prepare, archive_first, archive_last, down_first, down_last, *checks]
     main_tasks >> report
-    run_lifecycle.tail(leased, report, watch=main_tasks, what="rollback")
+    run_lifecycle.tail(leased, main_tasks, report=report, watch=main_tasks, what="rollback")
 
 
 patient_first_rollback()

@@ -239,8 +239,11 @@ def patient_stewardship():
     lease = run_lifecycle.acquire_task()
     action = run_action()
     report = write_run_report()
-    checked >> lease >> action >> report
-    run_lifecycle.tail(lease, report, watch=[checked, action], what="stewardship run")  # a failed lease: action upstream_failed
+    checked >> lease >> action
+    [checked, action] >> report
+    # the watcher does not hang off the lease (a setup's direct downstream is all_success): a failed lease
+    # leaves run_action upstream_failed, which the watcher sees
+    run_lifecycle.tail(lease, action, report=report, watch=[checked, action], what="stewardship run")
 
 
 dag = patient_stewardship()

@@ -125,7 +125,7 @@ def pipeline_housekeeping():
     swept_files = sweep_files()
     report = write_run_report()
     lease_taken >> database >> swept_files >> report
-    run_lifecycle.tail(lease_taken, report, watch=[database, swept_files], what="housekeeping run")
+    run_lifecycle.tail(lease_taken, swept_files, report=report, watch=[database, swept_files], what="housekeeping run")
 
 
 dag = pipeline_housekeeping()

@@ -1,14 +1,15 @@
 """One run lifecycle for every DAG: take the pipeline lease first, check it in every writing task, and end
-with one tail (report -> release the lease -> keep the run red if a step failed).
+with one tail (release the lease -> write the report -> keep the run red if a step failed).
 
 - **Wait policy**: a run whose lease another run holds waits up to the Airflow Variable
   ``genascope_lease_wait_seconds`` (default 600 s, what ``airflow_settings.yaml`` sets too), then fails with ``PipelineBusy`` naming the holder. The same for all DAGs.
 - **Retries**: ``PipelineBusy`` (it already waited) and a missing app-database configuration are never
   retried; any other error of the acquiring task (a dropped connection) is retried like any task.
 - **Tail**: ``release_pipeline_lease`` is the *teardown* of ``acquire_pipeline_lease``: it runs once the
-  run's work (and its report) is done, whatever happened, and is skipped when the lease was never taken;
-  clearing a task of a finished run takes the lease again first. The ``fail_run_if_any_step_failed``
-  watcher keeps the run red, since report and release succeed either way.
+  run's work is done, whatever happened, and is skipped when the lease was never taken; clearing a task of
+  a finished run takes the lease again first. Then the run report (all_done, so a run refused before it
+  held the lease still says why), and the ``fail_run_if_any_step_failed`` watcher keeps the run red, since
+  report and release succeed either way.
 
 Light imports only: the DAG files call these factories at parse time.
 """
@@ -88,12 +89,18 @@ def release_task():
     return release_pipeline_lease()
 
 
-def tail(acquired: Any, last: Any, *, watch: Sequence[Any] = (), what: str = "run") -> Any:
-    """Wire the end of a run: ``last`` (the report, or the run's last step) >> release, the release being the
-    teardown of ``acquired``; and, when ``watch`` is given, the watcher that keeps the run red if one of those
-    steps failed. Returns the release task."""
+def tail(acquired: Any, work: Any, *, report: Any = None, watch: Sequence[Any] = (), what: str = "run") -> Any:
+    """Wire the end of a run: ``work`` (the run's last step or steps) >> release, the release being the
+    teardown of ``acquired``; then ``report`` (trigger rule all_done) after the release; and, when ``watch``
+    is given, the watcher that keeps the run red if one of those steps failed. Returns the release task.
+
+    The report comes after the release, outside the lease's scope, because Airflow skips every task in the
+    scope of a setup that failed: a run refused before it held the lease (confirmation missing, pipeline
+    busy) must still write the report that says why."""
     release = release_task()
-    last >> release.as_teardown(setups=acquired)
+    (list(work) if isinstance(work, (list, tuple)) else work) >> release.as_teardown(setups=acquired)
+    if report is not None:
+        release >> report
     if watch:
         list(watch) >> fail_run_if_any_step_failed(what)
     return release

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from include.core import run_report
-from include.imports import file_report, pipeline
+from include.core import report_models, run_report
+from include.imports import file_report
 from include.migration_run import report as migration_report
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"
@@ -44,7 +44,7 @@ def write_migration_report(run_id: str = MIGRATION_RUN, *, dry_run: bool = False
 
 
 def write_import_night(run_id: str = IMPORT_RUN) -> None:
-    result = pipeline.FileResult(source_id="clinic-north-csv", file_id=7, status="done", rows_read=10, inserted=6,
+    result = report_models.FileResult(source_id="clinic-north-csv", file_id=7, status="done", rows_read=10, inserted=6,
                                  updated=2, unchanged=0, duplicates=0, quarantined=2, review_items=1,
                                  quarantined_by_reason={"invalid_email": 2}, notes_by_code={"phone_unparseable": 3},
                                  reconciled=True, gx_success=True)
@@ -52,7 +52,7 @@ def write_import_night(run_id: str = IMPORT_RUN) -> None:
     folder = file_report.run_dir(run_id)
     (folder / "imports" / "file_7_quarantine.csv").write_text(
         f"file_id,record_no,reason_code,name,email\n7,4,invalid_email,{QUARANTINED_NAME},{QUARANTINED_EMAIL}\n")
-    night = pipeline.NightSummary(run_id, {"clinic-north-csv": {
+    night = report_models.NightSummary(run_id, {"clinic-north-csv": {
         "account_id": "acct-1", "files": 1, "files_by_status": {"done": 1}, "rows_read": 10, "inserted": 6,
         "updated": 2, "unchanged": 0, "duplicates": 0, "quarantined": 2, "review_items": 1,
         "quarantined_by_reason": {"invalid_email": 2}}}, True, [], [], str(folder / "night_summary.json"))

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from include.core import storage
+from include.core import report_models, storage
 from include.distributed.celery_stack import lay_out_landing
 from include.imports import errors as import_errors
 from include.imports import night, pipeline
@@ -27,7 +27,7 @@ def s3_roots(s3_server, monkeypatch) -> tuple[str, str]:
     return landing, runs
 
 
-def _night(engine, landing: str, run_id: str) -> tuple[list[pipeline.FileResult], pipeline.NightSummary]:
+def _night(engine, landing: str, run_id: str) -> tuple[list[report_models.FileResult], report_models.NightSummary]:
     sources = {s.id: s for s in pipeline.resolve_sources()}
     found = pipeline.discover_files(None, landing)
     results = [pipeline.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
