@@ -14,8 +14,8 @@ that is due; that run may take the files before yours, and your run's report the
 and names the run that took them).
 
 **Steps.**
-1. `acquire_pipeline_lease`: the lease shared with the migration and rollback DAGs (waits up to 10 min,
-   then fails naming the holder).
+1. `acquire_pipeline_lease`: the lease shared with the other pipeline DAGs (waits up to the Variable
+   `genascope_lease_wait_seconds`, default 10 min, then fails naming the holder).
 2. `discover_files`: the files in each source's `incoming/` (source id + path only).
 3. `import_file` (one mapped task per file, pool `genascope_db`): ledger (SHA-256: the same bytes are never
    imported twice) → streaming parse + normalize → `COPY` into staging → set-based validation
@@ -77,13 +77,12 @@ import pendulum
 from airflow.sdk import Asset, Param, dag
 
 from include import notify
-from include.core import settings
+from include.core import pipeline_dags, run_lifecycle, settings
 from include.core.dag_support import task
 
-DAG_ID = "clinic_patient_import"
+DAG_ID = pipeline_dags.IMPORT.dag_id
 PATIENTS_IMPORTED = Asset(name="genascope_patients_clinic_import", uri="genascope://app-db/patients/clinic-import")
 LANDING_ROOT_VARIABLE = "genascope_landing_root"
-LEASE_WAIT_S = 600
 
 
 def _run_ids() -> tuple[str, str]:
@@ -95,7 +94,7 @@ def _run_ids() -> tuple[str, str]:
 
 @dag(
     dag_id=DAG_ID,
-    dag_display_name="Nightly clinic patient import",
+    dag_display_name=pipeline_dags.IMPORT.display_name,
     description="Imports the patient files clinics drop into their landing folders (CSV, FHIR NDJSON, HL7 v2), "
                 "every night at 02:00 UTC.",
     schedule="0 2 * * *",
@@ -121,14 +120,6 @@ def _run_ids() -> tuple[str, str]:
     },
 )
 def clinic_patient_import():
-    @task(pool=settings.APP_DB_POOL, retries=0)
-    def acquire_pipeline_lease() -> None:
-        from include.core.db import app_engine
-        from include.imports import pipeline
-
-        dag_id, run_id = _run_ids()
-        pipeline.acquire_lease(app_engine(), dag_id, run_id, wait_s=LEASE_WAIT_S)
-
     @task
     def discover_files(params: dict | None = None) -> list[dict[str, str]]:
         from airflow.sdk import Variable
@@ -148,19 +139,19 @@ def clinic_patient_import():
         from include.core.db import app_engine
         from include.imports import pipeline
 
-        dag_id, run_id = _run_ids()
-        pipeline.check_lease(app_engine(), dag_id, run_id)
+        run_lifecycle.check_lease()
+        _, run_id = _run_ids()
         return pipeline.import_file_task(app_engine(), file["source_id"], file["path"], run_id=run_id,
                                          dry_run=bool(params["dry_run"]))
 
     @task(pool=settings.APP_DB_POOL, trigger_rule="none_failed", outlets=[PATIENTS_IMPORTED])
     def night_summary(results: list[dict], params: dict | None = None) -> dict:
         from include.core.db import app_engine
-        from include.imports import pipeline
+        from include.imports import night
         from include.notify import assets
 
         _, run_id = _run_ids()
-        summary = pipeline.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
+        summary = night.night_summary(app_engine(), run_id, params["source_ids"] or None).as_xcom()
         assets.attach_night_counts(summary)
         return summary
 
@@ -174,22 +165,14 @@ def clinic_patient_import():
             return {"state": "skipped", "reason": "dry_run"}
         return identity_steps.after_import_night(app_engine(), dag_id, run_id)
 
-    @task(pool=settings.APP_DB_POOL)
-    def release_pipeline_lease() -> None:
-        from include.core.db import app_engine
-        from include.imports import pipeline
-
-        _, run_id = _run_ids()
-        pipeline.release_lease(app_engine(), run_id)
-
-    lease = acquire_pipeline_lease()
+    lease = run_lifecycle.acquire_task()
     files = discover_files()
     imported = import_file.expand(file=files)
     summary = night_summary(imported)
     matched = match_identities()
-    release = release_pipeline_lease()
     lease >> files
-    summary >> matched >> release.as_teardown(setups=lease)
+    summary >> matched
+    release = run_lifecycle.tail(lease, matched)  # no watcher: night_needs_attention below keeps the night red
 
     @task(pool=settings.APP_DB_POOL, trigger_rule="all_done", retries=0)
     def night_needs_attention(params: dict | None = None) -> dict:

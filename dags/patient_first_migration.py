@@ -60,30 +60,37 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import notify
-from include.core import settings
+from include.core import pipeline_dags, run_lifecycle, settings
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
     SAFETY_SECTION,
     enforce_gate,
-    fail_run_if_any_step_failed,
     params,
     run_id,
     skip_if_dry,
     task,
 )
 
+DAG_ID = pipeline_dags.MIGRATION.dag_id
+
 
 def _gate(result: dict) -> dict:
-    from include.migration import steps as migration_steps
+    from include.migration_run import steps as migration_steps
 
     return enforce_gate(result, migration_steps.raise_if_failed)
 
 
+def _start_run_record(run_id: str, params: dict) -> dict:
+    from include.migration_run import steps as migration_steps
+
+    return migration_steps.start_run_record(run_id, params)
+
+
 @dag(
-    dag_id="patient_first_migration",
-    dag_display_name="Patient-first migration",
+    dag_id=DAG_ID,
+    dag_display_name=pipeline_dags.MIGRATION.display_name,
     description="Moves the application database from invite-first to patient-first: preflight, approval, schema, "
                 "backfill, quality gates, approval, finalize, report.",
     schedule=None,
@@ -92,7 +99,7 @@ def _gate(result: dict) -> dict:
     max_active_runs=1,
     tags=["genascope", "migration", "patient-first"],
     doc_md=__doc__,
-    default_args=notify.default_args("patient_first_migration", DEFAULT_ARGS),
+    default_args=notify.default_args(DAG_ID, DEFAULT_ARGS),
     params={
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="Change nothing; report what a real run would do.", section=SAFETY_SECTION),
@@ -134,7 +141,7 @@ def patient_first_migration():
             document valid (a broken one fails here, without retries, not at the next night's import)."""
             from include.core.dag_support import fail_without_retry
             from include.imports import sources
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             try:
                 clinic_sources = len(sources.load_sources())
@@ -143,24 +150,16 @@ def patient_first_migration():
             return {**migration_steps.check_app_db(), "clinic_sources": clinic_sources}
 
         @task(retries=3)
-        def acquire_pipeline_lease() -> dict:
-            """No other migration, rollback or import may touch the tables while this run holds it."""
-            from airflow.sdk import Variable
-
-            from include.migration import steps as migration_steps
-
-            wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
-            return migration_steps.acquire_lease(run_id(), params(), wait_s=wait)
-
-        @task(retries=3)
         def record_legacy_checksums() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return migration_steps.record_legacy_checksums(run_id())
 
-        checked, leased, recorded = check_app_db(), acquire_pipeline_lease(), record_legacy_checksums()
+        checked = check_app_db()
+        leased = run_lifecycle.acquire_task(then=_start_run_record)
+        recorded = record_legacy_checksums()
         checked >> leased >> recorded
-        return checked, recorded
+        return checked, leased, recorded
 
     @task_group(group_id="approval")
     def approval():
@@ -168,7 +167,7 @@ def patient_first_migration():
         def prepare_plan_approval() -> dict:
             """A dry plan of this run (nothing applied) and the restore it will run, as the approval's body."""
             from include.core.approvals import not_required_reason
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
             from include.rollback import steps as rollback_steps
 
             p = params()
@@ -187,13 +186,13 @@ def patient_first_migration():
 
     @task_group(group_id="schema")
     def schema():
-        from include.migration.steps import UPGRADE_TASKS
+        from include.migration_run.tasks import UPGRADE_TASKS
 
         first = previous = None
         for task_id, revision in UPGRADE_TASKS.items():
             @task(task_id=task_id, retries=3)
             def upgrade(rev: str = revision) -> dict:
-                from include.migration import steps as migration_steps
+                from include.migration_run import steps as migration_steps
 
                 p = params()
                 return migration_steps.upgrade_step(run_id(), rev, dry_run=p["dry_run"],
@@ -223,9 +222,11 @@ def patient_first_migration():
 
     @task_group(group_id="backfill")
     def backfill():
+        from include.migration_run.tasks import BACKFILL_PHASES
+
         @task
         def plan_backfill() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return migration_steps.plan_backfill(run_id(), params())
 
@@ -233,7 +234,7 @@ def patient_first_migration():
             # one pool slot per lane: the phase opens one connection per lane
             @task(task_id=phase, retries=3, pool_slots=settings.DEFAULT_BACKFILL_LANES)
             def run_phase() -> dict:
-                from include.migration import steps as migration_steps
+                from include.migration_run import steps as migration_steps
 
                 skip_if_dry(phase)
                 return migration_steps.backfill_phase(run_id(), phase, params())
@@ -242,14 +243,13 @@ def patient_first_migration():
 
         @task(retries=3)
         def catch_up() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             skip_if_dry("catch_up")
             return migration_steps.catch_up(run_id(), params())
 
         plan = plan_backfill()
-        chain = [plan] + [phase_task(p) for p in ("create_patients", "link_invites", "link_users",
-                                                   "link_chat_sessions")] + [catch_up()]
+        chain = [plan] + [phase_task(p) for p in BACKFILL_PHASES] + [catch_up()]
         for up, down in zip(chain, chain[1:], strict=False):
             up >> down
         return chain[0], chain[-1]
@@ -262,7 +262,7 @@ def patient_first_migration():
         for rule in SQL_RULES:
             @task(task_id=f"gate_{rule}", retries=0)
             def sql_gate(rule_name: str = rule) -> dict:
-                from include.migration import steps as migration_steps
+                from include.migration_run import steps as migration_steps
 
                 return _gate(migration_steps.sql_gate(rule_name))
 
@@ -270,13 +270,13 @@ def patient_first_migration():
 
         @task(retries=0)
         def gate_legacy_checksums_unchanged() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return _gate(migration_steps.checksum_gate(run_id()))
 
         @task(retries=0)
         def gate_counts_reconcile() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             ti = get_current_context()["ti"]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
@@ -284,7 +284,7 @@ def patient_first_migration():
 
         @task(retries=0)
         def gate_great_expectations() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return _gate(migration_steps.gx_gate(run_id()))
 
@@ -296,10 +296,11 @@ def patient_first_migration():
         @task(retries=1)
         def prepare_finalize_approval() -> dict:
             """Every gate's result and row count as the approval's body (reads no database)."""
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
+            from include.migration_run.tasks import GATE_TASKS
 
             ti = get_current_context()["ti"]
-            gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in migration_steps.GATE_TASKS[:-1]) if g]
+            gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS[:-1]) if g]
             plan = ti.xcom_pull(task_ids="backfill.plan_backfill") or {}
             restore = ti.xcom_pull(task_ids="schema.restore_archived_patients")
             return migration_steps.prepare_finalize_approval(
@@ -310,7 +311,7 @@ def patient_first_migration():
         def finalize_invites_not_null() -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             p = params()
             skip_if_dry("finalize")
@@ -320,7 +321,7 @@ def patient_first_migration():
 
         @task(retries=0)
         def post_check_finalized() -> dict:
-            from include.migration import steps as migration_steps
+            from include.migration_run import steps as migration_steps
 
             return _gate(migration_steps.post_check_finalized())
 
@@ -339,7 +340,7 @@ def patient_first_migration():
     def auto_rollback_on_failure() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.migration import steps as migration_steps
+        from include.migration_run import steps as migration_steps
 
         if not params()["auto_rollback_on_failure"]:
             raise AirflowSkipException("auto_rollback_on_failure is off: nothing undone")
@@ -352,21 +353,15 @@ def patient_first_migration():
         from include.identity import steps as identity_steps
 
         skip_if_dry("identity_match_report")
-        return identity_steps.after_backfill(app_engine(), "patient_first_migration", run_id())
+        return identity_steps.after_backfill(app_engine(), DAG_ID, run_id())
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
-        from include.migration import steps as migration_steps
+        from include.migration_run import report as migration_report
 
-        return migration_steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
+        return migration_report.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> bool:
-        from include.migration import steps as migration_steps
-
-        return migration_steps.release(run_id())
-
-    pre_first, pre = preflight()
+    pre_first, leased, pre = preflight()
     prepare_plan, approve_plan = approval()
     schema_first, schema_last = schema()
     plan, backfill_last = backfill()
@@ -374,8 +369,6 @@ def patient_first_migration():
     fin_first, fin_last = finalize()
     rollback = auto_rollback_on_failure()
     report = write_run_report()
-    lease = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed("migration")
 
     pre >> prepare_plan
     approve_plan >> schema_first
@@ -383,12 +376,15 @@ def patient_first_migration():
     backfill_last >> gate_tasks
     gate_tasks >> fin_first[0]
     # A rejected approval skips its direct downstream (the next step, the auto-rollback and the watcher);
-    # the report and the lease release (all_done) still run.
+    # the lease release and the report still run.
     main_tasks = [pre_first, pre, prepare_plan, approve_plan, schema_first, schema_last, plan, backfill_last,
                   *gate_tasks, *fin_first, fin_last]
-    main_tasks >> rollback >> report >> lease
-    main_tasks >> watcher
-    backfill_last >> identity_match_report() >> report
+    identity = identity_match_report()
+    backfill_last >> identity
+    main_tasks >> rollback
+    [rollback, identity] >> report
+    # not main_tasks >> release/report: the approvals are main tasks, and a rejection skips their direct downstream
+    run_lifecycle.tail(leased, [rollback, identity], report=report, watch=main_tasks, what="migration")
 
 
 patient_first_migration()

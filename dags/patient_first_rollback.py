@@ -66,13 +66,13 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task_group
 
 from include import notify
+from include.core import pipeline_dags, run_lifecycle
 from include.core.approvals import PipelineApprovalOperator
 from include.core.dag_support import (
     DEFAULT_ARGS,
     RUN_SECTION,
     SAFETY_SECTION,
     enforce_gate,
-    fail_run_if_any_step_failed,
     fail_without_retry,
     params,
     run_id,
@@ -82,6 +82,7 @@ from include.core.dag_support import (
 )
 from include.rollback.targets import DOWNGRADE_TASKS, TARGETS
 
+DAG_ID = pipeline_dags.ROLLBACK.dag_id
 APPROVAL_TASK = "approval.approve_rollback"
 
 
@@ -92,8 +93,8 @@ def _gate(result: dict) -> dict:
 
 
 @dag(
-    dag_id="patient_first_rollback",
-    dag_display_name="Patient-first rollback",
+    dag_id=DAG_ID,
+    dag_display_name=pipeline_dags.ROLLBACK.display_name,
     description="Takes the application database back from patient-first towards invite-first without losing "
                 "a patient (archive first, then one revision per task).",
     schedule=None,
@@ -102,7 +103,7 @@ def _gate(result: dict) -> dict:
     max_active_runs=1,
     tags=["genascope", "migration", "rollback", "patient-first"],
     doc_md=__doc__,
-    default_args=notify.default_args("patient_first_rollback", DEFAULT_ARGS),
+    default_args=notify.default_args(DAG_ID, DEFAULT_ARGS),
     params={
         "target_revision": Param("20250529_update_patients", type="string", enum=list(TARGETS),
                                  values_display=TARGETS, title="Target revision",
@@ -129,26 +130,13 @@ def patient_first_rollback():
         @task(retries=0)
         def validate_confirm() -> dict:
             """A real run needs confirm = ROLLBACK; reads no database."""
+            from include.core.errors import ConfirmationMissing
             from include.rollback import steps
             from include.rollback.errors import RollbackError
 
             try:
                 return steps.validate_confirm(params())
-            except RollbackError as exc:
-                fail_without_retry(exc)
-
-        @task(retries=2)
-        def acquire_pipeline_lease() -> dict:
-            """Never beside a migration or import: wait up to genascope_lease_wait_seconds, then fail."""
-            from airflow.sdk import Variable
-
-            from include.core.locks import PipelineBusy
-            from include.rollback import steps
-
-            wait = float(Variable.get("genascope_lease_wait_seconds", default="0"))
-            try:
-                return steps.acquire_lease(run_id(), wait_s=wait)
-            except PipelineBusy as exc:
+            except (RollbackError, ConfirmationMissing) as exc:
                 fail_without_retry(exc)
 
         @task(retries=2)
@@ -168,10 +156,11 @@ def patient_first_rollback():
 
             return steps.record_legacy_checksums(run_id())
 
-        chain = [validate_confirm(), acquire_pipeline_lease(), inspect_database(), record_legacy_checksums()]
+        leased = run_lifecycle.acquire_task()
+        chain = [validate_confirm(), leased, inspect_database(), record_legacy_checksums()]
         for up, down in zip(chain, chain[1:], strict=False):
             up >> down
-        return chain[0], chain[-1]
+        return chain[0], leased, chain[-1]
 
     @task_group(group_id="approval")
     def approval():
@@ -278,32 +267,24 @@ def patient_first_rollback():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=1)
     def write_run_report() -> dict:
-        from include.rollback import steps
+        from include.rollback import report as rollback_report
 
-        return steps.report_from_xcom(run_id(), params(), get_current_context()["ti"])
+        return rollback_report.report_from_xcom(run_id(), params(), get_current_context()["ti"])
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> bool:
-        from include.rollback import steps
-
-        return steps.release(run_id())
-
-    pre_first, pre_last = preflight()
+    pre_first, leased, pre_last = preflight()
     prepare, approve = approval()
     archive_first, archive_last = archive()
     down_first, down_last = downgrade()
     checks = verify()
     report = write_run_report()
-    lease = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed("rollback")
 
     pre_last >> prepare
     approve >> archive_first  # not in main_tasks: a rejection skips only its direct downstream (the archive)
     archive_last >> down_first
     down_last >> checks
     main_tasks = [pre_first, pre_last, prepare, archive_first, archive_last, down_first, down_last, *checks]
-    main_tasks >> report >> lease
-    main_tasks >> watcher
+    main_tasks >> report
+    run_lifecycle.tail(leased, main_tasks, report=report, watch=main_tasks, what="rollback")
 
 
 patient_first_rollback()

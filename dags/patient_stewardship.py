@@ -7,7 +7,7 @@ per run, chosen in the **Params form**; the same actions are on the CLI (`python
 
 **Trigger by hand only.** One run at a time; it holds the pipeline lease shared with
 `patient_first_migration`, `patient_first_rollback` and `clinic_patient_import`: while one of them runs,
-this run waits up to the Variable `genascope_lease_wait_seconds` (default 60), then fails naming the
+this run waits up to the Variable `genascope_lease_wait_seconds` (default 600), then fails naming the
 holder. Nothing changed.
 
 ## Actions
@@ -82,9 +82,10 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
 from include import notify
-from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, fail_without_retry, task
+from include.core import pipeline_dags, run_lifecycle
+from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_without_retry, task
 
-DAG_ID = "patient_stewardship"
+DAG_ID = pipeline_dags.STEWARDSHIP.dag_id
 ACTION_SECTION = "Action"
 IDS_SECTION = "Review items and patients"
 FILES_SECTION = "Import files and worklists"
@@ -112,7 +113,7 @@ def _context(dry_run: bool):
 
 @dag(
     dag_id=DAG_ID,
-    dag_display_name="Patient stewardship",
+    dag_display_name=pipeline_dags.STEWARDSHIP.display_name,
     description="Act on what the pipeline found: merge, unmerge, keep separate, dismiss, worklists, replay, undo an import.",
     schedule=None,
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
@@ -173,30 +174,16 @@ def patient_stewardship():
     @task(retries=0, pool="default_pool")
     def validate_request() -> dict:
         """The action, its ids and the confirmation; reads no database."""
+        from include.core.errors import ConfirmationMissing
         from include.stewardship.errors import StewardshipError
-        from include.stewardship.requests import Request, validate
+        from include.stewardship.request import Request, validate
 
         try:
             req = Request.from_params(_request())
             validate(req)
-        except StewardshipError as exc:
+        except (StewardshipError, ConfirmationMissing) as exc:
             fail_without_retry(exc)
         return req.as_dict()
-
-    @task(retries=2)
-    def acquire_pipeline_lease() -> None:
-        """Never beside a migration, rollback or import: wait up to genascope_lease_wait_seconds, then fail."""
-        from airflow.sdk import Variable
-
-        from include.core.db import app_engine
-        from include.core.locks import PipelineBusy
-        from include.imports import pipeline
-
-        wait = float(Variable.get("genascope_lease_wait_seconds", default="60"))
-        try:
-            pipeline.acquire_lease(app_engine(), DAG_ID, _run_id(), wait_s=wait)
-        except PipelineBusy as exc:
-            fail_without_retry(exc)
 
     @task(retries=0)
     def run_action() -> list[dict]:
@@ -204,18 +191,19 @@ def patient_stewardship():
         from airflow.sdk import Variable
 
         from include.core.db import app_engine
-        from include.imports import pipeline
+        from include.core.errors import ConfirmationMissing
+        from include.stewardship.dispatch import execute
         from include.stewardship.errors import StewardshipError
-        from include.stewardship.requests import Request, execute
+        from include.stewardship.request import Request
 
+        run_lifecycle.check_lease()
         engine = app_engine()
-        pipeline.check_lease(engine, DAG_ID, _run_id())
         req = Request.from_params(_request())
         landing_root = Variable.get("genascope_landing_root", default=None)
         try:
             results = [r.as_dict() for r in execute(engine, req, _context(req.dry_run), _run_id(),
                                                     [landing_root] if landing_root else None)]
-        except StewardshipError as exc:
+        except (StewardshipError, ConfirmationMissing) as exc:
             fail_without_retry(exc)
         get_current_context()["ti"].xcom_push(key="results", value=results)
         refused = [r for r in results if r["status"] == "refused"]
@@ -232,7 +220,8 @@ def patient_stewardship():
         from include.core import failures
         from include.core.db import app_engine
         from include.stewardship.errors import StewardshipError
-        from include.stewardship.requests import Request, write_report
+        from include.stewardship.report import write_report
+        from include.stewardship.request import Request
 
         ti = get_current_context()["ti"]
         found = failures.collect_run(ti)
@@ -246,21 +235,15 @@ def patient_stewardship():
                             error=None if results else f"no action ran ({why or 'see the failed task log'})",
                             failures=found)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> None:
-        from include.core.db import app_engine
-        from include.imports import pipeline
-
-        pipeline.release_lease(app_engine(), _run_id())
-
     checked = validate_request()
-    lease = acquire_pipeline_lease()
+    lease = run_lifecycle.acquire_task()
     action = run_action()
     report = write_run_report()
-    release = release_pipeline_lease()
-    watcher = fail_run_if_any_step_failed("stewardship run")
-    checked >> lease >> action >> report >> release
-    [checked, lease, action] >> watcher
+    checked >> lease >> action
+    [checked, action] >> report
+    # the watcher does not hang off the lease (a setup's direct downstream is all_success): a failed lease
+    # leaves run_action upstream_failed, which the watcher sees
+    run_lifecycle.tail(lease, action, report=report, watch=[checked, action], what="stewardship run")
 
 
 dag = patient_stewardship()

@@ -45,10 +45,10 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context
 
 from include import notify
-from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, fail_run_if_any_step_failed, task
+from include.core import pipeline_dags, run_lifecycle
+from include.core.dag_support import DEFAULT_ARGS, SAFETY_SECTION, task
 
-DAG_ID = "pipeline_housekeeping"
-LEASE_WAIT_S = 600
+DAG_ID = pipeline_dags.HOUSEKEEPING.dag_id
 
 
 def _run() -> tuple[str, str, bool]:
@@ -64,7 +64,7 @@ def _run() -> tuple[str, str, bool]:
 
 @dag(
     dag_id=DAG_ID,
-    dag_display_name="Pipeline housekeeping (retention of PHI)",
+    dag_display_name=pipeline_dags.HOUSEKEEPING.display_name,
     description="Removes the personal data the pipeline no longer needs, past configurable ages.",
     schedule="30 7 * * *",
     start_date=pendulum.datetime(2025, 6, 1, tz="UTC"),
@@ -85,15 +85,6 @@ def _run() -> tuple[str, str, bool]:
     },
 )
 def pipeline_housekeeping():
-    @task(retries=0)
-    def acquire_pipeline_lease() -> None:
-        from include.core import lease
-        from include.core.db import app_engine
-
-        run_id, _, _ = _run()
-        with app_engine().connect() as conn:
-            lease.acquire(conn, DAG_ID, run_id, wait_s=LEASE_WAIT_S)
-
     @task
     def sweep_database(params: dict | None = None) -> dict:
         from include.core.db import app_engine
@@ -129,22 +120,12 @@ def pipeline_housekeeping():
                                    ti.xcom_pull(task_ids="sweep_database"), ti.xcom_pull(task_ids="sweep_files"),
                                    dry_run=dry)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=3)
-    def release_pipeline_lease() -> None:
-        from include.core import lease
-        from include.core.db import app_engine
-
-        run_id, _, _ = _run()
-        with app_engine().connect() as conn:
-            lease.release(conn, run_id)
-
-    lease_taken = acquire_pipeline_lease()
+    lease_taken = run_lifecycle.acquire_task()
     database = sweep_database()
     swept_files = sweep_files()
     report = write_run_report()
-    release = release_pipeline_lease()
-    lease_taken >> database >> swept_files >> report >> release.as_teardown(setups=lease_taken)
-    [database, swept_files] >> fail_run_if_any_step_failed("housekeeping run")
+    lease_taken >> database >> swept_files >> report
+    run_lifecycle.tail(lease_taken, swept_files, report=report, watch=[database, swept_files], what="housekeeping run")
 
 
 dag = pipeline_housekeeping()

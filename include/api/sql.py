@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import sql_files
 
 
-@cache
 def text(name: str) -> sa.TextClause:
-    body = (settings.SQL_DIR / "api" / f"{name}.sql").read_text()
-    return sa.text("\n".join(line for line in body.splitlines() if not line.lstrip().startswith("--")))
+    return sql_files.statement("api", name)
 
 
 def run(conn: sa.Connection, name: str, **params: object) -> sa.CursorResult:

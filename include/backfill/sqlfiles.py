@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import settings, sql_files
 
 SQL_DIR = settings.SQL_DIR / "backfill"
 
@@ -31,6 +29,5 @@ PLAN_STEPS = (
 )
 
 
-@cache
 def statement(name: str) -> sa.TextClause:
-    return sa.text((SQL_DIR / f"{name}.sql").read_text())
+    return sql_files.statement("backfill", name)

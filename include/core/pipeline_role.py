@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from include.core import settings
+from include.core import sql_files
+from include.core.errors import GenascopeError
 
 DEFAULT_ROLE = "genascope_pipeline"
 DEFAULT_OWNER_ROLE = "genascope_owner"
-SQL_FILE = settings.SQL_DIR / "security" / "pipeline_role.sql"
 
 
-class PipelineRoleError(RuntimeError):
+class PipelineRoleError(GenascopeError, RuntimeError):
     """The role cannot be set up as asked; the message says what to change."""
 
 
@@ -91,7 +91,7 @@ def create_pipeline_role(admin_uri: str, *, role: str = DEFAULT_ROLE, owner_role
         super_owner = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (owner_role,)).fetchone()
         if super_owner is None or super_owner[0]:
             raise PipelineRoleError(f"owner role {owner_role!r} does not exist or is a superuser")
-        statements = sql.SQL(SQL_FILE.read_text()).format(
+        statements = sql.SQL(sql_files.text("security", "pipeline_role")).format(
             role=sql.Identifier(role), role_name=sql.Literal(role), owner_role=sql.Identifier(owner_role),
             database=sql.Identifier(database))
         conn.execute(statements)

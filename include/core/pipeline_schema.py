@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import settings, sql_files
 
 
 def ddl_files() -> list:
@@ -22,5 +22,5 @@ def ensure(conn: sa.Connection) -> None:
     # Serialise concurrent first-time creation by several workers.
     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('patient_pipeline.ensure'))")
     for path in ddl_files():
-        conn.exec_driver_sql(path.read_text())
+        conn.exec_driver_sql(sql_files.text("pipeline", path.stem, keep_comments=True))
     conn.commit()

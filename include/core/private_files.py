@@ -29,12 +29,10 @@ import stat
 from pathlib import Path
 from typing import IO, Any
 
+from include.core.errors import UnsafePath
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-
-
-class UnsafePath(OSError):
-    """A path the pipeline must write or read turned out to be a symlink or not a regular file/folder."""
 
 
 def is_local(path: Any) -> bool:
@@ -203,5 +201,5 @@ def mode_of(path: Any) -> int:
     return stat.S_IMODE(os.lstat(_local(path)).st_mode)
 
 
-__all__ = ["DIR_MODE", "FILE_MODE", "UnsafePath", "copy_file", "ensure_dir", "is_local", "make_private",
+__all__ = ["DIR_MODE", "FILE_MODE", "copy_file", "ensure_dir", "is_local", "make_private",
            "mode_of", "open_private", "restrict_tree", "write_bytes", "write_json", "write_text"]

@@ -16,15 +16,20 @@ from typing import Any
 from include.core import private_files, storage
 
 
+def folder_name(run_id: str) -> str:
+    """The run folder's name for ``run_id`` (Airflow's run ids hold ``:`` and ``+``): what the writers create
+    and the UI looks up."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+
+
 def run_dir(dag_id: str, run_id: str, root: Path | None = None) -> Any:
     """``<runs root>/<dag_id>/<run id>``, created owner-only (the runs root down to it: 0700).
 
     The runs root is ``include.core.storage.runs_root()`` (the Variable ``genascope_runs_dir`` inside a task, else
     ``GENASCOPE_RUNS_DIR``, else ``runs/``): a ``Path``, or an ``ObjectStoragePath`` on object storage, so the
     API server reads what any worker wrote. ``str()`` of the result is its full location."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
     base = storage.path(root) if root is not None else storage.runs_root()
-    path = base / dag_id / safe
+    path = base / dag_id / folder_name(run_id)
     private_files.ensure_dir(path, within=base)
     return path
 

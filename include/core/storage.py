@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecut
 _attach_lock = threading.Lock()
 
 
-class StorageNotShared(RuntimeError):
+class StorageNotShared(GenascopeError, RuntimeError):
     """A local folder would hold files other tasks or the API server must read, on a non-local executor."""
 
 

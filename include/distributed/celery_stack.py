@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from include.core import db, embedded_db, settings
+from include.core.errors import GenascopeError
 from include.distributed import namespaces
 
 HOME = Path(os.environ.get("GENASCOPE_CELERY_HOME", settings.PROJECT_ROOT / ".airflow-celery"))
@@ -46,7 +47,7 @@ WORKERS = ("worker-a", "worker-b")
 LOCAL_FOLDERS = ("runs", "landing")
 
 
-class DeploymentError(RuntimeError):
+class DeploymentError(GenascopeError, RuntimeError):
     """A component did not start or a prerequisite (Redis, a PostgreSQL server) is missing."""
 
 

@@ -19,12 +19,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from include.core.errors import GenascopeError
+
 #: moto accepts any credentials; these are the documented placeholders, not secrets.
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-class ObjectStoreNotReady(RuntimeError):
+class ObjectStoreNotReady(GenascopeError, RuntimeError):
     """The moto server did not answer on its port in time."""
 
 

@@ -1,5 +1,5 @@
 """Data-quality gates between the migration's steps (SQL rules, legacy checksums, counts, Great Expectations)."""
 
-from include.gates.results import GateFailed, GateResult
+from include.gates.results import GateResult, gate_failed
 
-__all__ = ["GateFailed", "GateResult"]
+__all__ = ["GateResult", "gate_failed"]

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from include.core import db, private_files, storage
+from include.core import db, pipeline_dags, private_files, storage
 from include.gates.results import GateResult
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def validate_migration(uri: str, run_dir: Path) -> list[GateResult]:
         definitions.append(context.validation_definitions.add(
             gx.ValidationDefinition(name=f"migration_{name}", data=batch_definition, suite=suite)))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name="patient_first_migration", validation_definitions=definitions,
+        name=pipeline_dags.MIGRATION.dag_id, validation_definitions=definitions,
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DATA_DOCS_SITE])],
         result_format=RESULT_FORMAT,
     ))

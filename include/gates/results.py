@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from include.core.errors import GateFailed
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -24,9 +26,6 @@ class GateResult:
         return f"gate {self.rule}: FAILED, {self.violations} rows{more}. {self.detail}".strip()
 
 
-class GateFailed(RuntimeError):
-    """A data-quality rule failed; the message names the rule, the row count and ids only."""
-
-    def __init__(self, results: list[GateResult]):
-        self.results = results
-        super().__init__("; ".join(r.summary() for r in results if not r.passed))
+def gate_failed(results: list[GateResult]) -> GateFailed:
+    """The error for failed rules: names each failed rule, its row count and ids only."""
+    return GateFailed("; ".join(r.summary() for r in results if not r.passed), results)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import run_records, settings
+from include.core import run_records, sql_files
 from include.gates.results import GateResult
 
 #: rule -> what to do when it fails (shown in the task log and the run report)
@@ -23,8 +23,7 @@ SQL_RULES: dict[str, str] = {
 
 
 def run_sql_gate(conn: sa.Connection, rule: str) -> GateResult:
-    sql = (settings.SQL_DIR / "gates" / f"{rule}.sql").read_text()
-    violations, sample = conn.execute(sa.text(sql)).one()
+    violations, sample = sql_files.run(conn, "gates", rule).one()
     conn.commit()
     violations = int(violations or 0)
     return GateResult(rule, violations == 0, violations, list(sample or []),

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, settings
+from include.core import pipeline_schema, sql_files
 from include.housekeeping.settings import RetentionSettings
 
-SQL_DIR = settings.SQL_DIR / "housekeeping"
 
-
-@cache
 def statement(name: str) -> sa.TextClause:
-    text = (SQL_DIR / f"{name}.sql").read_text()
-    return sa.text("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")))
+    return sql_files.statement("housekeeping", name)
 
 
 @dataclass

@@ -11,13 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import metrics, run_report, storage
+from include.core import metrics, pipeline_dags, run_report, storage
 from include.housekeeping import database, files
 from include.housekeeping.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "pipeline_housekeeping"
+DAG_ID = pipeline_dags.HOUSEKEEPING.dag_id
 
 
 def as_of_time(value: str | None) -> datetime:

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from include.core.errors import GenascopeError
+
 VARIABLE = "genascope_retention"
 
 
-class RetentionSettingsError(ValueError):
+class RetentionSettingsError(GenascopeError, ValueError):
     """The Variable genascope_retention is not valid; the message names the key to fix."""
 
 

@@ -6,13 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from include.core.errors import GenascopeError
+
 #: The review threshold (match probability). Chosen from the project's evaluation (docs/identity.md).
 DEFAULT_THRESHOLD = 0.9
 #: Accounts with at least this many patients train their own model (EM); smaller ones use the default.
 DEFAULT_MIN_TRAINING_PATIENTS = 50_000
 
 
-class MatcherSettingsError(ValueError):
+class MatcherSettingsError(GenascopeError, ValueError):
     """A matcher setting has an unusable value (the message names the variable, never data)."""
 
 

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from include.core import settings
-
-SQL_DIR = settings.SQL_DIR / "identity"
+from include.core import sql_files
 
 
-@cache
 def sql_file(name: str) -> str:
-    """A file of include/sql/identity without its comment lines."""
-    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    """A file of include/sql/identity without its comment lines (include/core/sql_files.py)."""
+    return sql_files.text("identity", name)
 
 
 def extract_account(conn: psycopg.Connection, account_id: str, path: Path, *,

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from include.core import db, pipeline_schema
+from include.core.errors import GenascopeError
 from include.identity import engine as eng
 from include.identity import extract
 from include.identity import model as model_mod
@@ -30,7 +31,7 @@ from include.identity.results import DecisionMetrics, MatchReport, MatchRunResul
 log = logging.getLogger(__name__)
 
 
-class MatcherError(RuntimeError):
+class MatcherError(GenascopeError, RuntimeError):
     """A matcher pass failed; the message names the account id and the exception type, never data."""
 
 

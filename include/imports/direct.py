@@ -37,6 +37,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from include.core import pipeline_schema
+from include.core.errors import GenascopeError
 from include.imports import field_issues, ledger, merge, quarantine, staging
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
@@ -72,7 +73,7 @@ class DeliveryResult:
         return [o.patient_id for o in self.outcomes if o.patient_id]
 
 
-class DeliveryFailed(RuntimeError):
+class DeliveryFailed(GenascopeError, RuntimeError):
     """A step of the delivery failed; nothing was merged. The message carries ids and SQLSTATE only."""
 
 

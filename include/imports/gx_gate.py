@@ -33,10 +33,6 @@ E164 = r"^\+[1-9][0-9]{6,14}$"
 STATUSES = ["pending", "active", "inactive", "archived"]
 
 
-class GateFailed(RuntimeError):
-    """A data-quality gate did not pass; its report in the run folder names the failed expectations."""
-
-
 @dataclass(frozen=True)
 class GateResult:
     name: str

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from include.core import private_files, settings
+from include.core.errors import GenascopeError
 from include.imports.sources import SourceConfig, load_landing_roots
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ BLOCK = 1 << 20
 LANDING_ROOTS_ENV = "GENASCOPE_LANDING_ROOTS"
 
 
-class LandingError(RuntimeError):
+class LandingError(GenascopeError, RuntimeError):
     """A landing location cannot be read or written; the message names the source and the folder."""
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from include.core.errors import GenascopeError
 from include.imports import ledger
 from include.imports.sources import SourceConfig
 from include.imports.staging import run
@@ -64,7 +65,7 @@ _MAX_RECORD = 2**31 - 1
 MESSAGE_FEEDS = ("hl7v2", "fhir_ndjson")
 
 
-class ReconciliationFailed(RuntimeError):
+class ReconciliationFailed(GenascopeError, RuntimeError):
     """rows read != inserted + updated + unchanged + duplicates + quarantined; nothing was merged."""
 
 

@@ -1,4 +1,6 @@
-"""One clinic file, end to end, and the night around it (what the ``clinic_patient_import`` DAG calls).
+"""One clinic file, end to end: the file's state machine (what the ``clinic_patient_import`` DAG's
+``import_file`` task calls; the night around it: ``include/imports/night.py``; its report:
+``include/imports/file_report.py``).
 
 Per file (docs/contracts/imports.md): fingerprint -> ledger (skip content already done) -> stream-parse + normalize ->
 COPY into staging -> set-based decisions -> quarantine -> reject-ratio hold -> GX gate -> merge (bounded
@@ -14,17 +16,18 @@ Everything logged, raised or returned here is PHI-free: ids, counts and reason c
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import alembic_driver, pipeline_schema, private_files, settings, storage
+from include.core import alembic_driver, pipeline_schema, settings, storage
 from include.core.db_errors import db_step
-from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, reasons, staging
+from include.core.report_models import FileResult
+from include.imports import field_issues, gx_gate, landing, ledger, merge, quarantine, staging
+from include.imports.errors import FileVanished, ImportPreconditionFailed, ImportStepFailed, SimulatedInterruption
+from include.imports.file_report import result_from_ledger, run_dir, sidecar, write_file_report
 from include.imports.records import FileRejected
 from include.imports.sources import SourceConfig, load_sources
 
@@ -36,68 +39,7 @@ REQUIRED_REVISION = settings.REV_UPDATE_PATIENTS
 STEPS = ("stage", "decide", "merge")
 
 
-class ImportPreconditionFailed(RuntimeError):
-    """The database is not ready for imports (revision, account, clinician); the message says what to do."""
-
-
-class ImportStepFailed(RuntimeError):
-    """A file is not in the ledger status a step expects; the message says which and what to do.
-    (Database errors leave every step as ``include.core.db_errors.DatabaseStepFailed``: no values.)"""
-
-
-class FileVanished(RuntimeError):
-    """A discovered file is gone from incoming/ and the ledger does not know it as finished. The task fails
-    (the night is not green); the message names the worker host, since a local landing a worker cannot see
-    is the usual cause on a distributed deployment."""
-
-
-class SimulatedInterruption(RuntimeError):
-    """Raised after the step named by ``stop_after`` (tests of re-entrance)."""
-
-
-@dataclass
-class FileResult:
-    """What one file's import did (ids, counts, reason codes): the import_file task's XCom."""
-
-    source_id: str
-    file_id: int | None
-    status: str
-    reason_code: str | None = None
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    review_items: int = 0
-    held_back: int = 0  # rows of a held file that would have been merged (nothing is merged)
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    notes_by_code: dict[str, int] = field(default_factory=dict)
-    field_issue_rows: int = 0  # rows imported without an invalid optional value (docs/contracts/imports.md field issues)
-    field_issues_by_reason: dict[str, int] = field(default_factory=dict)
-    field_issues_by_field: dict[str, int] = field(default_factory=dict)  # "phone:unparseable_phone" -> n
-    unsupported_messages: int = 0  # HL7 messages of types the import does not read (not records)
-    reason_message: str | None = None  # what the operator should know about reason_code (PHI-free)
-    reconciled: bool | None = None
-    gx_success: bool | None = None
-    duplicate_of: int | None = None
-    dry_run: bool = False
-    report_path: str | None = None
-    file_name: str | None = None  # the delivery's name in the landing (names are shown as the landing shows them)
-
-    def as_xcom(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def run_dir(run_id: str) -> Any:
-    """``<runs root>/clinic_patient_import/<run id>`` (the same layout as the migration's run folders): a
-    ``Path`` or an ``ObjectStoragePath`` (see ``include/core/storage.py``)."""
-    from include.core import run_report
-
-    return run_report.run_dir("clinic_patient_import", run_id)
 
 
 def today_utc() -> date:
@@ -158,62 +100,6 @@ def discover_files(source_ids: list[str] | None = None, landing_root: str | None
     return found
 
 
-def _result_from_ledger(row: ledger.LedgerRow, *, dry_run: bool = False) -> FileResult:
-    return FileResult(
-        source_id=row.source_id, file_id=row.file_id, status=row.status, reason_code=row.reason_code,
-        reconciled=row.reconciled, gx_success=row.gx_success, duplicate_of=row.duplicate_of, dry_run=dry_run,
-        reason_message=row.reason_message, file_name=row.file_name, **row.counts())
-
-
-def _yes_no(value: bool | None) -> str:
-    return "not checked" if value is None else ("yes" if value else "no")
-
-
-def _write_file_report(result: FileResult, run_id: str) -> str:
-    """``<run>/imports/file_<id>.json`` and ``.md``: ids, counts and reason codes only."""
-    out = private_files.ensure_dir(run_dir(run_id) / "imports")
-    base = out / f"file_{result.file_id}"
-    data = result.as_xcom()
-    data.pop("report_path", None)
-    private_files.write_text(base.with_suffix(".json"), json.dumps(data, indent=2, sort_keys=True, default=str))
-    named = f"`{result.file_name}` (file {result.file_id}, {result.source_id})" if result.file_name else \
-        f"file {result.file_id} ({result.source_id})"
-    lines = [f"# Import of {named}", "",
-             f"- status: **{result.status}**" + (f" (reason: `{result.reason_code}`)" if result.reason_code else ""),
-             *([f"- why: {result.reason_message}"] if result.reason_message else []),
-             f"- dry run: {_yes_no(result.dry_run)}", f"- reconciled: {_yes_no(result.reconciled)}",
-             f"- GX gate passed: {_yes_no(result.gx_success)}",
-             "", "| rows read | inserted | updated | unchanged | duplicates | quarantined | review items "
-             "| rows with field issues | unsupported messages |",
-             "|---|---|---|---|---|---|---|---|---|",
-             f"| {result.rows_read} | {result.inserted} | {result.updated} | {result.unchanged} | {result.duplicates} "
-             f"| {result.quarantined} | {result.review_items} | {result.field_issue_rows} "
-             f"| {result.unsupported_messages} |", ""]
-    if result.quarantined_by_reason:
-        lines += ["## Quarantined by reason", "", "| reason | rows | what to do |", "|---|---|---|",
-                  *[f"| `{k}` | {v} | {reasons.help_for(k)} |" for k, v in sorted(result.quarantined_by_reason.items())],
-                  "", "Each quarantined row keeps its record number and the field (CSV column, FHIR element "
-                  "path or HL7 segment) in `patient_pipeline.import_quarantine`.", ""]
-    if result.field_issues_by_field:
-        lines += ["## Field issues (rows imported without the value)", "", "| field | reason | rows | what it means |",
-                  "|---|---|---|---|",
-                  *[f"| `{k.split(':', 1)[0]}` | `{k.split(':', 1)[1]}` | {v} | {reasons.help_for(k.split(':', 1)[1])} |"
-                    for k, v in sorted(result.field_issues_by_field.items())], ""]
-    if result.notes_by_code:
-        lines += ["## Warnings (rows imported)", "", "| code | rows |", "|---|---|",
-                  *[f"| `{k}` | {v} |" for k, v in sorted(result.notes_by_code.items())], ""]
-    private_files.write_text(base.with_suffix(".md"), "\n".join(lines))
-    return str(base.with_suffix(".json"))
-
-
-def _sidecar(result: FileResult) -> dict[str, object]:
-    return {"file_id": result.file_id, "source_id": result.source_id, "status": result.status,
-            "reason_code": result.reason_code, "reason_message": result.reason_message,
-            "rows_read": result.rows_read, "quarantined": result.quarantined,
-            "quarantined_by_reason": result.quarantined_by_reason, "field_issue_rows": result.field_issue_rows,
-            "field_issues_by_reason": result.field_issues_by_reason}
-
-
 # --------------------------------------------------------------------------------------------- one file
 
 
@@ -239,7 +125,7 @@ def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig,
         conn.commit()
         if row is not None and row.status in ("done", "duplicate", "rejected", "held"):
             log.info("file %s was already handled (status %s); nothing to do", row.file_id, row.status)
-            return _result_from_ledger(row)
+            return result_from_ledger(row)
         raise FileVanished(
             f"a discovered file of source {source.id} is not in incoming/ as seen from worker "
             f"{storage.worker_host()}, and the ledger has no finished record of it (last ledger row: "
@@ -259,7 +145,7 @@ def _import_locked(conn: sa.Connection, engine: sa.Engine, source: SourceConfig,
     if row.status == "duplicate":
         result = FileResult(source.id, row.file_id, "duplicate", reason_code="already_imported",
                             duplicate_of=row.duplicate_of, file_name=name)
-        result.report_path = _write_file_report(result, run_id)
+        result.report_path = write_file_report(result, run_id)
         landing.move(location, "processed", row.file_id)
         return result
 
@@ -282,11 +168,10 @@ def _ledger_row(conn: sa.Connection, file_id: int) -> ledger.LedgerRow:
     return row
 
 
-def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str,
-                       row: ledger.LedgerRow, run_id: str, today: date, dry_run: bool,
-                       stop_after: str | None) -> FileResult | None:
-    """Stage (unless already staged), decide, quarantine, hold or gate, merge. Returns a result when the
-    file ends here (rejected or held); None when it was merged (or counted, for a dry run)."""
+def _stage(conn: sa.Connection, source: SourceConfig, location: str, row: ledger.LedgerRow, run_id: str,
+           today: date, dry_run: bool) -> tuple[int, FileResult | None]:
+    """Stream the file into staging unless its rows are staged already (a resumed attempt). Returns the rows
+    read, and the result when the file is rejected as a whole (unreadable, empty, ...)."""
     file_id = row.file_id
     with db_step("check_staging", file_id=file_id):
         have = staging.staged_count(conn, file_id)
@@ -300,7 +185,8 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
             with db_step("stage", file_id=file_id):
                 staged = staging.stage(conn, file_id, stream, source, today)
         except FileRejected as exc:
-            return _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run, exc.message)
+            return rows_read, _reject(conn, source, location, file_id, run_id, exc.reason_code, dry_run,
+                                      exc.message)
         rows_read = staged.rows_read
         stats = getattr(stream, "stats", None)
         unsupported = int(getattr(stats, "unsupported_messages", 0) or 0)
@@ -312,6 +198,18 @@ def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceCon
                      ", ".join(f"{k} {v}" for k, v in sorted(stats.unsupported_types.items())))
         log.info("file %s: %d rows staged (%d flagged by the normalizer)", file_id, rows_read,
                  staged.rows_quarantined_by_normalizer)
+    return rows_read, None
+
+
+def _stage_decide_gate(conn: sa.Connection, engine: sa.Engine, source: SourceConfig, location: str,
+                       row: ledger.LedgerRow, run_id: str, today: date, dry_run: bool,
+                       stop_after: str | None) -> FileResult | None:
+    """Stage (unless already staged), decide, quarantine, hold or gate, merge. Returns a result when the
+    file ends here (rejected or held); None when it was merged (or counted, for a dry run)."""
+    file_id = row.file_id
+    rows_read, rejected = _stage(conn, source, location, row, run_id, today, dry_run)
+    if rejected is not None:
+        return rejected
     if stop_after == "stage":
         raise SimulatedInterruption(f"stopped after staging file {file_id} (test)")
 
@@ -376,9 +274,9 @@ def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: i
                       reason_message=message, rows_read=0, finished=True)
     result = FileResult(source.id, file_id, "rejected", reason_code=reason_code, dry_run=dry_run,
                         reason_message=message, file_name=landing.as_path(location).name)
-    result.report_path = _write_file_report(result, run_id)
+    result.report_path = write_file_report(result, run_id)
     if not dry_run:
-        new_location = landing.move(location, "rejected", file_id, _sidecar(result))
+        new_location = landing.move(location, "rejected", file_id, sidecar(result))
         with conn.begin():
             ledger.update(conn, file_id, location=new_location, report_path=result.report_path)
     return result
@@ -402,9 +300,9 @@ def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int
                         field_issues_by_field=issues_by_field, unsupported_messages=int(row.unsupported_messages or 0),
                         reason_message=message, file_name=row.file_name)
     _export_quarantine(conn, source, file_id, run_id)
-    result.report_path = _write_file_report(result, run_id)
+    result.report_path = write_file_report(result, run_id)
     if not dry_run:
-        new_location = landing.move(location, "rejected", file_id, _sidecar(result))
+        new_location = landing.move(location, "rejected", file_id, sidecar(result))
         with conn.begin():
             ledger.update(conn, file_id, location=new_location, report_path=result.report_path)
     return result
@@ -428,9 +326,9 @@ def _file_details(conn: sa.Connection, result: FileResult) -> None:
 
 
 def _finish_dry_run(conn: sa.Connection, row: ledger.LedgerRow, run_id: str) -> FileResult:
-    result = _result_from_ledger(row, dry_run=True)
+    result = result_from_ledger(row, dry_run=True)
     _file_details(conn, result)
-    result.report_path = _write_file_report(result, run_id)
+    result.report_path = write_file_report(result, run_id)
     with conn.begin():
         staging.discard(conn, row.file_id)
         ledger.update(conn, row.file_id, report_path=result.report_path, finished=True)
@@ -442,11 +340,11 @@ def _finish(conn: sa.Connection, source: SourceConfig, location: str, row: ledge
     """A merged file: report, quarantine export, ledger ``done``, staging cleanup, move to processed/."""
     if row.status != "merged":
         raise ImportStepFailed(f"file {row.file_id} is in status {row.status}, expected merged; re-run the task.")
-    result = _result_from_ledger(row)
+    result = result_from_ledger(row)
     result.status = "done"
     _file_details(conn, result)
     _export_quarantine(conn, source, row.file_id, run_id)
-    result.report_path = _write_file_report(result, run_id)
+    result.report_path = write_file_report(result, run_id)
     with db_step("finish", file_id=row.file_id), conn.begin():
         staging.discard(conn, row.file_id)
         ledger.update(conn, row.file_id, status="done", report_path=result.report_path, finished=True)
@@ -459,137 +357,6 @@ def _finish(conn: sa.Connection, source: SourceConfig, location: str, row: ledge
 
 
 # --------------------------------------------------------------------------------------------- the night
-
-
-@dataclass
-class NightSummary:
-    run_id: str
-    sources: dict[str, dict[str, Any]]
-    gx_success: bool | None
-    held_files: list[int]
-    unreconciled_files: list[int]
-    summary_path: str
-    #: file id -> the delivery's name (as the landing shows it), for every file of the night
-    file_names: dict[str, str] = field(default_factory=dict)
-    #: when the night imported no file: why (files taken by another run, or nothing in incoming/)
-    nothing_imported: str | None = None
-
-    def as_xcom(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def night_summary(engine: sa.Engine, run_id: str, source_ids: list[str] | None = None,
-                  today: date | None = None, validate_patients: bool = True) -> NightSummary:
-    """Per source: files, rows, inserted, updated, unchanged, duplicates, quarantined by reason; then the
-    patients table of the imported accounts through GX. Written to ``<run>/night_summary.json|md``."""
-    today = today or today_utc()
-    sources = resolve_sources(source_ids)
-    per: dict[str, dict[str, Any]] = {
-        s.id: {"account_id": s.account_id, "files": 0, "files_by_status": {}, "rows_read": 0, "inserted": 0,
-               "updated": 0, "unchanged": 0, "duplicates": 0, "quarantined": 0, "review_items": 0,
-               "field_issue_rows": 0, "unsupported_messages": 0, "quarantined_by_reason": {}, "field_issues": {}}
-        for s in sources}
-    with engine.connect() as conn:
-        pipeline_schema.ensure(conn)
-        rows = ledger.rows_for_run(conn, run_id)
-        q_reasons = staging.run(conn, "night_quarantine_by_reason", run_id=run_id).all()
-        issue_reasons = staging.run(conn, "night_field_issues_by_reason", run_id=run_id).all()
-        conn.commit()
-    for r in rows:
-        agg = per.setdefault(r.source_id, {"files": 0, "files_by_status": {}, "quarantined_by_reason": {},
-                                           "field_issues": {}})
-        agg["files"] += 1
-        agg["files_by_status"][r.status] = agg["files_by_status"].get(r.status, 0) + 1
-        for k, v in r.counts().items():
-            agg[k] = agg.get(k, 0) + v
-    for src, code, n in q_reasons:
-        per.setdefault(src, {}).setdefault("quarantined_by_reason", {})[code] = int(n)
-    for src, code, n in issue_reasons:  # field issues by reason (rows imported without the value)
-        per.setdefault(src, {}).setdefault("field_issues", {})[code] = int(n)
-    held = [r.file_id for r in rows if r.status == "held"]
-    unreconciled = [r.file_id for r in rows if r.status in ("merged", "done") and not r.reconciled]
-    names = {str(r.file_id): r.file_name for r in rows if r.file_name}
-    nothing = None if rows else explain_empty_night(engine, run_id, [s.id for s in sources])
-    gate = None
-    if validate_patients:
-        gate = gx_gate.patients_table(engine, [s.account_id for s in sources], today, run_dir(run_id) / "gx")
-    out = run_dir(run_id)
-    summary = NightSummary(run_id, per, gate.success if gate else None, held, unreconciled,
-                           str(out / "night_summary.json"), names, nothing)
-    private_files.write_text(out / "night_summary.json", json.dumps(summary.as_xcom(), indent=2, sort_keys=True))
-    lines = [f"# Nightly clinic import {run_id}", "",
-             f"- patients table gate: {'passed' if summary.gx_success else ('FAILED' if gate else 'skipped')}",
-             f"- files held back: {_named(held, names)}", f"- files not reconciled: {_named(unreconciled, names)}",
-             *([f"- no file imported: {nothing}"] if nothing else []), "",
-             "| source | files | rows | inserted | updated | unchanged | duplicates | quarantined | review "
-             "| rows with field issues | unsupported messages |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for sid, a in per.items():
-        lines.append(f"| {sid} | {a.get('files', 0)} | {a.get('rows_read', 0)} | {a.get('inserted', 0)} | "
-                     f"{a.get('updated', 0)} | {a.get('unchanged', 0)} | {a.get('duplicates', 0)} | "
-                     f"{a.get('quarantined', 0)} | {a.get('review_items', 0)} | {a.get('field_issue_rows', 0)} | "
-                     f"{a.get('unsupported_messages', 0)} |")
-    lines += ["", "## Quarantined by reason", ""]
-    for sid, a in per.items():
-        for code, n in sorted(a.get("quarantined_by_reason", {}).items()):
-            lines.append(f"- {sid}: `{code}` {n}")
-    lines += ["", "## Field issues by reason (rows imported without the value)", ""]
-    for sid, a in per.items():
-        for code, n in sorted(a.get("field_issues", {}).items()):
-            lines.append(f"- {sid}: `{code}` {n}")
-    private_files.write_text(out / "night_summary.md", "\n".join(lines) + "\n")
-    log.info("night summary written: %d file(s), held %s, unreconciled %s", len(rows), held, unreconciled)
-    if unreconciled:
-        raise merge.ReconciliationFailed(f"files {unreconciled} are not reconciled; see {summary.summary_path}")
-    if gate is not None and not gate.success:
-        raise gx_gate.GateFailed(f"patients table gate failed ({', '.join(gate.failed)}); see {gate.md_path}")
-    return summary
-
-
-def _named(file_ids: list[int], names: dict[str, str]) -> str:
-    return ", ".join(f"{names.get(str(f), 'file')} ({f})" for f in file_ids) or "none"
-
-
-#: How far back :func:`explain_empty_night` looks for files other runs took.
-OTHER_RUNS_HOURS = 6
-
-
-def explain_empty_night(engine: sa.Engine, run_id: str, source_ids: list[str]) -> str:
-    """Why a night registered no file: another run of the import took them (named, with its file count),
-    else there was nothing in the sources' ``incoming/``. Run ids and counts only."""
-    with engine.connect() as conn:
-        others = staging.run(conn, "night_files_of_other_runs", source_ids=source_ids, run_id=run_id,
-                             hours=OTHER_RUNS_HOURS).all()
-        conn.rollback()
-    sources = ", ".join(source_ids) or "none configured"
-    if others:
-        taken = "; ".join(f"{o.files} file{'s' if o.files != 1 else ''} by run {o.dag_run_id}" for o in others)
-        return (f"discovered 0 files: the files of the last {OTHER_RUNS_HOURS} hours were taken by other runs "
-                f"({taken}), e.g. the scheduled night that \"Unpause on trigger\" started; see their reports")
-    return f"discovered 0 files: nothing was waiting in incoming/ of the sources ({sources})"
-
-
-def acquire_lease(engine: sa.Engine, dag_id: str, run_id: str, wait_s: float = 600) -> None:
-    """First task of the DAG: take the pipeline lease shared with the migration and rollback DAGs."""
-    from include.core import lease
-
-    with engine.connect() as conn:
-        lease.acquire(conn, dag_id, run_id, wait_s=wait_s)
-
-
-def check_lease(engine: sa.Engine, dag_id: str, run_id: str) -> None:
-    """Every writing task: this run must still hold the lease (raises LeaseLost otherwise)."""
-    from include.core import lease
-
-    with engine.connect() as conn:
-        lease.check(conn, dag_id, run_id)
-
-
-def release_lease(engine: sa.Engine, run_id: str) -> bool:
-    from include.core import lease
-
-    with engine.connect() as conn:
-        return lease.release(conn, run_id)
 
 
 def import_file_task(engine: sa.Engine, source_id: str, path: str, *, run_id: str, dry_run: bool = False,

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from include.core.errors import GenascopeError
+
 CANONICAL_FIELDS = ("external_id", "first_name", "last_name", "email", "phone", "date_of_birth", "active",
                     "date_of_death")
 
@@ -72,7 +74,7 @@ class RawRecord:
     alternates: dict[str, list[str]] | None = None
 
 
-class FileRejected(Exception):
+class FileRejected(GenascopeError):
     """The whole file is rejected; nothing from it may be imported.
 
     ``reason_code`` is one of the codes in the module docstring; the message is PHI-free (byte offsets,

@@ -64,6 +64,7 @@ from pydantic import (
 from pydantic import dataclasses as pydantic_dataclasses
 from pydantic_core import PydanticCustomError
 
+from include.core.errors import GenascopeError
 from include.core.settings import INCLUDE_DIR, PROJECT_ROOT
 from include.imports.records import CANONICAL_FIELDS, REQUIRABLE_FIELDS, REQUIRED_CSV_FIELDS
 
@@ -126,7 +127,7 @@ _RULES: dict[str, str] = {
 }
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(GenascopeError, ValueError):
     """A clinic source entry is invalid; the message names the source and the key to fix."""
 
 

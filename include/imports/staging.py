@@ -14,11 +14,10 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import settings, sql_files
 from include.imports.record_normalizer import NormalizedRecord, normalize_record
 from include.imports.records import RawRecord
 from include.imports.sources import SourceConfig
@@ -33,12 +32,9 @@ COPY_SQL = (
 )
 
 
-@cache
 def sql(name: str) -> str:
-    """The text of ``include/sql/imports/<name>.sql`` without its comment lines (they document the file;
-    psycopg's placeholder parser must not see their apostrophes)."""
-    text = (settings.SQL_DIR / "imports" / f"{name}.sql").read_text()
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    """The text of ``include/sql/imports/<name>.sql`` without its comment lines (include/core/sql_files.py)."""
+    return sql_files.text("imports", name)
 
 
 #: Parameters a statement may leave out: ``from_record`` (0: the whole file; see decide.sql).

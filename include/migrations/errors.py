@@ -4,8 +4,10 @@
 could not be caught.)
 """
 
+from include.core.errors import GenascopeError
 
-class MigrationRefused(RuntimeError):
+
+class MigrationRefused(GenascopeError, RuntimeError):
     """A revision refused to run; nothing was changed by the refused step."""
 
 

@@ -20,14 +20,16 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from include.core import pipeline_dags
+
 #: Per-task ``execution_timeout`` by DAG (a DAG's or a task's own value wins): longest healthy run x ~3,
 #: below the pipeline lease's 6 h TTL so a hung task is stopped before the lease expires under it.
 EXECUTION_TIMEOUTS: dict[str, timedelta] = {
-    "clinic_patient_import": timedelta(hours=2),
-    "patient_first_migration": timedelta(hours=5),
-    "patient_first_rollback": timedelta(hours=3),
-    "patient_stewardship": timedelta(hours=1),
-    "pipeline_housekeeping": timedelta(hours=1),
+    pipeline_dags.IMPORT.dag_id: timedelta(hours=2),
+    pipeline_dags.MIGRATION.dag_id: timedelta(hours=5),
+    pipeline_dags.ROLLBACK.dag_id: timedelta(hours=3),
+    pipeline_dags.STEWARDSHIP.dag_id: timedelta(hours=1),
+    pipeline_dags.HOUSEKEEPING.dag_id: timedelta(hours=1),
 }
 #: Hours after its logical date by which the import must be finished (02:00 UTC + 4 h = 06:00 UTC); read
 #: when the DAG is parsed. 0 = no Deadline Alert: the tests set it, because ``dag.test()`` of Airflow 3.3.2

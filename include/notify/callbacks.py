@@ -18,6 +18,7 @@ from typing import Any
 from airflow.providers.common.compat.notifier import BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.core.errors import GenascopeError
 from include.notify import channels
 from include.notify.messages import Message
 from include.notify.settings import load
@@ -25,7 +26,7 @@ from include.notify.settings import load
 log = logging.getLogger(__name__)
 
 
-class NightNeedsAttention(AirflowFailException):
+class NightNeedsAttention(GenascopeError, AirflowFailException):
     """The night's last task fails with this (no retry) when configured to; its message was already sent."""
 
 

@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 
 def base_url(settings: NotificationSettings) -> str:
     """Where links point: the Variable's ``base_url``, else Airflow's ``[api] base_url`` (else relative)."""
-    from include.core import approvals
+    from include.core import approval_texts
 
-    return settings.base_url or approvals._base_url()
+    return settings.base_url or approval_texts.configured_base_url()
 
 
 def notifier_for(channel: Channel, message: Message) -> Any:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from include.core import approvals
+from include.core import approval_texts
 
 KINDS = {
     "task_failed": "task failed",
@@ -51,7 +51,7 @@ class Message:
         return cls(kind, ident(dag_id), ident(run_id), ident(task_id) if task_id else None,
                    {code(k): int(v) for k, v in reasons.items()},
                    {code(k): int(v) for k, v in (counts or {}).items()},
-                   approvals.report_tab_url(dag_id, run_id, base_url), action_url,
+                   approval_texts.report_tab_url(dag_id, run_id, base_url), action_url,
                    tuple(code(s) for s in sources))
 
     @property

@@ -30,6 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from include.core.errors import GenascopeError
+
 log = logging.getLogger(__name__)
 
 VARIABLE = "genascope_notifications"
@@ -38,7 +40,7 @@ DEFAULT_QUARANTINE_RATIO_MAX = 0.02
 DEFAULT_FIELD_ISSUE_RATIO_MAX = 0.05
 
 
-class NotificationSettingsError(ValueError):
+class NotificationSettingsError(GenascopeError, ValueError):
     """The Variable genascope_notifications is not valid; the message names the key to fix."""
 
 

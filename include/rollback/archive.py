@@ -24,8 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import pipeline_schema, private_files
-from include.rollback import sqlfiles
+from include.core import pipeline_schema, private_files, sql_files
 from include.rollback.errors import ArchiveIncomplete, ArchiveNotStarted
 
 log = logging.getLogger(__name__)
@@ -192,7 +191,7 @@ def archived_counts(conn: sa.Connection, run_id: str) -> dict[str, int]:
 def _sync_in_transaction(conn: sa.Connection, run_id: str, sources: list[str]) -> list[SourceSync]:
     out = []
     for source in sources:
-        row = conn.execute(sqlfiles.statement(SOURCES[source][2]), {"run_id": run_id}).one()
+        row = conn.execute(sql_files.statement("rollback", SOURCES[source][2]), {"run_id": run_id}).one()
         out.append(SourceSync(source, int(row.live_rows), int(row.written), int(row.pruned)))
     return out
 
@@ -202,7 +201,7 @@ def _verify_in_transaction(conn: sa.Connection, run_id: str, live: dict[str, boo
     stored = None
     for source in SOURCES:
         if live[source]:
-            r = conn.execute(sqlfiles.statement(SOURCES[source][3]), {"run_id": run_id}).one()
+            r = conn.execute(sql_files.statement("rollback", SOURCES[source][3]), {"run_id": run_id}).one()
             checks.append(SourceCheck(source, True, int(r.live_rows), int(r.archived_rows), r.live_checksum,
                                       r.archived_checksum, int(r.missing), list(r.sample_ids)))
         else:

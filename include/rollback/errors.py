@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from include.core.errors import GenascopeError
 
-class RollbackError(RuntimeError):
+
+class RollbackError(GenascopeError, RuntimeError):
     """Base class of the rollback's errors."""
-
-
-class ConfirmationMissing(RollbackError):
-    """A real (not dry) rollback was triggered without confirm = ROLLBACK."""
 
 
 class UnknownTarget(RollbackError):

@@ -30,8 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
-from include.core import alembic_driver, pipeline_schema, settings
-from include.rollback import sqlfiles
+from include.core import alembic_driver, pipeline_schema, settings, sql_files
 from include.rollback.errors import RestoreNotPossible
 
 log = logging.getLogger(__name__)
@@ -88,9 +87,9 @@ def _require_revision(conn: sa.Connection) -> None:
 def _restore_one(conn: sa.Connection, run_id: str, archive_run_id: str) -> dict[str, int]:
     params = {"archive_run_id": archive_run_id, "restore_run_id": run_id}
     with conn.begin():
-        conn.execute(sqlfiles.statement("restore_01_patients"), params)
-        links = {entity: conn.execute(sqlfiles.statement(name), params).rowcount for entity, name in LINK_STEPS}
-        conn.execute(sqlfiles.statement("restore_05_mark_restored"), params)
+        conn.execute(sql_files.statement("rollback", "restore_01_patients"), params)
+        links = {entity: conn.execute(sql_files.statement("rollback", name), params).rowcount for entity, name in LINK_STEPS}
+        conn.execute(sql_files.statement("rollback", "restore_05_mark_restored"), params)
     return links
 
 
@@ -140,7 +139,7 @@ def restore_archived_patients(conn: sa.Connection, run_id: str, *,
 def preview(conn: sa.Connection) -> dict[str, dict[str, int]]:
     """What a restore would do now, per pending archive: ``to_restore`` and ``archived`` counts (read-only)."""
     pipeline_schema.ensure(conn)
-    rows = conn.execute(sqlfiles.statement("restore_00_preview")).all()
+    rows = conn.execute(sql_files.statement("rollback", "restore_00_preview")).all()
     conn.commit()
     return {r.run_id: {"to_restore": int(r.to_restore), "archived": int(r.archived)} for r in rows}
 

@@ -1,9 +1,9 @@
 """The steps of the ``patient_first_rollback`` DAG as plain functions (plain arguments in, small dicts of
 ids and counts out), so the DAG only wires them and tests can call them without Airflow.
 
-Order: validate_confirm -> acquire_lease -> preflight -> record_legacy_checksums -> archive ->
-verify_archive -> export_archive -> downgrade (one revision per step, newest first) -> verify_* ->
-report -> release. Every writing step first checks that this run still holds the pipeline lease.
+Order: validate_confirm -> (the lease: include/core/run_lifecycle.py) -> preflight -> record_legacy_checksums
+-> archive -> verify_archive -> export_archive -> downgrade (one revision per step, newest first) -> verify_*
+-> report -> (release). Every writing step first checks that this run still holds the pipeline lease.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.core import alembic_driver, db, failures, lease, run_records, run_report, settings, storage
+from include.core import alembic_driver, db, lease, pipeline_dags, run_records, run_report, settings, storage
+from include.core.errors import ConfirmationMissing
 from include.rollback import archive, downgrade, restore, verify
 from include.rollback.errors import (
-    ConfirmationMissing,
     DowngradeOutOfOrder,
     RollbackVerificationFailed,
 )
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "patient_first_rollback"
+DAG_ID = pipeline_dags.ROLLBACK.dag_id
 CONFIRM_WORD = "ROLLBACK"
 CHECKSUM_PHASE = "rollback_before"
 
@@ -48,21 +48,14 @@ def validate_confirm(params: dict[str, Any]) -> dict[str, Any]:
     return {"dry_run": dry, "target_revision": target, "confirmed": not dry, "runs_root": runs_root}
 
 
-def acquire_lease(run_id: str, wait_s: float = 0) -> dict[str, Any]:
-    """Take the lease shared with the migration and import DAGs (waits up to ``wait_s``, then PipelineBusy)."""
-    with _engine().connect() as conn:
-        lease.acquire(conn, DAG_ID, run_id, wait_s=wait_s)
-    return {"lease": "taken", "run_id": run_id}
-
-
 def prepare_approval(run_id: str, params: dict[str, Any], preflight: dict[str, Any] | None) -> dict[str, Any]:
     """The rollback approval's body from the preflight's counts (pure: reads no database)."""
-    from include.core import approvals
+    from include.core import approval_texts, approvals
 
     reason = approvals.not_required_reason(params)
     if reason:
         return {"required": False, "reason": reason, "body": ""}
-    return {"required": True, "body": approvals.rollback_body(preflight or {}, dag_id=DAG_ID, run_id=run_id)}
+    return {"required": True, "body": approval_texts.rollback_body(preflight or {}, dag_id=DAG_ID, run_id=run_id)}
 
 
 def rollback_plan(conn, target: str) -> dict[str, Any]:
@@ -171,105 +164,10 @@ def raise_if_failed(result: dict[str, Any]) -> None:
     log.info("%s passed", result.get("rule"))
 
 
-# ---------------------------------------------------------------- report / lease
-REPORT_TASKS = {
-    "confirm": "preflight.validate_confirm",
-    "preflight": "preflight.inspect_database",
-    "legacy_checksums_before": "preflight.record_legacy_checksums",
-    "archive": "archive.archive_patients_and_links",
-    "approve_rollback": "approval.approve_rollback",
-    "export": "archive.export_archive_file",
-    **{tid: f"downgrade.{tid}" for tid in downgrade.DOWNGRADE_TASKS},
-}
-GATE_TASKS = ["archive.verify_archive", "verify.verify_schema_shape", "verify.verify_legacy_checksums",
-              "verify.verify_archive_counts"]
-
-
-def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates: list[dict]) -> dict[str, Any]:
-    """Turn the steps' results into report sections (pure; counts, ids and revision ids only)."""
-    dry = bool(params.get("dry_run", True))
-    plan = results.get("preflight") or {}
-    failed = [g for g in gates if not g.get("passed")]
-    verified = {g.get("rule") for g in gates if g.get("passed")}
-    from include.core import approvals
-
-    asked = approvals.not_required_reason(params) is None
-    approval = approvals.decision(results.get("approve_rollback"), asked=asked) if plan or not asked \
-        else {"decision": "not reached"}
-    if dry:
-        status = "dry run" if plan else "failed"
-    elif approval["decision"] == "rejected":
-        status = "rejected: nothing applied"
-    elif failed:
-        status = "failed"
-    elif {"schema_is_target_shape", "legacy_checksums_unchanged", "archive_counts_match"} <= verified:
-        status = "done"
-    else:
-        status = "incomplete"
-    steps = [{"task": t, **(results.get(t) or {"state": "not run"})} for t in downgrade.DOWNGRADE_TASKS]
-    for s in steps:
-        s.pop("archive_rechecked", None)
-    export = results.get("export") or {}
-    summary = {
-        "mode": "DRY RUN: nothing was changed" if dry else "real run",
-        "revision_before": plan.get("current_revision"),
-        "target_revision": params.get("target_revision"),
-        "revisions_downgraded" if not dry else "revisions_to_downgrade": plan.get("revisions_to_downgrade", []),
-        **{f"{'would_archive' if dry else 'archived'}_{k}": v for k, v in (plan.get("would_archive") or {}).items()},
-        "export_file_mode": export.get("mode", "—"),
-        "gates_failed": len(failed),
-        "approve_rollback": approval["decision"] + (f" by {approval['by']} at {approval['at']}"
-                                                    if approval.get("by") else ""),
-    }
-    return {
-        "status": status,
-        "summary": summary,
-        "approvals": {"approve_rollback": approval},
-        "preflight": {k: v for k, v in plan.items() if k not in ("would_drop",)},
-        "would_drop": plan.get("would_drop", {}),
-        "legacy_checksums_before": results.get("legacy_checksums_before") or {},
-        "archive": results.get("archive") or {"state": "not run"},
-        "export": {k: v for k, v in export.items()} or {"state": "not run"},
-        "downgrade_steps": steps,
-        "gates": [{k: g.get(k) for k in ("rule", "passed", "differences")} for g in gates],
-    }
-
-
-def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
-    directory = run_report.run_dir(DAG_ID, run_id)
-    dry = bool(params.get("dry_run", True))
-    title = f"patient_first_rollback {'DRY RUN' if dry else 'run'} {run_id}"
-    safe_params = {k: v for k, v in params.items() if k != "confirm"}
-    path = run_report.write(directory, title, {"params": safe_params, **sections})
-    with _engine().connect() as conn:
-        run_records.finish_run(conn, run_id, sections.get("status", "done"))
-    return {"report": str(path), "folder": str(directory)}
-
-
-def add_failures(sections: dict[str, Any], found: list[dict[str, str]]) -> None:
-    """Why the run failed or was refused (reason code + message per failed task), in the report and its status."""
-    sections["failures"] = found
-    sections["status"] = failures.status_with_reason(sections["status"], found)
-
-
-def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
-    results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
-               for name, task_id in REPORT_TASKS.items()}
-    gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
-    sections = build_report_sections(params, results, gates)
-    add_failures(sections, failures.collect_run(ti))
-    out = write_report(run_id, params, sections)
-    log.info("rollback report: %s (%s)", out["report"], sections["status"])
-    return {**out, "status": sections["status"], "summary": sections["summary"]}
-
-
-def release(run_id: str) -> bool:
-    with _engine().connect() as conn:
-        return lease.release(conn, run_id)
 
 
 # ---------------------------------------------------------------- restore (called by patient_first_migration)
-def restore_for_migration(run_id: str, *, dry_run: bool, dag_id: str = "patient_first_migration") -> dict[str, Any]:
+def restore_for_migration(run_id: str, *, dry_run: bool, dag_id: str = pipeline_dags.MIGRATION.dag_id) -> dict[str, Any]:
     """The migration DAG's ``schema.restore_archived_patients`` step: restore every pending rollback
     archive (after 20250529, before the backfill plan). A dry run only says what it would restore."""
     with _engine().connect() as conn:

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+from include.core.errors import GenascopeError
 from include.normalize.keys import NOISE
 from include.seed import vocab
 
@@ -89,7 +90,7 @@ NOISE_FIRST = (
 )
 
 
-class SeedParameterError(ValueError):
+class SeedParameterError(GenascopeError, ValueError):
     """The requested size or flags cannot produce a valid data set."""
 
 
@@ -558,103 +559,126 @@ class LegacyGenerator:
 
     # ------------------------------------------------------------------ stories
     def _story(self, kind: str) -> None:
-        rng = self.rng
+        """One story of the given kind (its invites, users and chats), starting at a drawn time."""
         t0 = self._story_start()
-        if kind == "single":
-            self._single(self._person(), self._clinician(), t0, self.p_outcome(rng))
-        elif kind == "reinvite_chain":
-            person, clin = self._person(), self._clinician()
-            n = 2 + int(rng.random() * 3)
-            t = t0
-            self.cases["reinvite_chains"] += 1
-            self.cases["invites_repeating_earlier_person"] += n - 1
-            for k in range(n):
-                if k == n - 1:
-                    self._single(person, clin, t, self.p_chain_end(rng))
-                else:
-                    outcome = self.p_chain_early(rng)
-                    self.cases[f"chain_{outcome}_invites"] += 1
-                    self._single(person, clin, t, outcome)
-                    t = t + INVITE_TTL + timedelta(days=int(rng.random() * 10))
-        elif kind == "email_variant_repeat":
-            person, clin = self._person(), self._clinician()
-            self._single(person, clin, t0, self.p_nonaccepted(rng), email=person.email)
-            shape = rng.random()
-            variant = (self._case_variant(person.email) if shape < 0.5 else
-                       self._space_variant(person.email) if shape < 0.8 else self._noise_variant(person.email))
-            self.cases["invites_repeating_earlier_person"] += 1
-            self._single(person, clin, t0 + timedelta(days=20 + int(rng.random() * 30)), self.p_outcome(rng),
-                         email=variant)
-        elif kind == "multi_clinician":
-            account = self._choice(self._multi_accounts)
-            first_clin = self._clinician(account)
-            others = [c for c in self._account_clinicians[account] if c.id != first_clin.id]
-            person = self._person()
-            self.cases["same_person_multiple_clinicians"] += 1
-            self.cases["invites_repeating_earlier_person"] += 1
-            self._single(person, first_clin, t0, self.p_nonaccepted(rng))
-            self._single(person, self._choice(others), t0 + timedelta(days=15 + int(rng.random() * 40)),
-                         self.p_outcome(rng))
-        elif kind == "cross_account":
-            a = int(rng.random() * len(self._accounts))
-            b = (a + 1 + int(rng.random() * (len(self._accounts) - 1))) % len(self._accounts)
-            person = self._person()
-            self.cases["same_email_multiple_accounts"] += 1
-            self.cases["invites_repeating_earlier_person"] += 1
-            self._single(person, self._clinician(a), t0, self.p_outcome(rng))
-            # only one users row can carry the e-mail: the second account's invite is never accepted here
-            self._single(person, self._clinician(b), t0 + timedelta(days=10 + int(rng.random() * 60)),
-                         self.p_nonaccepted(rng) if self._users_in_story else self.p_outcome(rng))
-        elif kind == "relatives":
-            clin = self._clinician()
-            head = self._person()
-            household = [head]
-            taken = {head.first.lower()}
-            for _ in range(1 + (rng.random() < 0.3)):
-                rel = self._person(last=head.last, avoid_first=taken)
-                taken.add(rel.first.lower())
-                rel.email = head.email
-                household.append(rel)
-            self.cases["relatives_sharing_email"] += 1
-            self.cases["relatives_invites"] += len(household)
-            accepted_one = rng.random() < 0.7
-            for k, member in enumerate(household):
-                outcome = "accepted" if (accepted_one and k == 0) else self.p_nonaccepted(rng)
-                self._single(member, clin, t0 + timedelta(days=k * 3), outcome, email=self._invite_email(head.email))
-        elif kind == "nameless_with_user":
-            person, clin = self._person(), self._clinician()
-            self.cases["nameless_invites_with_user"] += 1
-            self._single(person, clin, t0, "accepted", named=False)
-        elif kind == "nameless_with_named":
-            person, clin = self._person(), self._clinician()
-            self.cases["nameless_invites_without_user"] += 1
-            self.cases["invites_repeating_earlier_person"] += 1
-            self._single(person, clin, t0, self.p_nonaccepted(rng))
-            self._single(person, self._clinician(self._account_of(clin)), t0 + timedelta(days=30),
-                         self.p_nonaccepted(rng), named=False)
-        elif kind == "missing_name":
-            person, clin = self._person(), self._clinician()
-            self.cases["missing_name_invites"] += 1
-            self._single(person, clin, t0, self.p_nonaccepted(rng), named=False)
-        elif kind == "unresolvable":
-            person = self._person()
-            shape = self.p_unresolvable(rng)
-            clin = None if shape == "clinician_null" else self._choice(self._orphan_clinicians)
-            self._single(person, clin, t0, self.p_nonaccepted(rng))
-            if (shape == "clinician_null" and not self.cases["invites_clinician_without_account"]
-                    and self._emitted < self.n_invites):
-                # the first such person is re-invited by a clinician without an account, so both
-                # unresolvable shapes exist at any size (not only when a second such story is drawn)
-                self.cases["invites_repeating_earlier_person"] += 1
-                self._single(person, self._choice(self._orphan_clinicians), t0 + timedelta(days=20),
-                             self.p_nonaccepted(rng))
-        elif kind == "user_without_invite":
-            person = self._person()
-            clin = self._clinician()
-            self.cases["patient_users_without_invite"] += 1
-            self._patient_user(person, person.email, clin, t0, own_account=self.p_user_only_account(rng))
-        else:  # pragma: no cover - the story table and this dispatch are edited together
+        story = getattr(self, f"_story_{kind}", None)
+        if story is None:  # pragma: no cover - the story table and these methods are edited together
             raise AssertionError(kind)
+        story(t0)
+
+    def _story_single(self, t0: datetime) -> None:
+        rng = self.rng
+        self._single(self._person(), self._clinician(), t0, self.p_outcome(rng))
+
+    def _story_reinvite_chain(self, t0: datetime) -> None:
+        rng = self.rng
+        person, clin = self._person(), self._clinician()
+        n = 2 + int(rng.random() * 3)
+        t = t0
+        self.cases["reinvite_chains"] += 1
+        self.cases["invites_repeating_earlier_person"] += n - 1
+        for k in range(n):
+            if k == n - 1:
+                self._single(person, clin, t, self.p_chain_end(rng))
+            else:
+                outcome = self.p_chain_early(rng)
+                self.cases[f"chain_{outcome}_invites"] += 1
+                self._single(person, clin, t, outcome)
+                t = t + INVITE_TTL + timedelta(days=int(rng.random() * 10))
+
+    def _story_email_variant_repeat(self, t0: datetime) -> None:
+        rng = self.rng
+        person, clin = self._person(), self._clinician()
+        self._single(person, clin, t0, self.p_nonaccepted(rng), email=person.email)
+        shape = rng.random()
+        variant = (self._case_variant(person.email) if shape < 0.5 else
+                   self._space_variant(person.email) if shape < 0.8 else self._noise_variant(person.email))
+        self.cases["invites_repeating_earlier_person"] += 1
+        self._single(person, clin, t0 + timedelta(days=20 + int(rng.random() * 30)), self.p_outcome(rng),
+                     email=variant)
+
+    def _story_multi_clinician(self, t0: datetime) -> None:
+        rng = self.rng
+        account = self._choice(self._multi_accounts)
+        first_clin = self._clinician(account)
+        others = [c for c in self._account_clinicians[account] if c.id != first_clin.id]
+        person = self._person()
+        self.cases["same_person_multiple_clinicians"] += 1
+        self.cases["invites_repeating_earlier_person"] += 1
+        self._single(person, first_clin, t0, self.p_nonaccepted(rng))
+        self._single(person, self._choice(others), t0 + timedelta(days=15 + int(rng.random() * 40)),
+                     self.p_outcome(rng))
+
+    def _story_cross_account(self, t0: datetime) -> None:
+        rng = self.rng
+        a = int(rng.random() * len(self._accounts))
+        b = (a + 1 + int(rng.random() * (len(self._accounts) - 1))) % len(self._accounts)
+        person = self._person()
+        self.cases["same_email_multiple_accounts"] += 1
+        self.cases["invites_repeating_earlier_person"] += 1
+        self._single(person, self._clinician(a), t0, self.p_outcome(rng))
+        # only one users row can carry the e-mail: the second account's invite is never accepted here
+        self._single(person, self._clinician(b), t0 + timedelta(days=10 + int(rng.random() * 60)),
+                     self.p_nonaccepted(rng) if self._users_in_story else self.p_outcome(rng))
+
+    def _story_relatives(self, t0: datetime) -> None:
+        rng = self.rng
+        clin = self._clinician()
+        head = self._person()
+        household = [head]
+        taken = {head.first.lower()}
+        for _ in range(1 + (rng.random() < 0.3)):
+            rel = self._person(last=head.last, avoid_first=taken)
+            taken.add(rel.first.lower())
+            rel.email = head.email
+            household.append(rel)
+        self.cases["relatives_sharing_email"] += 1
+        self.cases["relatives_invites"] += len(household)
+        accepted_one = rng.random() < 0.7
+        for k, member in enumerate(household):
+            outcome = "accepted" if (accepted_one and k == 0) else self.p_nonaccepted(rng)
+            self._single(member, clin, t0 + timedelta(days=k * 3), outcome, email=self._invite_email(head.email))
+
+    def _story_nameless_with_user(self, t0: datetime) -> None:
+        person, clin = self._person(), self._clinician()
+        self.cases["nameless_invites_with_user"] += 1
+        self._single(person, clin, t0, "accepted", named=False)
+
+    def _story_nameless_with_named(self, t0: datetime) -> None:
+        rng = self.rng
+        person, clin = self._person(), self._clinician()
+        self.cases["nameless_invites_without_user"] += 1
+        self.cases["invites_repeating_earlier_person"] += 1
+        self._single(person, clin, t0, self.p_nonaccepted(rng))
+        self._single(person, self._clinician(self._account_of(clin)), t0 + timedelta(days=30),
+                     self.p_nonaccepted(rng), named=False)
+
+    def _story_missing_name(self, t0: datetime) -> None:
+        rng = self.rng
+        person, clin = self._person(), self._clinician()
+        self.cases["missing_name_invites"] += 1
+        self._single(person, clin, t0, self.p_nonaccepted(rng), named=False)
+
+    def _story_unresolvable(self, t0: datetime) -> None:
+        rng = self.rng
+        person = self._person()
+        shape = self.p_unresolvable(rng)
+        clin = None if shape == "clinician_null" else self._choice(self._orphan_clinicians)
+        self._single(person, clin, t0, self.p_nonaccepted(rng))
+        if (shape == "clinician_null" and not self.cases["invites_clinician_without_account"]
+                and self._emitted < self.n_invites):
+            # the first such person is re-invited by a clinician without an account, so both
+            # unresolvable shapes exist at any size (not only when a second such story is drawn)
+            self.cases["invites_repeating_earlier_person"] += 1
+            self._single(person, self._choice(self._orphan_clinicians), t0 + timedelta(days=20),
+                         self.p_nonaccepted(rng))
+
+    def _story_user_without_invite(self, t0: datetime) -> None:
+        rng = self.rng
+        person = self._person()
+        clin = self._clinician()
+        self.cases["patient_users_without_invite"] += 1
+        self._patient_user(person, person.email, clin, t0, own_account=self.p_user_only_account(rng))
 
     def _account_of(self, clin: _Clinician) -> int:
         assert clin.account is not None

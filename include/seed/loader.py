@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-from include.core import alembic_driver, db, settings
+from include.core import alembic_driver, db, settings, sql_files
+from include.core.errors import GenascopeError
 from include.seed.generator import COLUMNS, TABLES, LegacyGenerator, SeedSummary
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FK_MODES = ("auto", "on", "verify")
-VERIFY_REFERENCES_SQL = settings.SQL_DIR / "seed" / "verify_references.sql"
 
 
-class SeedTargetNotReady(RuntimeError):
+class SeedTargetNotReady(GenascopeError, RuntimeError):
     """The target database is not at a revision the legacy seed can write to."""
 
 
-class SeedTargetNotEmpty(RuntimeError):
+class SeedTargetNotEmpty(GenascopeError, RuntimeError):
     """The legacy tables already hold rows; the seed only fills empty tables."""
 
 
-class SeedIntegrityError(RuntimeError):
+class SeedIntegrityError(GenascopeError, RuntimeError):
     """The generated rows would break a reference; nothing was committed (a generator bug)."""
 
 
-class SeedPermissionError(RuntimeError):
+class SeedPermissionError(GenascopeError, RuntimeError):
     """``fk_checks='verify'`` was asked for but the role may not set session_replication_role."""
 
 
@@ -138,7 +138,7 @@ def _skip_fk_triggers(conn: psycopg.Connection) -> bool:
 
 def verify_references(conn: psycopg.Connection) -> dict[str, int]:
     """Orphan counts per reference (see verify_references.sql); all zero for a sound data set."""
-    return {ref: int(n) for ref, n in conn.execute(VERIFY_REFERENCES_SQL.read_text()).fetchall()}
+    return {ref: int(n) for ref, n in conn.execute(sql_files.text("seed", "verify_references")).fetchall()}
 
 
 def load(uri: str, generator: LegacyGenerator, *, fk_checks: str = "auto") -> SeedSummary:

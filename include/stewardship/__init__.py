@@ -9,8 +9,9 @@ and by ``python -m include.cli steward ...``):
   through the normal import path;
 - ``undo_import``: take one import file back (previous values restored, unlinked inserts removed);
 - ``actions``: the action log (who, what, when; ids and counts only) and undoing a recorded action;
-- ``requests``: one validated request (action + ids or a decisions file, dry run, confirm) run under the
-  pipeline lease, with its report.
+- ``request``: one request (action + ids or a decisions file, dry run, confirm) and its check;
+  ``input_files``: the decisions / corrections files it may name; ``dispatch``: a request run under the
+  pipeline lease, one transaction per action; ``report``: the run's report.
 
 Every action runs in one transaction; a dry run computes the exact outcome and rolls it back. Logs,
 reports, XComs and the CLI's output hold ids, counts and reason codes only.

@@ -24,8 +24,11 @@ import sys
 from typing import Any
 
 from include.core import db
+from include.core.errors import ConfirmationMissing
 from include.core.locks import PipelineBusy
-from include.stewardship import actions, requests
+from include.stewardship import actions, dispatch
+from include.stewardship import report as steward_report
+from include.stewardship import request as steward_request
 from include.stewardship.errors import StewardshipError
 
 
@@ -73,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def to_request(args: argparse.Namespace) -> requests.Request:
+def to_request(args: argparse.Namespace) -> steward_request.Request:
     name = args.command.replace("-", "_")
     name = "undo_action" if name == "undo" else name
-    return requests.Request(
+    return steward_request.Request(
         action=name, dry_run=not args.apply, confirm=args.confirm,
         survivor_id=getattr(args, "survivor", "") or "", merged_id=getattr(args, "merged", "") or "",
         items=_items(args), patients=list(getattr(args, "patients", None) or []),
@@ -122,7 +125,7 @@ def print_lists(engine: Any, what: str, args: argparse.Namespace) -> None:
         elif what == "quarantine":
             scope = None
             if args.file_id or args.source or args.night:
-                scope = worklist.Scope(args.file_id, args.source, requests._night(args.night) if args.night else None)
+                scope = worklist.Scope(args.file_id, args.source, steward_request.parse_night(args.night) if args.night else None)
             s = worklist.quarantine_summary(conn, scope)
             print(f"open quarantine rows: {s['open_rows']}")
             for r in s["by_file_and_reason"]:
@@ -144,25 +147,25 @@ def main(argv: list[str]) -> int:
         return 0
     req = to_request(args)
     try:
-        requests.validate(req)
-    except StewardshipError as exc:
+        steward_request.validate(req)
+    except (StewardshipError, ConfirmationMissing) as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return 2
     ctx = actions.Context.for_cli(dry_run=req.dry_run)
-    run_id = requests.cli_run_id()
+    run_id = dispatch.cli_run_id()
     try:
-        with requests.cli_lease(engine, run_id, wait_s=args.lease_wait):
-            results = [r.as_dict() for r in requests.execute(engine, req, ctx, run_id)]
+        with dispatch.cli_lease(engine, run_id, wait_s=args.lease_wait):
+            results = [r.as_dict() for r in dispatch.execute(engine, req, ctx, run_id)]
     except PipelineBusy as exc:
         print(f"steward: {exc}", file=sys.stderr)
         return 3
-    except StewardshipError as exc:
+    except (StewardshipError, ConfirmationMissing) as exc:
         print(f"steward: {exc}", file=sys.stderr)
-        requests.write_report(None, run_id, req, ctx, [], error=str(exc))
+        steward_report.write_report(None, run_id, req, ctx, [], error=str(exc))
         return 1
     for r in results:
         _print_result(r)
-    report = requests.write_report(engine, run_id, req, ctx, results)
+    report = steward_report.write_report(engine, run_id, req, ctx, results)
     print(f"report: {report}")
     if req.dry_run:
         print("dry run: nothing was changed (add --apply" + (", --confirm " + actions.CONFIRM_WORDS[req.action]

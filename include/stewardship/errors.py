@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from include.core.errors import GenascopeError
 
-class StewardshipError(RuntimeError):
+
+class StewardshipError(GenascopeError, RuntimeError):
     """Base class of stewardship failures."""
 
 
 class BadRequest(StewardshipError):
     """The request itself is invalid (unknown action, missing ids, unreadable decisions file)."""
-
-
-class ConfirmationRequired(StewardshipError):
-    """A destructive action without dry run needs ``confirm`` set to the action's confirmation word."""
 
 
 class ActionRefused(StewardshipError):
@@ -21,3 +19,7 @@ class ActionRefused(StewardshipError):
     def __init__(self, reason_code: str, message: str) -> None:
         super().__init__(f"{reason_code}: {message}")
         self.reason_code = reason_code
+
+
+class StewardshipDbError(StewardshipError):
+    """A database step failed; the message has the action, SQLSTATE and constraint only (no values)."""

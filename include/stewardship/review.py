@@ -27,10 +27,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from include.core import sql_files
 from include.stewardship import actions
 from include.stewardship.actions import ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest
-from include.stewardship.sqlfiles import run
 
 ITEM_PREFIXES = ("import:", "backfill:", "match:")
 
@@ -46,13 +46,13 @@ def check_item_keys(items: list[str]) -> list[str]:
 
 def review_items(conn: sa.Connection, items: list[str] | None = None, *, open_only: bool = True) -> list[dict[str, Any]]:
     """Review items with their side keys (the keys stay in the database layer: callers print ids only)."""
-    return [dict(r) for r in run(conn, "review_items", items=items, open_only=open_only).mappings()]
+    return [dict(r) for r in sql_files.run(conn, "stewardship", "review_items", items=items, open_only=open_only).mappings()]
 
 
 def _resolve(conn: sa.Connection, items: list[str], resolution: str, action_id: int) -> int:
     if not items:
         return 0
-    row = run(conn, "resolve_items", items=items, resolution=resolution, action_id=action_id).one()
+    row = sql_files.run(conn, "stewardship", "resolve_items", items=items, resolution=resolution, action_id=action_id).one()
     return int(row.import_rows) + int(row.backfill_rows) + int(row.match_rows)
 
 
@@ -89,17 +89,17 @@ def merge(conn: sa.Connection, ctx: Context, survivor: str, merged: str,
     """Merge ``merged`` into ``survivor`` (see the module docstring). Refusals raise ``ActionRefused``."""
     items = check_item_keys(items or [])
     params = {"survivor_id": survivor, "merged_id": merged, "items": items}
-    state = {r["id"]: dict(r) for r in run(conn, "pair_state", survivor_id=survivor, merged_id=merged).mappings()}
+    state = {r["id"]: dict(r) for r in sql_files.run(conn, "stewardship", "pair_state", survivor_id=survivor, merged_id=merged).mappings()}
     refusal = _refusal(state, survivor, merged)
     if refusal:
         raise ActionRefused(*refusal)
     action_id = actions.record(conn, ctx, "merge", "dry_run" if ctx.dry_run else "applied", params)
-    snap = run(conn, "merge_01_snapshot", action_id=action_id, survivor_id=survivor, merged_id=merged).one()
-    moved = run(conn, "merge_02_move_links", action_id=action_id).one()
-    identifiers = run(conn, "merge_06_move_identifiers", action_id=action_id).one()
-    run(conn, "merge_03_archive_merged", action_id=action_id)
-    run(conn, "merge_04_fill_survivor", action_id=action_id)
-    run(conn, "merge_05_finish", action_id=action_id)
+    snap = sql_files.run(conn, "stewardship", "merge_01_snapshot", action_id=action_id, survivor_id=survivor, merged_id=merged).one()
+    moved = sql_files.run(conn, "stewardship", "merge_02_move_links", action_id=action_id).one()
+    identifiers = sql_files.run(conn, "stewardship", "merge_06_move_identifiers", action_id=action_id).one()
+    sql_files.run(conn, "stewardship", "merge_03_archive_merged", action_id=action_id)
+    sql_files.run(conn, "stewardship", "merge_04_fill_survivor", action_id=action_id)
+    sql_files.run(conn, "stewardship", "merge_05_finish", action_id=action_id)
     resolved = _resolve(conn, sorted(set(items) | set(_items_of_pair(conn, survivor, merged))), "merged", action_id)
     counts = {"invites_moved": int(moved.invites), "chat_sessions_moved": int(moved.chat_sessions),
               "user_link_moved": int(bool(snap.user_moved)), "fields_filled": len(snap.filled_fields),
@@ -142,14 +142,14 @@ def unmerge(conn: sa.Connection, ctx: Context, *, merge_action_id: int | None = 
     params = {"merge_action_id": int(m["action_id"]), "survivor_id": m["survivor_id"], "merged_id": m["merged_id"]}
     action_id = actions.record(conn, ctx, "unmerge", "dry_run" if ctx.dry_run else "applied", params,
                                undoes=int(m["action_id"]))
-    links = run(conn, "unmerge_01_links", merge_action_id=m["action_id"]).one()
-    identifiers = run(conn, "unmerge_03_identifiers", merge_action_id=m["action_id"]).one()
-    run(conn, "unmerge_02_restore", merge_action_id=m["action_id"], side="survivor")
-    run(conn, "unmerge_02_restore", merge_action_id=m["action_id"], side="merged")
+    links = sql_files.run(conn, "stewardship", "unmerge_01_links", merge_action_id=m["action_id"]).one()
+    identifiers = sql_files.run(conn, "stewardship", "unmerge_03_identifiers", merge_action_id=m["action_id"]).one()
+    sql_files.run(conn, "stewardship", "unmerge_02_restore", merge_action_id=m["action_id"], side="survivor")
+    sql_files.run(conn, "stewardship", "unmerge_02_restore", merge_action_id=m["action_id"], side="merged")
     conn.execute(sa.text(
         "UPDATE patient_pipeline.steward_merge SET unmerged_at = now() AT TIME ZONE 'utc', unmerged_by = :b "
         "WHERE action_id = :a"), {"a": m["action_id"], "b": action_id})
-    reopened = run(conn, "reopen_items", action_id=m["action_id"]).one()
+    reopened = sql_files.run(conn, "stewardship", "reopen_items", action_id=m["action_id"]).one()
     actions.mark_undone(conn, int(m["action_id"]), action_id)
     counts = {"invites_moved_back": int(links.invites), "chat_sessions_moved_back": int(links.chat_sessions),
               "identifiers_moved_back": int(identifiers.moved),
@@ -231,7 +231,7 @@ def undo_resolution(conn: sa.Connection, ctx: Context, target: actions.ActionRow
     revoked = conn.execute(sa.text(
         "UPDATE patient_pipeline.steward_kept_separate SET revoked_at = now() AT TIME ZONE 'utc', revoked_by = :b "
         "WHERE action_id = :a AND revoked_at IS NULL"), {"a": target.action_id, "b": action_id}).rowcount
-    reopened = run(conn, "reopen_items", action_id=target.action_id).one()
+    reopened = sql_files.run(conn, "stewardship", "reopen_items", action_id=target.action_id).one()
     actions.mark_undone(conn, target.action_id, action_id)
     counts = {"pairs_revoked": int(revoked),
               "review_rows_reopened": int(reopened.import_rows) + int(reopened.backfill_rows) + int(reopened.match_rows)}

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from include.core import sql_files
 from include.stewardship import actions
 from include.stewardship.actions import ActionResult, Context
 from include.stewardship.errors import ActionRefused
-from include.stewardship.sqlfiles import run
 
 #: How many patient ids of each kept disposition the result lists (the counts are always complete).
 LIST_LIMIT = 1000
@@ -53,10 +53,10 @@ def undo_import(conn: sa.Connection, ctx: Context, file_id: int, *, undoes: int 
     params = {"file_id": file_id, "source_id": ledger["source_id"]}
     action_id = actions.record(conn, ctx, "undo_import", "dry_run" if ctx.dry_run else "applied", params,
                                undoes=undoes)
-    planned = [r.disposition for r in run(conn, "undo_01_plan", action_id=action_id, file_id=file_id)]
-    restored = run(conn, "undo_02_restore", action_id=action_id).rowcount
-    removed = run(conn, "undo_03_remove", action_id=action_id).rowcount
-    closed = run(conn, "undo_04_close", action_id=action_id, file_id=file_id).one()
+    planned = [r.disposition for r in sql_files.run(conn, "stewardship", "undo_01_plan", action_id=action_id, file_id=file_id)]
+    restored = sql_files.run(conn, "stewardship", "undo_02_restore", action_id=action_id).rowcount
+    removed = sql_files.run(conn, "stewardship", "undo_03_remove", action_id=action_id).rowcount
+    closed = sql_files.run(conn, "stewardship", "undo_04_close", action_id=action_id, file_id=file_id).one()
     kept = {d: [r[0] for r in conn.execute(sa.text(
         "SELECT patient_id FROM patient_pipeline.steward_undo_patient WHERE action_id = :a AND disposition = :d "
         "ORDER BY patient_id LIMIT :n"), {"a": action_id, "d": d, "n": LIST_LIMIT})]

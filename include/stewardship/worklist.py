@@ -21,26 +21,24 @@ import csv
 import io
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 
-from include.core import run_report
+from include.core import pipeline_dags, private_files, run_report, sql_files
 from include.imports.quarantine import neutralize
 from include.imports.sources import DEFAULT_FORMULA_PREFIXES, SourceConfig, load_sources
 from include.stewardship import actions
 from include.stewardship.actions import ActionResult, Context
 from include.stewardship.errors import ActionRefused, BadRequest
-from include.stewardship.sqlfiles import run, statement
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "patient_stewardship"
+DAG_ID = pipeline_dags.STEWARDSHIP.dag_id
 #: The values a worklist shows and a correction may change (the platform header's columns).
 VALUE_FIELDS = ("external_id", "first_name", "last_name", "email", "phone", "date_of_birth")
 WORKLIST_COLUMNS = ("file_id", "record_no", "kind", "reason_code", "field", *VALUE_FIELDS, "other_values")
@@ -75,21 +73,16 @@ class Scope:
 # --------------------------------------------------------------------------------------------- files
 
 
-def owner_only_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-    return path
+def open_owner_only(path: Any) -> IO[str]:
+    """A new file for writing, mode 0600 from its creation (its folder 0700); never follows a symlink, never
+    overwrites (include/core/private_files.py)."""
+    private_files.ensure_dir(path.parent)
+    return private_files.open_private(path, "x", newline="")
 
 
-def open_owner_only(path: Path) -> io.TextIOWrapper:
-    """A new file for writing, mode 0600 from its creation; never follows a symlink, never overwrites."""
-    owner_only_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    return open(fd, "w", newline="", encoding="utf-8")
-
-
-def stewardship_dir(run_id: str) -> Path:
-    return owner_only_dir(run_report.run_dir(DAG_ID, run_id))
+def stewardship_dir(run_id: str) -> Any:
+    """This run's folder (owner-only): ``<runs root>/patient_stewardship/<run id>``."""
+    return run_report.run_dir(DAG_ID, run_id)
 
 
 # --------------------------------------------------------------------------------------------- worklist
@@ -101,7 +94,7 @@ def _prefixes_by_source() -> dict[str, tuple[str, ...]]:
 
 def quarantine_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
     """Open quarantine rows of the scope, streamed (file id, record no, kind, reason, field, values)."""
-    result = conn.execute(statement("worklist_quarantine"), scope.params(),
+    result = conn.execute(sql_files.statement("stewardship", "worklist_quarantine"), scope.params(),
                           execution_options={"stream_results": True, "max_row_buffer": 5000})
     yield from result
 
@@ -116,7 +109,7 @@ def field_issue_rows(conn: sa.Connection, scope: Scope) -> Iterator[sa.Row]:
     """
     if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.import_field_issue')")).scalar() is None:
         return
-    yield from conn.execute(statement("worklist_field_issues"), scope.params())
+    yield from conn.execute(sql_files.statement("stewardship", "worklist_field_issues"), scope.params())
 
 
 def export_worklist(conn: sa.Connection, ctx: Context, scope: Scope, dest: Path) -> ActionResult:
@@ -156,7 +149,7 @@ def _text(value: Any) -> str | None:
 def quarantine_summary(conn: sa.Connection, scope: Scope | None = None) -> dict[str, Any]:
     """Open quarantine rows by file and reason (counts and ids only): what the CLI prints."""
     params = scope.params() if scope else {"file_id": None, "source_id": None, "night": None}
-    rows = conn.execute(statement("quarantine_summary"), params).mappings().all()
+    rows = conn.execute(sql_files.statement("stewardship", "quarantine_summary"), params).mappings().all()
     return {"open_rows": sum(int(r["n"]) for r in rows),
             "by_file_and_reason": [{"file_id": r["file_id"], "source_id": r["source_id"],
                                     "reason_code": r["reason_code"], "rows": int(r["n"])} for r in rows]}
@@ -210,7 +203,7 @@ def read_corrections(text: str) -> list[Correction]:
 
 
 def _open_quarantine(conn: sa.Connection, corrections: list[Correction]) -> dict[tuple[int, int], sa.Row]:
-    rows = conn.execute(statement("replay_targets"), {
+    rows = conn.execute(sql_files.statement("stewardship", "replay_targets"), {
         "file_ids": [c.file_id for c in corrections], "record_nos": [c.record_no for c in corrections]}).all()
     return {(int(r.file_id), int(r.record_no)): r for r in rows}
 
@@ -258,9 +251,9 @@ def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, pipeline:
     params = {"orig_file_id": orig_file_id, "source_id": source.id, "records": [c.record_no for c in group]}
     with conn.begin():
         action_id = actions.record(conn, ctx, "replay_corrections", "dry_run" if ctx.dry_run else "applied", params)
-    landing_dir = owner_only_dir(stewardship_dir(run_id) / "replay" / source.id)
+    landing_dir = private_files.ensure_dir(stewardship_dir(run_id) / "replay" / source.id)
     for sub in ("incoming", "processed", "rejected"):
-        owner_only_dir(landing_dir / sub)
+        private_files.ensure_dir(landing_dir / sub)
     path = landing_dir / "incoming" / f"replay_of_file_{orig_file_id}_action_{action_id}.csv"
     with open_owner_only(path) as fh:
         out = csv.writer(fh)
@@ -286,7 +279,7 @@ def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, pipeline:
             conn.execute(sa.text("UPDATE patient_pipeline.import_file SET replay_of = :o WHERE file_id = :f"),
                          {"o": orig_file_id, "f": result.file_id})
         if result.status == "done" and not ctx.dry_run:
-            counts["resolved"] = run(conn, "replay_resolve", action_id=action_id, new_file_id=result.file_id,
+            counts["resolved"] = sql_files.run(conn, "stewardship", "replay_resolve", action_id=action_id, new_file_id=result.file_id,
                                      orig_file_id=orig_file_id,
                                      orig_record_nos=[c.record_no for c in group]).rowcount
         actions.set_counts(conn, action_id, counts)

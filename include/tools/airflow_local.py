@@ -18,6 +18,8 @@ import argparse
 import subprocess
 import sys
 
+from include.core import pipeline_dags
+
 LOG_SERVER_HOST = "127.0.0.1"
 
 
@@ -80,7 +82,7 @@ def standalone() -> None:
     Standalone().run()
 
 
-IMPORT_DAG = "clinic_patient_import"
+IMPORT_DAG = pipeline_dags.IMPORT.dag_id
 
 
 def paused_notice() -> str:

@@ -51,8 +51,8 @@ NOTES = {
     "DEFAULT_LOCK_RETRIES": "How often a lock timeout is retried (jittered exponential backoff) before the step fails.",
     "genascope_landing_root": "Root of the clinic sources' landing folders (local folder or object-storage URI); must be "
     "in the allow-list (landing_roots / GENASCOPE_LANDING_ROOTS).",
-    "genascope_lease_wait_seconds": "How long a DAG run waits for the pipeline lease another run holds before it fails "
-    "with PipelineBusy.",
+    "genascope_lease_wait_seconds": "How long a run of any pipeline DAG waits for the pipeline lease another run holds "
+    "before it fails with PipelineBusy (not retried); the one wait policy of include/core/run_lifecycle.py.",
     "genascope_runs_dir": "The runs root (reports, GX Data Docs, exports): a folder or s3://… URI; empty = "
     "GENASCOPE_RUNS_DIR, else runs/.",
     "GENASCOPE_AIRFLOW_API_PASSWORD": "Its password (with GENASCOPE_AIRFLOW_API_USERNAME; environment only).",

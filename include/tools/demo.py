@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 
 from include import cli
-from include.core import alembic_driver, db, embedded_db, private_files, settings
+from include.core import alembic_driver, db, embedded_db, pipeline_dags, private_files, settings
 
 PY = sys.executable
 
@@ -85,7 +85,7 @@ def schema_walk(admin_uri: str, env: dict[str, str], seed: int) -> None:
         db_summary(uri)
 
 
-REPORT_FILES = {"patient_first_migration": "report.json", "clinic_patient_import": "night_summary.json"}
+REPORT_FILES = {d.dag_id: d.report_file for d in (pipeline_dags.MIGRATION, pipeline_dags.IMPORT)}
 
 
 def latest_report(dag_id: str, after: float) -> dict | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 SQUAWK_CONFIG = settings.PROJECT_ROOT / ".squawk.toml"
 
@@ -125,11 +126,11 @@ class LintResult:
         return "\n".join(lines)
 
 
-class SquawkNotFound(RuntimeError):
+class SquawkNotFound(GenascopeError, RuntimeError):
     """The squawk binary (PyPI ``squawk-cli``) is not installed."""
 
 
-class SquawkFailed(RuntimeError):
+class SquawkFailed(GenascopeError, RuntimeError):
     """squawk itself failed (bad config, crash), as opposed to reporting findings."""
 
 

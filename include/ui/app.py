@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from include.core.approvals import REPORT_TAB_ROUTE
+from include.core.approval_texts import REPORT_TAB_ROUTE
 
 URL_PREFIX = "/genascope"
 PIPELINE_PAGE_ROUTE = "patient-pipeline"

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from include.ui.storage import PIPELINE_DAGS
+from include.core import pipeline_dags
 
 COOKIE_NAME = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
 
@@ -78,12 +78,12 @@ def dag_editor(dag_id: str, user: User) -> Any:
 
 def pipeline_reader(user: User) -> Any:
     """Read access on every pipeline DAG."""
-    for dag_id in PIPELINE_DAGS:
+    for dag_id in pipeline_dags.DAG_IDS:
         _require(user, dag_id, "GET", "read access")
     return user
 
 
-STEWARDSHIP_DAG = "patient_stewardship"
+STEWARDSHIP_DAG = pipeline_dags.STEWARDSHIP.dag_id
 
 
 def steward(user: User) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from include.core import approvals, settings
+from include.core import approval_texts, pipeline_dags, settings
 from include.ui import pipeline_state
 from include.ui.app import review_url
 from include.ui.auth import PipelineReader
@@ -21,7 +21,7 @@ from include.ui.templating import render, run_page_url
 router = APIRouter(tags=["pipeline"])
 
 
-IMPORT_DAG = "clinic_patient_import"
+IMPORT_DAG = pipeline_dags.IMPORT.dag_id
 
 
 def ledger_origin(run_id: str) -> str:
@@ -41,6 +41,6 @@ def pipeline_page(request: Request, user: PipelineReader) -> HTMLResponse:
     return HTMLResponse(render(
         "pipeline.html", app_db=app_db, runs=runs, nights=pipeline_state.LEDGER_NIGHTS,
         head_revision=settings.REV_FINALIZE_INVITES, run_page_url=run_page_url,
-        report_tab_url=approvals.report_tab_url, paused=pipeline_state.paused_dags(), import_dag=IMPORT_DAG,
+        report_tab_url=approval_texts.report_tab_url, paused=pipeline_state.paused_dags(), import_dag=IMPORT_DAG,
         airflow_runs=pipeline_state.existing_runs(IMPORT_DAG, ledger_ids), ledger_origin=ledger_origin,
         review_url=review_url))

@@ -15,8 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import settings
-from include.ui import storage
+from include.core import pipeline_dags, sql_files
+from include.core.errors import UnsafePath
+from include.ui import run_files
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ class AppDbState:
     error: str = ""
 
 
-def _sql(name: str) -> sa.TextClause:
-    return sa.text((settings.SQL_DIR / "ui" / f"{name}.sql").read_text())
-
-
 def app_database():
     """The app database for the api-server: the connection (environment, else the Airflow connection),
     never the embedded server (``include.core.db.server_app_database``; a missing one is an error)."""
@@ -81,15 +78,15 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
             if holder is not None:
                 state.lease = {"dag_id": holder.dag_id, "run_id": holder.run_id,
                                "expires_in_s": int(holder.expires_in_s), "expired": holder.expires_in_s <= 0}
-            state.migration_runs = [dict(r) for r in conn.execute(_sql("migration_runs"), {"limit": 10}).mappings()]
-            state.ledger = [dict(r) for r in conn.execute(_sql("import_ledger_nights"), {"nights": nights}).mappings()]
+            state.migration_runs = [dict(r) for r in conn.execute(sql_files.statement("ui", "migration_runs"), {"limit": 10}).mappings()]
+            state.ledger = [dict(r) for r in conn.execute(sql_files.statement("ui", "import_ledger_nights"), {"nights": nights}).mappings()]
             has_view = conn.execute(sa.text("SELECT to_regclass('patient_pipeline.review_queue') IS NOT NULL")).scalar()
             state.review_items = [dict(r) for r in conn.execute(
-                _sql("open_review_queue_items" if has_view else "open_review_items")).mappings()]
-            state.quarantine = [dict(r) for r in conn.execute(_sql("quarantine_by_reason")).mappings()]
+                sql_files.statement("ui", "open_review_queue_items" if has_view else "open_review_items")).mappings()]
+            state.quarantine = [dict(r) for r in conn.execute(sql_files.statement("ui", "quarantine_by_reason")).mappings()]
             if conn.execute(sa.text("SELECT to_regclass('patient_pipeline.match_run') IS NOT NULL")).scalar():
-                state.queue_by_kind = [dict(r) for r in conn.execute(_sql("review_queue_by_kind")).mappings()]
-                state.match_runs = [dict(r) for r in conn.execute(_sql("match_runs"), {"limit": 5}).mappings()]
+                state.queue_by_kind = [dict(r) for r in conn.execute(sql_files.statement("ui", "review_queue_by_kind")).mappings()]
+                state.match_runs = [dict(r) for r in conn.execute(sql_files.statement("ui", "match_runs"), {"limit": 5}).mappings()]
             conn.rollback()
             return state
     except (db.AppDatabaseNotConfigured, db.AppDatabaseTLSError) as exc:  # configuration: say what to fix
@@ -107,12 +104,14 @@ def read_app_db(nights: int = LEDGER_NIGHTS) -> AppDbState:
 
 
 def _report_status(dag_id: str, run_id: str) -> str | None:
-    name = "night_summary.json" if dag_id == "clinic_patient_import" else "report.json"
-    try:
-        data = storage.read_json(dag_id, run_id, name)
-    except (storage.ReportNotFound, storage.UnsafePath, ValueError):
+    dag = pipeline_dags.get(dag_id)
+    if dag is None:
         return None
-    if dag_id == "clinic_patient_import":
+    try:
+        data = run_files.read_json(dag_id, run_id, dag.report_file)
+    except (run_files.ReportNotFound, UnsafePath, ValueError):
+        return None
+    if dag.kind == "import":
         held = data.get("held_files") or []
         names = data.get("file_names") or {}
         if held:
@@ -120,7 +119,7 @@ def _report_status(dag_id: str, run_id: str) -> str | None:
         if data.get("nothing_imported"):
             return "no file imported"
         return "done"
-    if dag_id == "patient_stewardship":
+    if dag.kind == "stewardship":
         return str(data.get("status") or ("dry run" if data.get("dry_run") else "done"))
     return str(data.get("status") or "")
 
@@ -132,7 +131,7 @@ def paused_dags() -> list[str]:
 
     with create_session() as session:
         return sorted(session.scalars(sa.select(DagModel.dag_id).where(
-            DagModel.dag_id.in_(storage.PIPELINE_DAGS), DagModel.is_paused.is_(True))).all())
+            DagModel.dag_id.in_(pipeline_dags.DAG_IDS), DagModel.is_paused.is_(True))).all())
 
 
 def existing_runs(dag_id: str, run_ids: list[str]) -> set[str]:
@@ -200,7 +199,7 @@ def last_dag_runs(per_dag: int = RUNS_PER_DAG) -> dict[str, list[DagRunRow]]:
 
     out: dict[str, list[DagRunRow]] = {}
     with create_session() as session:
-        for dag_id in storage.PIPELINE_DAGS:
+        for dag_id in pipeline_dags.DAG_IDS:
             runs = session.scalars(sa.select(DagRun).where(DagRun.dag_id == dag_id)
                                    .order_by(DagRun.run_after.desc()).limit(per_dag)).all()
             out[dag_id] = [DagRunRow(dag_id, r.run_id, str(r.state), r.run_after, r.start_date, r.end_date)

@@ -1,8 +1,9 @@
-"""Routes of a run's report (the "Report" tab of every run of the three pipeline DAGs).
+"""Routes of a run's report (the "Report" tab of every run of the pipeline DAGs).
 
-- ``GET /runs/{dag_id}/{run_id}/report``: the run report as HTML, rendered from the ``report.json``
-  (migration, rollback, stewardship) or ``night_summary.json`` + ``imports/file_<id>.json`` (imports) the DAG
-  wrote, with why the run failed or was refused (the reason code and message each failed task recorded,
+- ``GET /runs/{dag_id}/{run_id}/report``: the run report as HTML, rendered from the report the DAG wrote
+  (its file and model: ``include/core/pipeline_dags.py``, ``include/core/report_models.py``; ``report.json``
+  of migration, rollback, stewardship and housekeeping runs, ``night_summary.json`` +
+  ``imports/file_<id>.json`` of import nights), with why the run failed or was refused (the reason code and message each failed task recorded,
   ``include/core/failures.py``). Before the report exists (a run in progress, an approval waiting, a run
   that failed before its report task): the run's state, the approvals waiting, and the failure reasons.
 - ``GET /runs/{dag_id}/{run_id}/files/{path}``: a counts-only file of the run folder (``report.md``,
@@ -20,8 +21,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from include.core.approvals import report_tab_url
-from include.ui import charts, storage
+from include.core import pipeline_dags
+from include.core.approval_texts import report_tab_url
+from include.core.errors import UnsafePath
+from include.core.report_models import (
+    QUARANTINE_MISSING_NAME,
+    HousekeepingReport,
+    MigrationReport,
+    RollbackReport,
+    StewardshipReport,
+)
+from include.ui import charts, run_files
 from include.ui.auth import DagEditor, DagReader, is_authorized
 from include.ui.templating import render, run_page_url
 
@@ -54,11 +64,11 @@ def _phases_chart(phases: list[dict[str, Any]]) -> Any:
                              charts.Series("rows/s", [float(p.get("rows_per_s") or 0) for p in done], "rows/s")])
 
 
-def migration_view(report: dict[str, Any]) -> dict[str, Any]:
+def migration_view(report: MigrationReport) -> dict[str, Any]:
     """The page model of a migration run: counts, durations, gates, quarantine and review sizes."""
     summary = report.get("summary") or {}
     phases = [p for p in report.get("backfill_phases") or [] if isinstance(p, dict)]
-    quarantine = {"missing_name": len(report.get("quarantine_invite_ids (missing_name)") or [])}
+    quarantine = {"missing_name": len(report.get(QUARANTINE_MISSING_NAME) or [])}
     dry = bool((report.get("params") or {}).get("dry_run", True))
     return {
         "kind": "migration",
@@ -81,7 +91,7 @@ def migration_view(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rollback_view(report: dict[str, Any]) -> dict[str, Any]:
+def rollback_view(report: RollbackReport) -> dict[str, Any]:
     summary = report.get("summary") or {}
     preflight = report.get("preflight") or {}
     revisions = summary.get("revisions_to_downgrade", summary.get("revisions_downgraded")) or []
@@ -103,9 +113,9 @@ def rollback_view(report: dict[str, Any]) -> dict[str, Any]:
 def identity_view(dag_id: str, run_id: str) -> dict[str, Any] | None:
     """The matcher's pass of a run (``identity.json``, written by include/identity/steps.py): accounts, pairs
     per blocking rule, threshold, model, queue size by kind and status. None when the run has no pass."""
-    if not storage.exists(dag_id, run_id, "identity.json"):
+    if not run_files.exists(dag_id, run_id, "identity.json"):
         return None
-    data = storage.read_json(dag_id, run_id, "identity.json")
+    data = run_files.read_json(dag_id, run_id, "identity.json")
     runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
     by_rule: dict[str, int] = {}
     for r in runs:
@@ -125,10 +135,10 @@ def identity_view(dag_id: str, run_id: str) -> dict[str, Any] | None:
 def import_view(dag_id: str, run_id: str, night: dict[str, Any]) -> dict[str, Any]:
     """A night: per source counts and quarantine by reason, per file results and field issues (warnings)."""
     files = []
-    for name in storage.list_names(dag_id, run_id, "imports"):
+    for name in run_files.list_names(dag_id, run_id, "imports"):
         if re.fullmatch(r"file_\d+\.json", name):
-            data = storage.read_json(dag_id, run_id, f"imports/{name}")
-            data["has_quarantine_export"] = storage.exists(dag_id, run_id, f"imports/file_{data.get('file_id')}_quarantine.csv")
+            data = run_files.read_json(dag_id, run_id, f"imports/{name}")
+            data["has_quarantine_export"] = run_files.exists(dag_id, run_id, f"imports/file_{data.get('file_id')}_quarantine.csv")
             files.append(data)
     files.sort(key=lambda f: _n(f.get("file_id")))
     sources = night.get("sources") or {}
@@ -157,7 +167,7 @@ def import_view(dag_id: str, run_id: str, night: dict[str, Any]) -> dict[str, An
     }
 
 
-def stewardship_view(report: dict[str, Any]) -> dict[str, Any]:
+def stewardship_view(report: StewardshipReport) -> dict[str, Any]:
     """A stewardship run: the request (ids), each action's result (status, reason code, counts, ids) and
     what is still open. The report's own status says dry run / done / refused / failed."""
     results = [r for r in report.get("results") or [] if isinstance(r, dict)]
@@ -179,12 +189,35 @@ def stewardship_view(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def housekeeping_view(report: HousekeepingReport) -> dict[str, Any]:
+    """A housekeeping run: what it removed (or, dry, would remove) and what it kept, per kind (counts only)."""
+    dry = bool(report.get("dry_run", True))
+    removed = report.get("would_remove" if dry else "removed") or {}
+    kept = report.get("kept_because_needed") or {}
+    return {
+        "kind": "housekeeping",
+        "dry_run": dry,
+        "as_of": report.get("as_of") or "",
+        "removed": removed,
+        "removed_total": sum(_n(v) for v in removed.values()),
+        "kept_because_needed": kept,
+        "kept_total": sum(_n(v) for v in kept.values()),
+        "kept_younger_than_age": report.get("kept_younger_than_age") or {},
+        "cutoffs": report.get("cutoffs") or {},
+    }
+
+
+VIEWS = {"migration": migration_view, "rollback": rollback_view, "stewardship": stewardship_view,
+         "housekeeping": housekeeping_view}
+
+
 def _links(dag_id: str, run_id: str, kind: str) -> list[dict[str, str]]:
-    names = ["report.md", "report.json"] if kind != "import" else ["night_summary.md", "night_summary.json"]
-    links = [{"label": n, "path": n} for n in names if storage.exists(dag_id, run_id, n)]
-    if storage.exists(dag_id, run_id, GX_DATA_DOCS):
+    main = pipeline_dags.BY_ID[dag_id].report_file
+    names = [main.replace(".json", ".md"), main]
+    links = [{"label": n, "path": n} for n in names if run_files.exists(dag_id, run_id, n)]
+    if run_files.exists(dag_id, run_id, GX_DATA_DOCS):
         links.append({"label": "Great Expectations Data Docs", "path": GX_DATA_DOCS})
-    for name in storage.list_names(dag_id, run_id, "gx"):
+    for name in run_files.list_names(dag_id, run_id, "gx"):
         if name.endswith(".md"):
             links.append({"label": f"GX result {name[:-3]}", "path": f"gx/{name}"})
     return links
@@ -205,18 +238,17 @@ def _outcome(dag_id: str, run_id: str) -> Any:
 
 def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
     """The page model of a run's report (ReportNotFound while the run has not written one)."""
-    if dag_id == "clinic_patient_import":
-        view = import_view(dag_id, run_id, storage.read_json(dag_id, run_id, "night_summary.json"))
+    dag = pipeline_dags.get(dag_id)
+    if dag is None:
+        raise UnsafePath(f"not a pipeline DAG: {dag_id[:64]!r}")
+    report = run_files.read_json(dag_id, run_id, dag.report_file)
+    if dag.kind == "import":
+        view = import_view(dag_id, run_id, report)
         view["identity"] = identity_view(dag_id, run_id)
         return view
-    report = storage.read_json(dag_id, run_id, "report.json")
-    if dag_id == "patient_stewardship":
-        view = stewardship_view(report)
-    elif dag_id == "patient_first_migration":
-        view = migration_view(report)
+    view = VIEWS[dag.kind](report)
+    if dag.kind == "migration":
         view["identity"] = identity_view(dag_id, run_id)
-    else:
-        view = rollback_view(report)
     view["status"] = report.get("status") or ""
     view["generated_at"] = report.get("generated_at")
     view["failures"] = [f for f in report.get("failures") or [] if isinstance(f, dict)]
@@ -227,15 +259,15 @@ def read_view(dag_id: str, run_id: str) -> dict[str, Any]:
 @router.get("/report", response_class=HTMLResponse, summary="The run's report (HTML)")
 def report_page(request: Request, dag_id: str, run_id: str, user: DagReader) -> HTMLResponse:
     try:
-        storage.run_path(dag_id, run_id)
-    except storage.UnsafePath as exc:
+        run_files.run_path(dag_id, run_id)
+    except UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
     outcome = _outcome(dag_id, run_id)
     try:
         view = read_view(dag_id, run_id)
-    except storage.UnsafePath as exc:
+    except UnsafePath as exc:
         raise _not_found("no such pipeline run") from exc
-    except storage.ReportNotFound:
+    except run_files.ReportNotFound:
         known = outcome is not None and outcome.exists
         return HTMLResponse(render("no_report.html", dag_id=dag_id, run_id=run_id, outcome=outcome,
                                    run_url=run_page_url(dag_id, run_id)), status_code=200 if known else 404)
@@ -271,8 +303,8 @@ def run_file(dag_id: str, run_id: str, path: str, user: DagReader, raw: bool = F
     if any(p.search(path) for p in PHI_FILES):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this file holds PHI: use the export route (edit access)")
     try:
-        data = storage.read_bytes(dag_id, run_id, path)
-    except (storage.UnsafePath, storage.ReportNotFound) as exc:
+        data = run_files.read_bytes(dag_id, run_id, path)
+    except (UnsafePath, run_files.ReportNotFound) as exc:
         raise _not_found("no such file in this run") from exc
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
@@ -286,11 +318,11 @@ def run_file(dag_id: str, run_id: str, path: str, user: DagReader, raw: bool = F
 
 @router.get("/quarantine/{file_id}.csv", summary="An import file's quarantine export (PHI: edit access)")
 def quarantine_export(dag_id: str, run_id: str, file_id: int, user: DagEditor) -> Response:
-    if dag_id != "clinic_patient_import":
+    if dag_id != pipeline_dags.IMPORT.dag_id:
         raise _not_found("only imports have quarantine exports")
     try:
-        data = storage.read_bytes(dag_id, run_id, f"imports/file_{file_id}_quarantine.csv")
-    except (storage.UnsafePath, storage.ReportNotFound) as exc:
+        data = run_files.read_bytes(dag_id, run_id, f"imports/file_{file_id}_quarantine.csv")
+    except (UnsafePath, run_files.ReportNotFound) as exc:
         raise _not_found("no quarantine export for this file in this run") from exc
     return Response(data, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="quarantine_file_{file_id}.csv"',

@@ -17,20 +17,19 @@ from __future__ import annotations
 import logging
 import unicodedata
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from include.core import settings
+from include.core import pipeline_dags, sql_files
+from include.core.errors import ConfirmationMissing, GenascopeError
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-STEWARD_DAG = "patient_stewardship"
+STEWARD_DAG = pipeline_dags.STEWARDSHIP.dag_id
 LEASE_HOLDER = "ui:review"
 #: Pair kinds: both sides are patients and may be merged.
 DECISIONS = ("merge", "keep_separate", "dismiss", "unmerge")
@@ -42,13 +41,8 @@ FIELDS = (("External id", "external_id"), ("First name", "first_name"), ("Last n
 _FORM_ONLY = "differs only in spacing/case/accents"
 
 
-class ItemNotFound(LookupError):
+class ItemNotFound(GenascopeError, LookupError):
     """No review item with this id."""
-
-
-def _sql(name: str) -> sa.TextClause:
-    text = (settings.SQL_DIR / "ui" / f"{name}.sql").read_text()
-    return sa.text("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")))
 
 
 def engine() -> sa.Engine:
@@ -108,16 +102,16 @@ class QueuePage:
 
 
 def queue_page(conn: sa.Connection, filters: Filters, page_size: int = PAGE_SIZE) -> QueuePage:
-    sizes_rows = [dict(r) for r in conn.execute(_sql("review_queue_sizes")).mappings()]
+    sizes_rows = [dict(r) for r in conn.execute(sql_files.statement("ui", "review_queue_sizes")).mappings()]
     sizes: dict[str, int] = {}
     for r in sizes_rows:
         sizes[r["kind"]] = sizes.get(r["kind"], 0) + int(r["items"])
-    rows = [dict(r) for r in conn.execute(_sql("review_queue_page"), {
+    rows = [dict(r) for r in conn.execute(sql_files.statement("ui", "review_queue_page"), {
         "account": filters.account, "kind": filters.kind, "origin": filters.origin, "limit": page_size,
         "offset": (filters.page - 1) * page_size}).mappings()]
     total = int(rows[0]["total"]) if rows else 0
     if not rows and filters.page > 1:  # past the end (the queue shrank): count what matches
-        first = conn.execute(_sql("review_queue_page"), {
+        first = conn.execute(sql_files.statement("ui", "review_queue_page"), {
             "account": filters.account, "kind": filters.kind, "origin": filters.origin, "limit": 1,
             "offset": 0}).mappings().first()
         total = int(first["total"]) if first else 0
@@ -130,7 +124,7 @@ def queue_page(conn: sa.Connection, filters: Filters, page_size: int = PAGE_SIZE
 
 
 def get_item(conn: sa.Connection, item_id: str) -> dict[str, Any]:
-    row = conn.execute(_sql("review_item"), {"item_id": item_id}).mappings().first()
+    row = conn.execute(sql_files.statement("ui", "review_item"), {"item_id": item_id}).mappings().first()
     if row is None:
         raise ItemNotFound(item_id)
     return dict(row)
@@ -232,7 +226,7 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
     not the item's (or, for items without an account, not the other side's) is withheld."""
     item = get_item(conn, item_id)
     ids = item_patient_ids(item)
-    found = {r["id"]: dict(r) for r in conn.execute(_sql("review_patients"), {"ids": ids}).mappings()}
+    found = {r["id"]: dict(r) for r in conn.execute(sql_files.statement("ui", "review_patients"), {"ids": ids}).mappings()}
     account = item["account_id"]
     if account is None and len(found) == 2:
         accounts = {p["account_id"] for p in found.values()}
@@ -244,7 +238,7 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
     shown_ids = list(shown)
     links: dict[str, list[dict[str, Any]]] = {pid: [] for pid in shown_ids}
     if shown_ids:
-        for r in conn.execute(_sql("review_links"), {"ids": shown_ids}).mappings():
+        for r in conn.execute(sql_files.statement("ui", "review_links"), {"ids": shown_ids}).mappings():
             links.setdefault(r["patient_id"], []).append(dict(r))
         for pid, p in shown.items():
             if p["user_id"]:
@@ -254,7 +248,7 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
             if p["merged_into"]:
                 links[pid].insert(0, {"patient_id": pid, "link": "merged_into", "ref": p["merged_into"],
                                       "detail": "archived by a merge", "at": None})
-    history = ([dict(r) for r in conn.execute(_sql("review_history"), {"ids": shown_ids, "item_id": item_id})
+    history = ([dict(r) for r in conn.execute(sql_files.statement("ui", "review_history"), {"ids": shown_ids, "item_id": item_id})
                 .mappings()] if shown_ids else [])
     return ItemView(item, left, right, withheld, compare(left, right) if left or right else [],
                     evidence_rows(item["evidence"]), links, history,
@@ -267,13 +261,13 @@ def item_view(conn: sa.Connection, item_id: str) -> ItemView:
 def audit(conn: sa.Connection, actor: str, event: str, item_id: str, patient_ids: list[str], *,
           action: str | None = None, outcome: str | None = None, reason_code: str | None = None,
           action_id: int | None = None) -> None:
-    conn.execute(_sql("review_audit_insert"), {
+    conn.execute(sql_files.statement("ui", "review_audit_insert"), {
         "actor": actor, "event": event, "item_id": item_id, "patient_ids": patient_ids, "action": action,
         "outcome": outcome, "reason_code": reason_code, "action_id": action_id})
 
 
 def audit_by_user(conn: sa.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(_sql("review_audit_by_user")).mappings()]
+    return [dict(r) for r in conn.execute(sql_files.statement("ui", "review_audit_by_user")).mappings()]
 
 
 def action_row(conn: sa.Connection, action_id: int) -> dict[str, Any] | None:
@@ -297,7 +291,7 @@ class Outcome:
     message: str = ""
 
 
-class BadDecision(ValueError):
+class BadDecision(GenascopeError, ValueError):
     """The form asks for something this item does not allow (unknown decision, a survivor not in the pair)."""
 
 
@@ -305,23 +299,16 @@ class ItemNotOpen(BadDecision):
     """The item is not (or no longer) in the state the decision needs: someone decided it meanwhile."""
 
 
-@contextmanager
-def _ui_lease(eng: sa.Engine, run_id: str) -> Iterator[None]:
+def _ui_lease(eng: sa.Engine, run_id: str):
     from include.core import lease
 
-    with eng.connect() as conn:
-        lease.acquire(conn, LEASE_HOLDER, run_id)
-    try:
-        yield
-    finally:
-        with eng.connect() as conn:
-            lease.release(conn, run_id)
+    return lease.held(eng, LEASE_HOLDER, run_id)
 
 
 def request_for(item: dict[str, Any], decision: str, survivor: str | None) -> Any:
     """The stewardship request a decision on this item is (validated against the item)."""
     from include.stewardship.actions import CONFIRM_WORDS
-    from include.stewardship.requests import Request
+    from include.stewardship.request import Request
 
     item_id, ids = item["item_id"], item_patient_ids(item)
     if decision not in DECISIONS:
@@ -346,7 +333,7 @@ def decide(eng: sa.Engine, actor: str, item_id: str, decision: str, survivor: st
     """Run one decision on one item under the pipeline lease (recorded with ``actor``, origin ``ui``) and
     audit it. Refusals (different users, different accounts, ...) and a busy lease are outcomes, not errors."""
     from include.core.locks import PipelineBusy
-    from include.stewardship import requests
+    from include.stewardship import dispatch
     from include.stewardship.actions import Context
     from include.stewardship.errors import StewardshipError
 
@@ -365,11 +352,11 @@ def decide(eng: sa.Engine, actor: str, item_id: str, decision: str, survivor: st
             with eng.connect() as conn:  # under the lease: the item as it is now (another steward may have
                 item = get_item(conn, item_id)  # decided it since the page was shown)
                 conn.rollback()
-            (result,) = requests.execute(eng, request_for(item, decision, survivor), ctx, run_id)
+            (result,) = dispatch.execute(eng, request_for(item, decision, survivor), ctx, run_id)
         outcome = Outcome(decision, result.status, result.action_id, result.reason_code, result.message or "")
     except PipelineBusy as exc:
         outcome = Outcome(decision, "busy", reason_code="pipeline_busy", message=str(exc))
-    except StewardshipError as exc:
+    except (StewardshipError, ConfirmationMissing) as exc:
         outcome = Outcome(decision, "error", reason_code=type(exc).__name__, message=str(exc))
     except ItemNotOpen as exc:  # decided by someone else meanwhile
         outcome = Outcome(decision, "refused", reason_code="not_open", message=str(exc))

@@ -79,3 +79,35 @@ def test_approvals_guard_every_irreversible_step_and_are_on_by_default(dagbag):
         assert isinstance(task, ApprovalOperator) and task.retries == 0
         assert timedelta(0) < task.response_timeout <= timedelta(hours=5)  # below the lease's 6 h TTL
         assert guarded and all(approval in dag.task_dict[t].get_flat_relative_ids(upstream=True) for t in guarded)
+
+
+def test_each_dag_reads_like_the_runbook_in_the_dag_list(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.dag_display_name and dag.dag_display_name != dag.dag_id, dag.dag_id
+        assert dag.description and len(dag.description) < 200, dag.dag_id
+
+
+def test_every_dag_runs_the_one_lifecycle_of_include_core(dagbag):
+    """The lease is the setup, its release the teardown, PipelineBusy is not retried (it waited the one
+    Variable's time already): include/core/run_lifecycle.py, never a DAG file's own copy."""
+    for dag in dagbag.dags.values():
+        acquire = [t for t in dag.tasks if t.task_id.endswith("acquire_pipeline_lease")]
+        release = [t for t in dag.tasks if t.task_id == "release_pipeline_lease"]
+        assert len(acquire) == 1 and len(release) == 1, dag.dag_id
+        assert acquire[0].is_setup and release[0].is_teardown, dag.dag_id
+        assert acquire[0].task_id in release[0].upstream_task_ids, dag.dag_id
+    for path in (settings.PROJECT_ROOT / "dags").glob("*.py"):
+        source = path.read_text()
+        assert "genascope_lease_wait_seconds\"" not in source and "lease.acquire" not in source, path.name
+        assert "def acquire_pipeline_lease" not in source and "def release_pipeline_lease" not in source, path.name
+
+
+def test_the_registry_names_every_dag_and_its_phases(dagbag):
+    from include.core import pipeline_dags
+
+    assert set(pipeline_dags.DAG_IDS) == set(dagbag.dag_ids)
+    for entry in pipeline_dags.ALL:
+        dag = dagbag.dags[entry.dag_id]
+        assert dag.dag_display_name == entry.display_name
+        steps = {t.task_id.split(".")[0] for t in dag.tasks}
+        assert set(entry.phases) <= steps, (entry.dag_id, set(entry.phases) - steps)

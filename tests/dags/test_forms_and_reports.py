@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from include.core import approvals, failures, settings
-from include.migration import steps as migration_steps
+from include.core import approval_texts, failures, settings
+from include.migration_run import report as migration_report
+from include.migration_run import steps as migration_steps
+from include.migration_run.tasks import UPGRADE_TASKS
 from tests.dags.test_dag_integrity import dagbag  # noqa: F401 (fixture)
 
 #: Form fields whose help says "empty = …": the form must accept them empty (type includes "null").
@@ -36,7 +38,7 @@ def test_optional_form_fields_accept_empty_so_each_form_submits_with_its_default
 
 
 def test_a_stewardship_dismiss_needs_only_its_item_keys_and_a_dash_means_not_set():
-    from include.stewardship.requests import Request, validate
+    from include.stewardship.request import Request, validate
 
     params = {name: None for name in OPTIONAL_FIELDS["patient_stewardship"]}
     req = Request.from_params({**params, "action": "dismiss", "items": ["import:12", "-"], "night": "-",
@@ -77,10 +79,10 @@ def test_a_task_body_that_raises_still_raises_after_recording_its_failure():
 
 def test_the_plan_approval_mentions_the_restore_of_archived_patients():
     plan = {"patients_to_create": 44_333, "invites_to_link": 50_000, "archived_patients_to_restore": 2_349}
-    body = approvals.migration_plan_body(plan, {"all_invites_linked": ""}, dag_id="d", run_id="r", base_url="")
+    body = approval_texts.migration_plan_body(plan, {"all_invites_linked": ""}, dag_id="d", run_id="r", base_url="")
     assert "archived patients to restore (before the backfill) | 2,349 |" in body
     assert "restore_archived_patients" in body and "fewer patients" in body
-    nothing = approvals.migration_plan_body({**plan, "archived_patients_to_restore": 0}, {}, dag_id="d",
+    nothing = approval_texts.migration_plan_body({**plan, "archived_patients_to_restore": 0}, {}, dag_id="d",
                                             run_id="r", base_url="")
     assert "schema.restore_archived_patients" not in nothing
 
@@ -94,9 +96,9 @@ def test_finalize_is_not_asked_for_when_it_is_already_applied():
 def test_a_dry_run_on_an_already_migrated_database_says_so():
     results = {"preflight": {"revision": settings.REV_FINALIZE_INVITES},
                **{t: {"revision": r, "applied": False, "would_apply": False}
-                  for t, r in migration_steps.UPGRADE_TASKS.items()},
+                  for t, r in UPGRADE_TASKS.items()},
                "plan_backfill": {"patients_to_create": 0, "invites_to_link": 0}}
-    sections = migration_steps.build_report_sections({"dry_run": True}, results, [])
+    sections = migration_report.build_report_sections({"dry_run": True}, results, [])
     assert any("already migrated" in n for n in sections["notes"])
 
 
@@ -104,7 +106,7 @@ def test_users_to_link_beside_a_link_users_phase_with_zero_rows_is_explained():
     results = {"plan_backfill": {"patients_to_create": 10, "users_to_link": 7},
                "link_users": {"rows": 0, "batches": 0, "seconds": 0.1, "rows_per_s": 0},
                "restore_archived_patients": {"restored_patient_ids": ["p1", "p2"]}}
-    sections = migration_steps.build_report_sections({"dry_run": False, "require_approval": False}, results, [])
+    sections = migration_report.build_report_sections({"dry_run": False, "require_approval": False}, results, [])
     assert any("link_users" in n and "create_patients" in n for n in sections["notes"])
     assert any("Restored 2 archived patients" in n for n in sections["notes"])
     assert sections["summary"]["archived_patients_restored"] == 2

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from include import cli
 from include.stewardship.actions import Context
-from include.stewardship.requests import Request, execute
+from include.stewardship.dispatch import execute
+from include.stewardship.request import Request
 from tests.identity.conftest import ACCOUNT, add_patients, queue
 from tests.identity.test_matcher_db import PEOPLE, PHI
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from include.core import pipeline_schema
-from include.imports import pipeline
+from include.imports import night
 
 
 def register(engine: sa.Engine, run_id: str, name: str) -> None:
@@ -22,7 +22,7 @@ def test_a_night_whose_files_another_run_took_names_that_run(engine):
         pipeline_schema.ensure(conn)
     register(engine, "scheduled__2026-12-06T02:00:00+00:00", "north_a.csv")
     register(engine, "scheduled__2026-12-06T02:00:00+00:00", "north_b.csv")
-    why = pipeline.explain_empty_night(engine, "manual__2026-12-07T09:00:00+00:00", ["clinic-north-csv"])
+    why = night.explain_empty_night(engine, "manual__2026-12-07T09:00:00+00:00", ["clinic-north-csv"])
     assert "discovered 0 files" in why and "2 files by run scheduled__2026-12-06T02:00:00+00:00" in why
 
 
@@ -30,6 +30,6 @@ def test_a_night_with_nothing_in_incoming_says_so(engine):
     with engine.connect() as conn:
         pipeline_schema.ensure(conn)
     register(engine, "manual__2026-12-07T09:00:00+00:00", "own.csv")  # its own files do not count as taken
-    why = pipeline.explain_empty_night(engine, "manual__2026-12-07T09:00:00+00:00", ["clinic-north-csv",
+    why = night.explain_empty_night(engine, "manual__2026-12-07T09:00:00+00:00", ["clinic-north-csv",
                                                                                       "clinic-east-fhir"])
     assert why == "discovered 0 files: nothing was waiting in incoming/ of the sources (clinic-north-csv, clinic-east-fhir)"

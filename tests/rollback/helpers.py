@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.core import alembic_driver, run_records, settings
+from include.core import alembic_driver, db, lease, run_records, settings
 from include.rollback import steps
 
 LEGACY_ROWS = (
@@ -122,6 +122,16 @@ def _live(conn: sa.Connection) -> dict[str, bool]:
     return archive.live_sources(conn)
 
 
+def take_lease(run_id: str, wait_s: float = 0) -> None:
+    """What the DAG's acquire_pipeline_lease does (include/core/run_lifecycle.py), without Airflow."""
+    lease.acquire_on(db.app_engine(), steps.DAG_ID, run_id, wait_s=wait_s, poll_s=0.2)
+
+
+def release_lease(run_id: str) -> bool:
+    """What the DAG's release_pipeline_lease does."""
+    return lease.release_on(db.app_engine(), run_id)
+
+
 def run_rollback(run_id: str, target: str, *, downgrade_steps: int | None = None, stop_after: str | None = None,
                  lock_timeout_ms: int = 2000) -> dict:
     """The DAG's steps in order, without Airflow (a real run with confirm = ROLLBACK).
@@ -133,7 +143,7 @@ def run_rollback(run_id: str, target: str, *, downgrade_steps: int | None = None
 
     params = {"target_revision": target, "dry_run": False, "confirm": "ROLLBACK", "lock_timeout_ms": lock_timeout_ms}
     out: dict = {"confirm": steps.validate_confirm(params)}
-    steps.acquire_lease(run_id)
+    take_lease(run_id)
     out["preflight"] = steps.preflight(run_id, params)
     out["checksums"] = steps.record_legacy_checksums(run_id)
     out["archive"] = steps.archive_patients_and_links(run_id)
@@ -156,7 +166,7 @@ def run_rollback(run_id: str, target: str, *, downgrade_steps: int | None = None
                     steps.verify_archive_counts(run_id)]
     for gate in out["gates"]:
         steps.raise_if_failed(gate)
-    steps.release(run_id)
+    release_lease(run_id)
     return out
 
 

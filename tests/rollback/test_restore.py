@@ -56,7 +56,7 @@ def test_links_go_back_only_to_rows_that_still_exist_and_are_free(rolled_back):
 
 def test_a_dry_run_previews_and_a_discarded_archive_is_kept_but_not_restored(rolled_back):
     conn = rolled_back
-    steps.acquire_lease("migration-dry")
+    h.take_lease("migration-dry")
     conn.commit()
     preview = steps.restore_for_migration("migration-dry", dry_run=True, dag_id="patient_first_rollback")
     assert preview["pending_archives"] == ["rb-1"] and preview["would_restore"] == 2

@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from include.core import alembic_driver, lease, settings
+from include.core.errors import ConfirmationMissing
 from include.core.locks import PipelineBusy
 from include.rollback import archive, downgrade, restore, steps
-from include.rollback.errors import ArchiveIncomplete, ConfirmationMissing, DowngradeOutOfOrder
+from include.rollback import report as rollback_report
+from include.rollback.errors import ArchiveIncomplete, DowngradeOutOfOrder
 from tests.rollback import helpers as h
 
 PARTIAL_TARGETS = [settings.REV_UPDATE_PATIENTS, settings.REV_UPDATE_INVITES, settings.REV_CREATE_PATIENTS]
@@ -76,7 +78,7 @@ def test_a_rollback_killed_part_way_converges_when_rerun(conn, killed_after):
 def test_a_new_rollback_run_after_a_crashed_one_loses_nothing_the_first_archived(conn):
     h.build_migrated(conn)
     h.run_rollback("rb-a", settings.REV_BASELINE, downgrade_steps=2)  # 30 and 29 gone: patients.user_id dropped
-    steps.release("rb-a")  # the crashed run's release task ran (trigger rule all_done)
+    h.release_lease("rb-a")  # the crashed run's release task ran (trigger rule all_done)
 
     h.run_rollback("rb-b", settings.REV_BASELINE)
     assert archive.archived_counts(conn, "rb-b")["user"] == 0  # rb-b never saw patients.user_id
@@ -97,7 +99,7 @@ def test_a_rollback_while_another_run_holds_the_lease_fails_naming_it_and_change
 
     started = time.monotonic()
     with pytest.raises(PipelineBusy) as failure:
-        steps.acquire_lease("rb-busy", wait_s=1)
+        h.take_lease("rb-busy", wait_s=1)
     assert time.monotonic() - started >= 1  # it waited
     message = str(failure.value)
     assert "clinic_patient_import" in message and "import-run-7" in message and "trigger this one again" in message
@@ -111,10 +113,10 @@ def test_a_rollback_while_another_run_holds_the_lease_fails_naming_it_and_change
 def test_a_rollback_waits_for_the_lease_and_runs_once_the_other_run_releases_it(conn):
     h.build_migrated(conn)
     lease.acquire(conn, "patient_first_migration", "migration-run-9")
-    releaser = threading.Timer(1.0, lambda: steps.release("migration-run-9"))
+    releaser = threading.Timer(1.0, lambda: h.release_lease("migration-run-9"))
     releaser.start()
     try:
-        assert steps.acquire_lease("rb-wait", wait_s=30)["lease"] == "taken"
+        h.take_lease("rb-wait", wait_s=30)
     finally:
         releaser.join()
     assert lease.holder(conn).run_id == "rb-wait"
@@ -138,9 +140,9 @@ def test_a_dry_run_reports_what_would_be_archived_and_dropped_and_changes_nothin
     h.build_migrated(conn)
     before_patients, before_links = h.patients(conn), h.links(conn)
     params = {"target_revision": settings.REV_BASELINE, "dry_run": True, "confirm": None}
-    steps.acquire_lease("rb-dry")
+    h.take_lease("rb-dry")
     plan = steps.preflight("rb-dry", params)
-    steps.release("rb-dry")
+    h.release_lease("rb-dry")
     assert plan["revisions_to_downgrade"] == list(reversed(settings.UPGRADE_ORDER))
     assert plan["would_archive"] == {"patients": 4, "invite": 3, "chat_session": 3, "user": 3}
     assert plan["would_drop"][settings.REV_CREATE_PATIENTS] == {"patients rows": 4}
@@ -166,7 +168,7 @@ def test_no_downgrade_drops_anything_before_the_archive_of_this_run_is_verified(
 def test_a_target_above_the_current_revision_is_refused_before_anything_changes(conn):
     h.build_migrated(conn)
     h.run_rollback("rb-first", settings.REV_UPDATE_INVITES)
-    steps.acquire_lease("rb-up")
+    h.take_lease("rb-up")
     with pytest.raises(DowngradeOutOfOrder):
         steps.preflight("rb-up", {"target_revision": settings.REV_UPDATE_PATIENTS, "dry_run": False,
                                   "confirm": "ROLLBACK"})
@@ -178,7 +180,7 @@ def test_the_dry_run_report_lists_counts_and_revisions_and_says_nothing_changed(
             "would_archive": {"patients": 4, "invite": 3, "chat_session": 3, "user": 3},
             "would_drop": {settings.REV_FINALIZE_INVITES: {"invites.patient_id NOT NULL": "dropped (no data)"}}}
     params = {"target_revision": settings.REV_UPDATE_PATIENTS, "dry_run": True, "confirm": None}
-    sections = steps.build_report_sections(params, {"preflight": plan}, [])
+    sections = rollback_report.build_report_sections(params, {"preflight": plan}, [])
     assert sections["status"] == "dry run"
     assert sections["summary"]["mode"].startswith("DRY RUN")
     assert sections["summary"]["would_archive_patients"] == 4

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from include.core import private_files as pf
+from include.core.errors import UnsafePath
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_a_symlink_is_never_written_through(tmp_path):
     assert outside.read_text() == "keep"
     folder_link = tmp_path / "runfolder"
     folder_link.symlink_to(tmp_path)
-    with pytest.raises(pf.UnsafePath):
+    with pytest.raises(UnsafePath):
         pf.ensure_dir(folder_link)
 
 

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from include.backfill.undo import undo_run
 from include.imports import pipeline
 from include.stewardship import review
-from include.stewardship.requests import Request, execute
+from include.stewardship.dispatch import execute
+from include.stewardship.request import Request
 from tests.backfill.legacy_rows import Legacy, at, backfill
 from tests.stewardship.conftest import ACCOUNT, TODAY, ctx, rows
 from tests.stewardship.conftest import execute as sql

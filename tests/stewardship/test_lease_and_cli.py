@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from include import cli
 from include.core import lease
 from include.core.locks import PipelineBusy
-from include.imports import pipeline
-from include.stewardship import requests
+from include.stewardship import dispatch
 from tests.stewardship.conftest import ACCOUNT, checksums, rows
 from tests.stewardship.conftest import execute as sql
 
@@ -28,26 +27,26 @@ def two_patients(steward_db: sa.Engine, app_env: str) -> sa.Engine:
 
 
 def test_a_stewardship_command_waits_for_the_lease_an_import_holds(two_patients, capsys):
-    pipeline.acquire_lease(two_patients, "clinic_patient_import", "night-1", wait_s=0)
+    lease.acquire_on(two_patients, "clinic_patient_import", "night-1", wait_s=0)
     before = checksums(two_patients)
     code = cli.main(["steward", "merge", "--survivor", "p-s", "--merged", "p-m", "--apply", "--confirm", "MERGE"])
     assert code == 3 and "clinic_patient_import run night-1" in capsys.readouterr().err
     assert checksums(two_patients) == before
     assert rows(two_patients, "SELECT count(*) FROM patient_pipeline.steward_action") == [(0,)]
-    pipeline.release_lease(two_patients, "night-1")
+    lease.release_on(two_patients, "night-1")
     assert cli.main(["steward", "merge", "--survivor", "p-s", "--merged", "p-m", "--apply", "--confirm", "MERGE"]) == 0
     assert rows(two_patients, "SELECT status FROM patients WHERE id = 'p-m'") == [("archived",)]
 
 
 def test_an_import_waits_while_a_stewardship_run_holds_the_lease(two_patients):
-    with pytest.raises(PipelineBusy, match="cli:steward"), requests.cli_lease(two_patients, "cli-1"):
-        pipeline.acquire_lease(two_patients, "clinic_patient_import", "night-1", wait_s=0)
+    with pytest.raises(PipelineBusy, match="cli:steward"), dispatch.cli_lease(two_patients, "cli-1"):
+        lease.acquire_on(two_patients, "clinic_patient_import", "night-1", wait_s=0)
     # serialized, not refused: an import that waits gets the lease as soon as stewardship releases it
     events: list[tuple[str, float]] = []
     holding = threading.Event()
 
     def steward() -> None:
-        with requests.cli_lease(two_patients, "cli-2"):
+        with dispatch.cli_lease(two_patients, "cli-2"):
             holding.set()
             time.sleep(1.5)
             events.append(("steward_released", time.monotonic()))
@@ -60,7 +59,7 @@ def test_an_import_waits_while_a_stewardship_run_holds_the_lease(two_patients):
     events.append(("import_acquired", time.monotonic()))
     t.join()
     assert [e[0] for e in sorted(events, key=lambda e: e[1])] == ["steward_released", "import_acquired"]
-    pipeline.release_lease(two_patients, "night-2")
+    lease.release_on(two_patients, "night-2")
 
 
 def test_cli_is_a_dry_run_by_default_and_records_the_os_user(two_patients, capsys):

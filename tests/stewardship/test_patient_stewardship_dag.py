@@ -106,8 +106,8 @@ def test_a_merge_through_the_dag_is_leased_recorded_reported_and_logs_no_phi(air
     assert report["results"][0]["status"] == "applied" and report["results"][0]["counts"]["invites_moved"] == 1
     # the refused run's report says why (the reason validate_request recorded), not "see the log"
     (refused_report,) = [r for r in reports if r["run_id"] == refused["run_id"]]
-    assert refused_report["error"].startswith("no action ran (confirmation_required: ")
-    assert refused_report["status"] == "failed: confirmation_required in validate_request"
+    assert refused_report["error"].startswith("no action ran (confirmation_missing: ")
+    assert refused_report["status"] == "failed: confirmation_missing in validate_request"
     assert [f["task_id"] for f in refused_report["failures"]] == ["validate_request"]
 
     home = Path(airflow_env["AIRFLOW_HOME"])

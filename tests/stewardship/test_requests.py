@@ -8,8 +8,11 @@ import json
 import pytest
 
 from include.core import settings
-from include.stewardship.errors import BadRequest, ConfirmationRequired
-from include.stewardship.requests import Request, execute, parse_decisions, read_input_file, validate
+from include.core.errors import ConfirmationMissing
+from include.stewardship.dispatch import execute
+from include.stewardship.errors import BadRequest
+from include.stewardship.input_files import parse_decisions, read_input_file
+from include.stewardship.request import Request, validate
 from tests.stewardship.conftest import ACCOUNT, ctx, rows
 from tests.stewardship.conftest import execute as sql
 
@@ -20,8 +23,8 @@ from tests.stewardship.conftest import execute as sql
     (Request(action="keep_separate", items=["import:1"], patients=["a", "b"]), BadRequest),
     (Request(action="dismiss", items=["not-a-key"]), BadRequest),
     (Request(action="export_worklist", night="06/01/2025"), BadRequest),
-    (Request(action="undo_import", file_id=3, dry_run=False, confirm="yes"), ConfirmationRequired),
-    (Request(action="merge", survivor_id="a", merged_id="b", dry_run=False), ConfirmationRequired),
+    (Request(action="undo_import", file_id=3, dry_run=False, confirm="yes"), ConfirmationMissing),
+    (Request(action="merge", survivor_id="a", merged_id="b", dry_run=False), ConfirmationMissing),
 ])
 def test_invalid_requests_fail_before_the_database(req, error):
     with pytest.raises(error):

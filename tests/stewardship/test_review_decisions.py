@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from include.stewardship import actions, review
-from include.stewardship.requests import Request, execute
+from include.stewardship.dispatch import execute
+from include.stewardship.request import Request
 from tests.stewardship.conftest import ACCOUNT, checksums, ctx, rows
 from tests.stewardship.conftest import execute as sql
 

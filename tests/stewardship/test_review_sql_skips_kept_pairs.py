@@ -8,7 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from include.imports.staging import run
-from include.stewardship.requests import Request, execute
+from include.stewardship.dispatch import execute
+from include.stewardship.request import Request
 from tests.stewardship.conftest import ACCOUNT, ctx, rows
 from tests.stewardship.conftest import execute as sql
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from include.imports import pipeline
-from include.stewardship.requests import Request, execute
+from include.stewardship.dispatch import execute
+from include.stewardship.request import Request
 from tests.stewardship.conftest import ACCOUNT, TODAY, checksums, ctx, rows
 from tests.stewardship.conftest import execute as sql
 

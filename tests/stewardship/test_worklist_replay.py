@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from include.core import settings
 from include.imports import pipeline
-from include.stewardship.requests import Request, execute
+from include.stewardship.dispatch import execute
+from include.stewardship.request import Request
 from tests.stewardship.conftest import TODAY, ctx, rows
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from include.core import run_report
-from include.imports import pipeline
-from include.migration import steps as migration_steps
+from include.core import report_models, run_report
+from include.imports import file_report
+from include.migration_run import report as migration_report
 
 MIGRATION_RUN = "manual__2026-12-01T20:00:00+00:00"
 IMPORT_RUN = "scheduled__2026-12-01T02:00:00+00:00"
@@ -32,7 +32,7 @@ def write_migration_report(run_id: str = MIGRATION_RUN, *, dry_run: bool = False
     gates = [{"rule": "all_invites_linked", "passed": True, "violations": 0, "sample_ids": [], "detail": ""},
              {"rule": "patient_names_present", "passed": False, "violations": 3, "sample_ids": ["pat-9"],
               "detail": "fix them"}]
-    sections = migration_steps.build_report_sections(params, results, gates)
+    sections = migration_report.build_report_sections(params, results, gates)
     folder = run_report.run_dir("patient_first_migration", run_id)
     run_report.write(folder, "patient_first_migration run", {"params": params, **sections})
     from include.gates import gx_gates
@@ -44,15 +44,15 @@ def write_migration_report(run_id: str = MIGRATION_RUN, *, dry_run: bool = False
 
 
 def write_import_night(run_id: str = IMPORT_RUN) -> None:
-    result = pipeline.FileResult(source_id="clinic-north-csv", file_id=7, status="done", rows_read=10, inserted=6,
+    result = report_models.FileResult(source_id="clinic-north-csv", file_id=7, status="done", rows_read=10, inserted=6,
                                  updated=2, unchanged=0, duplicates=0, quarantined=2, review_items=1,
                                  quarantined_by_reason={"invalid_email": 2}, notes_by_code={"phone_unparseable": 3},
                                  reconciled=True, gx_success=True)
-    pipeline._write_file_report(result, run_id)
-    folder = pipeline.run_dir(run_id)
+    file_report.write_file_report(result, run_id)
+    folder = file_report.run_dir(run_id)
     (folder / "imports" / "file_7_quarantine.csv").write_text(
         f"file_id,record_no,reason_code,name,email\n7,4,invalid_email,{QUARANTINED_NAME},{QUARANTINED_EMAIL}\n")
-    night = pipeline.NightSummary(run_id, {"clinic-north-csv": {
+    night = report_models.NightSummary(run_id, {"clinic-north-csv": {
         "account_id": "acct-1", "files": 1, "files_by_status": {"done": 1}, "rows_read": 10, "inserted": 6,
         "updated": 2, "unchanged": 0, "duplicates": 0, "quarantined": 2, "review_items": 1,
         "quarantined_by_reason": {"invalid_email": 2}}}, True, [], [], str(folder / "night_summary.json"))
@@ -64,7 +64,7 @@ ROLLBACK_RUN = "manual__2026-12-01T21:00:00+00:00"
 
 
 def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
-    from include.rollback import steps
+    from include.rollback import report as rollback_report
 
     params = {"target_revision": "20250526_legacy_baseline", "dry_run": False, "require_approval": True}
     results = {
@@ -75,7 +75,7 @@ def write_rollback_report(run_id: str = ROLLBACK_RUN) -> dict:
         "approve_rollback": {"chosen_options": ["Reject"], "responded_by_user": {"id": "ops", "name": "ops"},
                              "responded_at": "2026-12-01T21:01:00+00:00"},
     }
-    sections = steps.build_report_sections(params, results, [])
+    sections = rollback_report.build_report_sections(params, results, [])
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})
     return sections
@@ -88,7 +88,8 @@ REFUSED_ROLLBACK_RUN = "manual__2026-12-01T23:00:00+00:00"
 def write_stewardship_report(run_id: str = STEWARDSHIP_RUN) -> str:
     """A dismiss in dry run, written by the stewardship DAG's own report writer."""
     from include.stewardship.actions import Context
-    from include.stewardship.requests import Request, write_report
+    from include.stewardship.report import write_report
+    from include.stewardship.request import Request
 
     req = Request(action="dismiss", items=["import:12"], dry_run=True)
     results = [{"action": "dismiss", "status": "dry_run", "action_id": 41, "reason_code": "",
@@ -99,11 +100,11 @@ def write_stewardship_report(run_id: str = STEWARDSHIP_RUN) -> str:
 
 def write_refused_rollback_report(run_id: str = REFUSED_ROLLBACK_RUN) -> dict:
     """A real rollback without its confirmation: validate_confirm failed and recorded why."""
-    from include.rollback import steps
+    from include.rollback import report as rollback_report
 
     params = {"target_revision": "20250529_update_patients", "dry_run": False, "require_approval": True}
-    sections = steps.build_report_sections(params, {}, [])
-    steps.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
+    sections = rollback_report.build_report_sections(params, {}, [])
+    rollback_report.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
                                    "message": "a real rollback needs confirm = ROLLBACK; nothing was changed"}])
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})

@@ -66,12 +66,12 @@ def test_values_are_shown_as_words_never_as_python():
 
 
 def test_while_the_plan_approval_waits_the_report_tab_shows_the_plan_and_the_restore(api, runs_root, tokens):
-    from include.migration import steps as migration_steps
+    from include.migration_run import report as migration_report
 
     run_id = "manual__2026-12-02T08:00:00+00:00"
     plan = {"patients_to_create": 44_333, "invites_to_link": 50_000, "users_to_link": 19_677,
             "quarantined_invite_ids": [], "review_queue_invite_ids": []}
-    migration_steps.write_waiting_report(run_id, {"dry_run": False, "require_approval": True},
+    migration_report.write_waiting_report(run_id, {"dry_run": False, "require_approval": True},
                                          "waiting for approval: approval.approve_plan", plan, {"would_restore": 2_349})
     page = get(api, f"/genascope/runs/patient_first_migration/{quote(run_id, safe='')}/report", "viewer", tokens)
     assert page.status_code == 200, page.text

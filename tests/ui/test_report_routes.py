@@ -152,7 +152,7 @@ def test_import_report_shows_the_matchers_pass_counts_threshold_model_and_queue_
     import json
 
     from include.identity import steps
-    from include.imports import pipeline
+    from include.imports import file_report
 
     data = {"trigger": "night", "accounts": 1, "queued": 2, "failed_accounts": {},
             "queue_by_kind": {"probable_duplicate": {"open": 2, "merged": 1}, "name_dob_match": {"open": 1}},
@@ -163,7 +163,7 @@ def test_import_report_shows_the_matchers_pass_counts_threshold_model_and_queue_
                       "suppressed_decided": 0, "seconds": 1.2, "status": "done",
                       "decisions": {"precision": 1.0, "recall": 0.5, "decided_pairs": 3}}]}
     steps._write("clinic_patient_import", IMPORT_RUN, data)
-    assert json.loads((pipeline.run_dir(IMPORT_RUN) / "identity.json").read_text())["queued"] == 2
+    assert json.loads((file_report.run_dir(IMPORT_RUN) / "identity.json").read_text())["queued"] == 2
     page = get(api, f"{IMP}/report", "viewer", tokens).text
     assert "Identity matcher" in page and 'data-testid="identity-runs"' in page
     assert "genascope-default-v1" in page and "threshold 0.9" in page

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from include.core import alembic_driver, db, pipeline_schema, settings
+from include.core import alembic_driver, db, pipeline_schema, report_models, settings
 from include.imports import pipeline
 from tests.conftest import create_database, drop_database
 from tests.imports.readers.test_corpus import MANIFEST, TODAY, _input, _source
@@ -109,7 +109,7 @@ def test_corpus_case_through_the_database(case: dict[str, Any], corpus_engine: s
             assert reasons == want["change_reasons"], case["id"]
 
 
-def _check_reason_message(engine: sa.Engine, res: pipeline.FileResult, landing: Path, name: str,
+def _check_reason_message(engine: sa.Engine, res: report_models.FileResult, landing: Path, name: str,
                           contains: str | None) -> None:
     """A rejected or held file says why: the same PHI-free message in the result, the ledger and the sidecar."""
     assert res.reason_message, res.reason_code

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.imports import pipeline
+from include.imports import errors as import_errors
+from include.imports import file_report, pipeline
 from tests.imports.db.conftest import TODAY, patients, scalar
 
 ACCT = "acct-clinic-north"
@@ -106,7 +107,7 @@ def test_dry_run_counts_without_merging_or_moving(import_db, csv_source, drop_cs
 @pytest.mark.parametrize("stop_after", ["stage", "decide", "merge"])
 def test_a_run_interrupted_after_each_step_converges_when_rerun(import_db, csv_source, drop_csv, stop_after):
     path = drop_csv("a.csv", ROWS)
-    with pytest.raises(pipeline.SimulatedInterruption):
+    with pytest.raises(import_errors.SimulatedInterruption):
         run(import_db, csv_source, path, stop_after=stop_after)
     expected_status = {"stage": "staged", "decide": "staged", "merge": "merged"}[stop_after]
     assert scalar(import_db, "SELECT status FROM patient_pipeline.import_file") == expected_status
@@ -123,7 +124,7 @@ def test_a_run_interrupted_after_each_step_converges_when_rerun(import_db, csv_s
 
 def test_staged_rows_lost_after_a_crash_are_restaged(import_db, csv_source, drop_csv):
     path = drop_csv("a.csv", ROWS)
-    with pytest.raises(pipeline.SimulatedInterruption):
+    with pytest.raises(import_errors.SimulatedInterruption):
         run(import_db, csv_source, path, stop_after="stage")
     with import_db.begin() as conn:  # what crash recovery does to an UNLOGGED table
         conn.execute(sa.text("TRUNCATE patient_pipeline.import_staging"))
@@ -134,7 +135,7 @@ def test_staged_rows_lost_after_a_crash_are_restaged(import_db, csv_source, drop
 def test_quarantine_export_neutralizes_spreadsheet_formulas(import_db, csv_source, drop_csv):
     path = drop_csv("a.csv", ROWS[:3] + ['=HYPERLINK("x"),@Dee,-Dale,+1,,'])
     res = run(import_db, csv_source, path)
-    export = pipeline.run_dir("run-1") / "imports" / f"file_{res.file_id}_quarantine.csv"
+    export = file_report.run_dir("run-1") / "imports" / f"file_{res.file_id}_quarantine.csv"
     text = export.read_text()
     assert "'=HYPERLINK" in text and "'@Dee" in text and "'-Dale" in text and "'+1" in text
     assert ",=" not in text and ",@" not in text

@@ -10,9 +10,10 @@ import uuid
 
 import pytest
 
-from include.core import storage
+from include.core import report_models, storage
 from include.distributed.celery_stack import lay_out_landing
-from include.imports import pipeline
+from include.imports import errors as import_errors
+from include.imports import night, pipeline
 from tests.imports.db.conftest import TODAY, scalar
 
 
@@ -26,12 +27,12 @@ def s3_roots(s3_server, monkeypatch) -> tuple[str, str]:
     return landing, runs
 
 
-def _night(engine, landing: str, run_id: str) -> tuple[list[pipeline.FileResult], pipeline.NightSummary]:
+def _night(engine, landing: str, run_id: str) -> tuple[list[report_models.FileResult], report_models.NightSummary]:
     sources = {s.id: s for s in pipeline.resolve_sources()}
     found = pipeline.discover_files(None, landing)
     results = [pipeline.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
                for f in found]
-    return results, pipeline.night_summary(engine, run_id, today=TODAY)
+    return results, night.night_summary(engine, run_id, today=TODAY)
 
 
 def test_the_sample_night_runs_from_an_s3_landing_into_an_s3_runs_root(import_db, s3_roots, tmp_path):
@@ -78,7 +79,7 @@ def test_a_discovered_file_that_vanished_fails_naming_the_worker_host(import_db,
     found = pipeline.discover_files(["clinic-north-csv"], landing)
     assert len(found) == 1
     storage.path(found[0]["path"]).unlink()  # e.g. listed where this worker's disk is not
-    with pytest.raises(pipeline.FileVanished) as info:
+    with pytest.raises(import_errors.FileVanished) as info:
         pipeline.import_file(import_db, sources["clinic-north-csv"], found[0]["path"], run_id="night-gone",
                              today=TODAY)
     assert f"worker {storage.worker_host()}" in str(info.value) and "clear this task" in str(info.value)

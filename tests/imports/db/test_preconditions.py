@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.core import alembic_driver, settings
+from include.imports import errors as import_errors
 from include.imports import pipeline
 from tests.imports.db.conftest import TODAY
 
@@ -13,7 +14,7 @@ from tests.imports.db.conftest import TODAY
 def test_imports_need_revision_update_patients(engine, csv_source, drop_csv):
     with engine.connect() as conn:
         alembic_driver.upgrade(conn, settings.REV_CREATE_PATIENTS)
-    with pytest.raises(pipeline.ImportPreconditionFailed, match="20250529_update_patients"):
+    with pytest.raises(import_errors.ImportPreconditionFailed, match="20250529_update_patients"):
         pipeline.import_file(engine, csv_source, drop_csv("a.csv", ["a@example.com,A,B,,M1,"]), run_id="r",
                              today=TODAY)
 
@@ -21,7 +22,7 @@ def test_imports_need_revision_update_patients(engine, csv_source, drop_csv):
 def test_a_missing_account_fails_clearly_and_imports_nothing(import_db, csv_source, drop_csv):
     source = csv_source.with_overrides(account_id="acct-does-not-exist")
     path = drop_csv("a.csv", ["a@example.com,A,B,,M1,"])
-    with pytest.raises(pipeline.ImportPreconditionFailed, match="acct-does-not-exist"):
+    with pytest.raises(import_errors.ImportPreconditionFailed, match="acct-does-not-exist"):
         pipeline.import_file(import_db, source, path, run_id="r", today=TODAY)
     with import_db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM patient_pipeline.import_file")).scalar() == 0

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.core import pipeline_schema
-from include.imports import pipeline
+from include.imports import night, pipeline
 from include.imports.sources import SourceConfigError, source_from_dict
 from tests.imports.db.conftest import TODAY, patients, scalar
 
@@ -105,7 +105,7 @@ def test_field_issues_are_rows_per_field_without_values_and_summed_in_the_night_
     assert scalar(import_db, "SELECT field_issue_rows FROM patient_pipeline.import_file WHERE file_id = :f",
                   f=a.file_id) == 2
 
-    summary = pipeline.night_summary(import_db, "run-1", source_ids=None, today=TODAY, validate_patients=False)
+    summary = night.night_summary(import_db, "run-1", source_ids=None, today=TODAY, validate_patients=False)
     test_source = summary.sources[csv_source.id]
     assert test_source["field_issues"] == {"unparseable_phone": 2, "invalid_dob": 1, "invalid_email": 1}
     assert test_source["field_issue_rows"] == 3 and b.field_issue_rows == 1

@@ -7,16 +7,18 @@ import json
 import logging
 from pathlib import Path
 
-from include.imports import pipeline
+from include.core import report_models
+from include.imports import file_report, pipeline
+from include.imports import night as import_night
 from tests.imports.conftest import find_phi
 from tests.imports.db.conftest import TODAY, scalar
 
 
-def night(engine, landing_root: Path, run_id: str) -> tuple[list[pipeline.FileResult], pipeline.NightSummary]:
+def night(engine, landing_root: Path, run_id: str) -> tuple[list[report_models.FileResult], report_models.NightSummary]:
     sources = {s.id: s for s in pipeline.resolve_sources()}
     results = [pipeline.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
                for f in pipeline.discover_files(None, str(landing_root))]
-    return results, pipeline.night_summary(engine, run_id, today=TODAY)
+    return results, import_night.night_summary(engine, run_id, today=TODAY)
 
 
 def test_sample_night_reconciles_and_a_second_night_changes_nothing(import_db, sample_landing, phi_tokens,
@@ -43,7 +45,7 @@ def test_sample_night_reconciles_and_a_second_night_changes_nothing(import_db, s
     logged = caplog.text + capsys.readouterr().out
     for r in results:
         logged += json.dumps(r.as_xcom())
-    run_files = "".join(p.read_text() for p in pipeline.run_dir("night-1").rglob("*")
+    run_files = "".join(p.read_text() for p in file_report.run_dir("night-1").rglob("*")
                         if p.is_file() and not p.name.endswith("_quarantine.csv"))
     assert find_phi(logged, phi_tokens) == []
     assert find_phi(run_files, phi_tokens) == []

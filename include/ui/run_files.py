@@ -16,20 +16,17 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from include.core import pipeline_dags
+from include.core.errors import GenascopeError, UnsafePath
+
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-PIPELINE_DAGS = ("patient_first_migration", "patient_first_rollback", "clinic_patient_import", "patient_stewardship",
-                 "pipeline_housekeeping")
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-class UnsafePath(ValueError):
-    """A path segment from a request is not a plain name (traversal, hidden file, unknown DAG)."""
-
-
-class ReportNotFound(FileNotFoundError):
+class ReportNotFound(GenascopeError, FileNotFoundError):
     """The run folder or the file in it does not exist (the run has not written it yet)."""
 
 
@@ -47,15 +44,17 @@ def runs_root() -> ObjectStoragePath:
 
 
 def run_folder_name(run_id: str) -> str:
-    """The folder name the writer uses for ``run_id`` (the same rule as ``run_report.run_dir``)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    """The folder name the writer uses for ``run_id`` (``run_report.folder_name``), checked."""
+    from include.core import run_report
+
+    safe = run_report.folder_name(run_id)
     if not _SEGMENT.match(safe) or safe.strip(".") == "":
         raise UnsafePath("not a run id")
     return safe
 
 
 def check_dag_id(dag_id: str) -> str:
-    if dag_id not in PIPELINE_DAGS:
+    if dag_id not in pipeline_dags.DAG_IDS:
         raise UnsafePath(f"not a pipeline DAG: {dag_id[:64]!r}")
     return dag_id
 
