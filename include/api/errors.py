@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from include.core.errors import GenascopeError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -43,7 +45,7 @@ REASON_HELP = {
 }
 
 
-class Problem(Exception):
+class Problem(GenascopeError):
     """An error answered as problem+json: HTTP status, stable code, PHI-free detail, optional extras."""
 
     def __init__(self, status: int, code: str, detail: str, *, title: str | None = None,

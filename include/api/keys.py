@@ -20,10 +20,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from include.core.errors import GenascopeError
+
 KEY_RE = re.compile(r"gsk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
-class UnknownApiKey(LookupError):
+class UnknownApiKey(GenascopeError, LookupError):
     """No such API key (the CLI's revoke)."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from include.api.errors import Problem, problem_response
+from include.core.errors import GenascopeError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -29,7 +30,7 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message],
 UPLOAD_SUFFIX = "/import-csv"
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(GenascopeError, HTTPException):
     """Raised while the body streams in (an HTTPException, so FastAPI's body parsing passes it through)."""
 
     def __init__(self, limit: int) -> None:

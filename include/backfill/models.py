@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from include.core import settings
+from include.core.errors import GenascopeError
 
 
-class BackfillError(RuntimeError):
+class BackfillError(GenascopeError, RuntimeError):
     """Base class of the backfill's own errors."""
 
 

@@ -43,13 +43,14 @@ from include.bench.harness import (
     vacuum_analyze,
 )
 from include.core import alembic_driver, db, settings
+from include.core.errors import GenascopeError
 
 MIGRATION_DAG = "patient_first_migration"
 IMPORT_DAG = "clinic_patient_import"
 SOURCES_ENV = "GENASCOPE_CLINIC_SOURCES"
 
 
-class E2EBenchError(RuntimeError):
+class E2EBenchError(GenascopeError, RuntimeError):
     """An end-to-end DAG run did not succeed (the task log file named in the message says why)."""
 
 

@@ -25,6 +25,7 @@ import psycopg
 import sqlalchemy as sa
 
 from include.core import db, embedded_db
+from include.core.errors import GenascopeError
 
 #: Invites (backfill) and clinic CSV rows (import) per size label.
 SIZES: dict[str, int] = {"S": 10_000, "M": 100_000, "L": 1_000_000}
@@ -33,7 +34,7 @@ DB_PREFIX = "gs_bench"
 FILE_COPY_ABOVE_BYTES = 512 * 2**20
 
 
-class BenchSetupError(RuntimeError):
+class BenchSetupError(GenascopeError, RuntimeError):
     """The benchmark could not prepare its server or databases; the message says what to check."""
 
 

@@ -34,11 +34,12 @@ from include.bench.harness import (
     vacuum_analyze,
 )
 from include.core import alembic_driver, pipeline_schema, settings
+from include.core.errors import GenascopeError
 
 RSS_LIMIT_MB = 600.0
 
 
-class ImportCountsMismatch(RuntimeError):
+class ImportCountsMismatch(GenascopeError, RuntimeError):
     """P's counts did not reconcile (rows read != inserted + updated + unchanged + duplicates + quarantined)."""
 
 

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from include.bench.harness import run_in_child
 from include.core import db
+from include.core.errors import GenascopeError
 
 #: The staging table of C0/C1 (unlogged, like the project's import_staging; no index).
 STAGING_DDL = """
@@ -57,7 +58,7 @@ DATE_OK_OLD = r"s.date_of_birth ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])$'"
 BLOCK = 1 << 20
 
 
-class ImportBenchError(RuntimeError):
+class ImportBenchError(GenascopeError, RuntimeError):
     """A benchmark import path failed; the message names the path (never row values)."""
 
 

@@ -40,6 +40,7 @@ from include.bench.harness import (
     say,
 )
 from include.core import settings
+from include.core.errors import GenascopeError
 
 HEADING = "## Growth (make bench-scale)"
 #: Invites per size label; the bar compares the largest with "1M" (L of the default run).
@@ -48,7 +49,7 @@ BASE = "1M"
 GROWTH_LIMIT = 1.2
 
 
-class ScaleBenchError(RuntimeError):
+class ScaleBenchError(GenascopeError, RuntimeError):
     """P failed in its child process; the message names the exception type only (never values)."""
 
 

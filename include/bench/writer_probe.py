@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from include.core import db
+from include.core.errors import GenascopeError
 
 #: SQLSTATE 55P03 lock_not_available: the operation waited ``lock_timeout`` and gave up.
 LOCK_NOT_AVAILABLE = "55P03"
@@ -28,7 +29,7 @@ _INSERT = ("INSERT INTO invites (id, email, first_name, last_name, invite_token,
 _UPDATE = "UPDATE invites SET status = %s, updated_at = now() WHERE id = %s"
 
 
-class WriterProbeError(RuntimeError):
+class WriterProbeError(GenascopeError, RuntimeError):
     """The probe could not prepare (no clinician or no invite to update); seed the database first."""
 
 
