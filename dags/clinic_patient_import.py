@@ -125,23 +125,23 @@ def clinic_patient_import():
         from airflow.sdk import Variable
 
         from include.core.dag_support import fail_without_retry
-        from include.imports import pipeline
+        from include.imports import file_import
         from include.imports.sources import SourceConfigError
 
         root = params["landing_root"] or Variable.get(LANDING_ROOT_VARIABLE, default=None)
         try:
-            return pipeline.discover_files(params["source_ids"] or None, root or None)
+            return file_import.discover_files(params["source_ids"] or None, root or None)
         except SourceConfigError as exc:  # the sources document is broken: a retry cannot fix it
             fail_without_retry(exc)
 
     @task(pool=settings.APP_DB_POOL, max_active_tis_per_dagrun=1)
     def import_file(file: dict[str, str], params: dict | None = None) -> dict:
         from include.core.db import app_engine
-        from include.imports import pipeline
+        from include.imports import file_import
 
         run_lifecycle.check_lease()
         _, run_id = _run_ids()
-        return pipeline.import_file_task(app_engine(), file["source_id"], file["path"], run_id=run_id,
+        return file_import.import_file_task(app_engine(), file["source_id"], file["path"], run_id=run_id,
                                          dry_run=bool(params["dry_run"]))
 
     @task(pool=settings.APP_DB_POOL, trigger_rule="none_failed", outlets=[PATIENTS_IMPORTED])

@@ -3,7 +3,7 @@
 One fresh database (at 20250529_update_patients) with four empty accounts, the same generated rows for the
 file and for the API:
 
-- **file**: the rows as a platform-header CSV through ``include.imports.pipeline.import_file`` (the nightly
+- **file**: the rows as a platform-header CSV through ``include.imports.file_import.import_file`` (the nightly
   import's task body, with its GX gate), in this process;
 - **bulk**: the same rows through a real API server (``python -m include.api`` in a subprocess, httpx),
   ``per_call`` rows per ``POST /api/patients/bulk`` (10,000, the limit);
@@ -133,7 +133,7 @@ def _prepare(server: Server) -> tuple[str, str]:
 
 
 def _file_import(uri: str, rows: list[dict[str, str]], work: Path, out: ApiBench) -> None:
-    from include.imports import pipeline
+    from include.imports import file_import
     from include.imports.sources import source_from_dict
 
     landing = work / "landing" / "bench"
@@ -150,7 +150,7 @@ def _file_import(uri: str, rows: list[dict[str, str]], work: Path, out: ApiBench
     settings.RUNS_DIR = work / "runs"
     try:
         t0 = time.perf_counter()
-        result = pipeline.import_file(engine, source, str(path), run_id="bench-api-file")
+        result = file_import.import_file(engine, source, str(path), run_id="bench-api-file")
         out.file.add(result.rows_read, time.perf_counter() - t0)
     finally:
         settings.RUNS_DIR = old_runs
@@ -306,7 +306,7 @@ def _write_csv(path: Path, n: int, tag: str) -> None:
 def _import_child(queue, uri: str, landing: str, path: str, runs: str) -> None:
     """The big import of the same account, in its own process (what the nightly DAG's task does)."""
     from include.core import settings as s
-    from include.imports import pipeline
+    from include.imports import file_import
     from include.imports.sources import source_from_dict
 
     s.RUNS_DIR = Path(runs)
@@ -315,7 +315,7 @@ def _import_child(queue, uri: str, landing: str, path: str, runs: str) -> None:
     engine = engine_for(uri)
     t0 = time.perf_counter()
     try:
-        result = pipeline.import_file(engine, source, path, run_id="bench-api-during")
+        result = file_import.import_file(engine, source, path, run_id="bench-api-during")
         queue.put({"status": result.status, "rows": result.rows_read, "inserted": result.inserted,
                    "seconds": time.perf_counter() - t0})
     except Exception as exc:  # noqa: BLE001  (type only: no values)

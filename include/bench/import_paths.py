@@ -168,7 +168,7 @@ def _project_p_child(out: Any, uri: str, source_entry: dict[str, Any], location:
     """Runs in the spawned child: import one file, report seconds, result and ru_maxrss through ``out``."""
     try:
         from include.core import settings
-        from include.imports.pipeline import import_file
+        from include.imports.file_import import import_file
         from include.imports.sources import source_from_dict
 
         settings.RUNS_DIR = Path(runs_dir)

@@ -124,7 +124,7 @@ def render(meta: dict[str, Any], backfill: BackfillBench | None, imports: Import
     if imports is not None:
         lines += ["## Import (one clinic CSV → patients)", "",
                   f"Template: legacy set migrated to finalize; the bench account has {imports.account_rows:,} patients. "
-                  "rows = data rows of the file. P = `include.imports.pipeline.import_file` in a spawned child "
+                  "rows = data rows of the file. P = `include.imports.file_import.import_file` in a spawned child "
                   "process (peak RSS = its `ru_maxrss`).", "",
                   "| path | size | rows | median s | rows/s | seconds per repeat |", "|---|---|---|---|---|---|"]
         lines += _timing_rows([*imports.b2.values(), *imports.c0.values(), *imports.c1.values(), *imports.p.values()])

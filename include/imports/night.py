@@ -15,8 +15,8 @@ from include.core import pipeline_schema, private_files
 from include.core.errors import GateFailed
 from include.core.report_models import NightSummary
 from include.imports import gx_gate, ledger, merge, staging
+from include.imports.file_import import resolve_sources, today_utc
 from include.imports.file_report import run_dir
-from include.imports.pipeline import resolve_sources, today_utc
 
 log = logging.getLogger(__name__)
 

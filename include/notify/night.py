@@ -121,7 +121,7 @@ def check_night_task(source_ids: list[str] | None, *, dry_run: bool = False) -> 
     from airflow.sdk import get_current_context
 
     from include.core.db import app_engine
-    from include.imports import ledger, pipeline
+    from include.imports import file_import, ledger
     from include.notify import channels
     from include.notify import settings as notify_settings
     from include.notify.callbacks import NightNeedsAttention
@@ -130,7 +130,7 @@ def check_night_task(source_ids: list[str] | None, *, dry_run: bool = False) -> 
     ctx = get_current_context()
     ti, dag_id, run_id = ctx["ti"], ctx["dag"].dag_id, ctx["run_id"]
     settings = notify_settings.load()
-    sources = pipeline.resolve_sources(source_ids)
+    sources = file_import.resolve_sources(source_ids)
     with app_engine().connect() as conn:
         rows = ledger.rows_for_run(conn, run_id)
         conn.commit()

@@ -9,7 +9,7 @@ nature; it is written to the run folder, never to a log.
 worklist itself, edited, is such a file: its extra columns are ignored and neutralized cells are read
 back as typed). Per original file, the corrected records (a corrected cell replaces the value as read;
 an empty cell keeps it) are written as one CSV with the platform header and imported through the normal
-path (``include.imports.pipeline.import_file``: ledger, staging, decisions, gate, merge, reconciliation)
+path (``include.imports.file_import.import_file``: ledger, staging, decisions, gate, merge, reconciliation)
 as a new ledger entry whose ``replay_of`` is the original file. The original quarantine rows are then
 resolved (``replayed``) with a pointer to the new file and record (``resolved_file_id``,
 ``resolved_record_no``; and ``steward_replay_record``).
@@ -219,7 +219,7 @@ def replay_source(source: SourceConfig, landing_dir: Path) -> SourceConfig:
 
 def replay_corrections(engine: sa.Engine, ctx: Context, corrections_text: str, run_id: str) -> list[ActionResult]:
     """Replay the corrections (one new ledger entry per original file); see the module docstring."""
-    from include.imports import pipeline
+    from include.imports import file_import
 
     corrections = read_corrections(corrections_text)
     sources = load_sources()
@@ -240,11 +240,11 @@ def replay_corrections(engine: sa.Engine, ctx: Context, corrections_text: str, r
         for c in sorted(corrections, key=lambda c: (c.file_id, c.record_no)):
             by_file.setdefault(c.file_id, []).append(c)
         for orig_file_id, group in by_file.items():
-            results.append(_replay_file(conn, engine, ctx, pipeline, sources, targets, orig_file_id, group, run_id))
+            results.append(_replay_file(conn, engine, ctx, file_import, sources, targets, orig_file_id, group, run_id))
     return results
 
 
-def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, pipeline: Any,
+def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, file_import: Any,
                  sources: dict[str, SourceConfig], targets: dict[tuple[int, int], sa.Row], orig_file_id: int,
                  group: list[Correction], run_id: str) -> ActionResult:
     source = sources[targets[(orig_file_id, group[0].record_no)].source_id]
@@ -264,7 +264,7 @@ def _replay_file(conn: sa.Connection, engine: sa.Engine, ctx: Context, pipeline:
             values.update(c.values)
             out.writerow([values[k] for k in REPLAY_HEADER])
     try:
-        result = pipeline.import_file(engine, replay_source(source, landing_dir), str(path), run_id=run_id,
+        result = file_import.import_file(engine, replay_source(source, landing_dir), str(path), run_id=run_id,
                                       dry_run=ctx.dry_run)
     except Exception:
         with conn.begin():

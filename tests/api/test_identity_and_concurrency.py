@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from include.api import keys
 from include.core import settings
-from include.imports import pipeline
+from include.imports import file_import
 from include.imports.sources import load_sources
 from tests.api.conftest import ACCT_A, start_server
 
@@ -192,7 +192,7 @@ def test_threads_processes_bulk_calls_and_two_files_creating_the_same_people_mak
     def import_one(i: int) -> None:
         start.wait()
         try:
-            file_results.append(pipeline.import_file(api_env.engine, sources[i], paths[i], run_id=f"race-{i}"))
+            file_results.append(file_import.import_file(api_env.engine, sources[i], paths[i], run_id=f"race-{i}"))
         except Exception as exc:  # noqa: BLE001  (reported below by type only)
             errors.append(f"file {type(exc).__name__}")
 

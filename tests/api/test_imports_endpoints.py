@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from include.core import settings
-from include.imports import pipeline
+from include.imports import file_import
 from include.imports.sources import load_sources
 from tests.api.conftest import free_port, start_server
 
@@ -57,8 +57,8 @@ def test_an_upload_lands_registers_and_is_imported_by_the_pipeline(server, api_e
     # the nightly import (the DAG's task body) takes it: same ledger row, resumed
     monkeypatch.setattr(settings, "RUNS_DIR", api_env.runs_dir)
     source = load_sources()["upload-acct-clinic-north"]
-    (found,) = pipeline.discover_files([source.id], str(api_env.landing_root))
-    result = pipeline.import_file(api_env.engine, source, found["path"], run_id="night-1")
+    (found,) = file_import.discover_files([source.id], str(api_env.landing_root))
+    result = file_import.import_file(api_env.engine, source, found["path"], run_id="night-1")
     assert (result.file_id, result.status, result.inserted, result.quarantined) == (body["file_id"], "done", 3, 1)
     status = server.client.get(body["status_url"], headers=api_env.headers()).json()
     assert (status["status"], status["rows_read"], status["inserted"], status["quarantined"], status["reconciled"]) == (

@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from include.core import settings
-from include.imports import pipeline
+from include.imports import file_import
 from include.imports.sources import load_sources
 from tests.api.conftest import ACCT_B
 
@@ -105,7 +105,7 @@ def test_the_same_rows_through_the_api_and_a_csv_file_give_the_same_patients_and
     path = landing / "incoming" / "parity.csv"
     path.write_text(buf.getvalue(), encoding="utf-8")
     monkeypatch.setattr(settings, "RUNS_DIR", tmp_path / "runs")
-    file_result = pipeline.import_file(api_env.engine, source, str(path), run_id="parity")
+    file_result = file_import.import_file(api_env.engine, source, str(path), run_id="parity")
     assert file_result.status == "done"
 
     # the API: the same rows as JSON (empty cells as empty strings, as the CSV has them)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from include.identity import matcher
-from include.imports import pipeline
+from include.imports import file_import
 from tests.identity.conftest import queue
 from tests.stewardship.conftest import (  # noqa: F401 - fixtures
     csv_source,
@@ -30,7 +30,7 @@ def test_an_import_night_queues_a_typo_copy_and_not_a_twin(steward_db, drop_csv,
         "jon.whitfield@mail.example,Marcus,Whitfield,+16175550143,MRN-2,1972-03-08",  # the twin
         "amelia@web.example,Amelia,Stone,,MRN-3,1990-11-02",
     ])
-    pipeline.import_file_task(steward_db, SOURCE, first, run_id="night-1")
+    file_import.import_file_task(steward_db, SOURCE, first, run_id="night-1")
     night1 = matcher.run_night(steward_db, "night-1", cfg)
     assert [r.new_patients for r in night1.runs] == [3]
     assert queue(steward_db) == []  # the twin is not a probable duplicate
@@ -38,7 +38,7 @@ def test_an_import_night_queues_a_typo_copy_and_not_a_twin(steward_db, drop_csv,
     second = drop_csv("night2.csv", [  # the same person from the other system: a typo, another e-mail and MRN
         "jw72@post.example,Jonahtan,Whitfield,+16175550143,MRN-9,1972-03-08",
     ])
-    pipeline.import_file_task(steward_db, SOURCE, second, run_id="night-2")
+    file_import.import_file_task(steward_db, SOURCE, second, run_id="night-2")
     night2 = matcher.run_night(steward_db, "night-2", cfg)
     assert [(r.new_patients, r.queued) for r in night2.runs] == [(1, 1)]
     orig, typo = _patient_id(steward_db, "MRN-1"), _patient_id(steward_db, "MRN-9")

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.backfill.undo import undo_run
-from include.imports import pipeline
+from include.imports import file_import
 from include.stewardship import review
 from include.stewardship.dispatch import execute
 from include.stewardship.request import Request
@@ -65,7 +65,7 @@ def test_a_reimport_of_the_same_file_does_not_queue_a_pair_kept_separate(steward
                                            "zed@example.com,Zed,Unrelated,,MRN-10,1980-05-05"])
     original = tmp_path / "original.csv"
     shutil.copyfile(path, original)
-    first = pipeline.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
+    first = file_import.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
     assert (first.status, first.reason_code, first.quarantined_by_reason, first.inserted, first.review_items) == ("done", None, {}, 2, 1)
     with steward_db.connect() as conn:
         (item,) = review.review_items(conn)
@@ -77,7 +77,7 @@ def test_a_reimport_of_the_same_file_does_not_queue_a_pair_kept_separate(steward
     assert undone.counts["removed"] == 2
     again_path = Path(csv_source.incoming()) / "north_20250601.csv"
     shutil.copyfile(original, again_path)
-    again = pipeline.import_file(steward_db, csv_source, str(again_path), run_id="night-2", today=TODAY)
+    again = file_import.import_file(steward_db, csv_source, str(again_path), run_id="night-2", today=TODAY)
     assert (again.status, again.inserted) == ("done", 2)
     queued = rows(steward_db, "SELECT candidate_patient_id FROM patient_pipeline.import_review WHERE file_id = :f",
                   f=again.file_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from include.imports import pipeline
+from include.imports import file_import
 from include.stewardship.dispatch import execute
 from include.stewardship.request import Request
 from tests.stewardship.conftest import ACCOUNT, TODAY, checksums, ctx, rows
@@ -47,7 +47,7 @@ def test_undo_restores_previous_values_and_removes_only_unlinked_inserts(steward
         "dee@example.com,Dee,New,,MRN-4,1991-04-04",         # insert, an invite links to it later
         "eve@example.com,,NoFirst,,MRN-5,1992-05-05",        # quarantined
     ])
-    result = pipeline.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
+    result = file_import.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
     assert (result.status, result.inserted, result.updated, result.quarantined) == ("done", 2, 2, 1)
     assert rows(steward_db, "SELECT patient_id, changed_fields, previous_values->>'last_name', "
                             "previous_values->>'date_of_birth', previous_values->>'updated_at' "
@@ -85,7 +85,7 @@ def test_undo_of_an_unlinked_file_is_byte_identical_and_reimport_gives_the_same_
                                            "bob@example.com,Bob,Stone,,MRN-2,1961-02-02",
                                            "cy@example.com,Cy,New,,MRN-3,1990-03-03"])
     shutil.copyfile(path, tmp_path / "bytes.csv")
-    first = pipeline.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
+    first = file_import.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
     after_first = rows(steward_db, CONTENT)
     counts_first = (first.inserted, first.updated, first.unchanged, first.quarantined)
 
@@ -94,7 +94,7 @@ def test_undo_of_an_unlinked_file_is_byte_identical_and_reimport_gives_the_same_
 
     again = Path(csv_source.incoming()) / "north_20250601.csv"
     shutil.copyfile(tmp_path / "bytes.csv", again)
-    second = pipeline.import_file(steward_db, csv_source, str(again), run_id="night-2", today=TODAY)
+    second = file_import.import_file(steward_db, csv_source, str(again), run_id="night-2", today=TODAY)
     assert second.status == "done" and second.file_id != first.file_id
     assert (second.inserted, second.updated, second.unchanged, second.quarantined) == counts_first == (1, 2, 0, 0)
     assert rows(steward_db, CONTENT) == after_first
@@ -106,7 +106,7 @@ def test_a_dry_run_undo_changes_nothing_and_undo_is_refused_twice_or_for_an_unfi
         steward_db, csv_source, drop_csv):
     seed(steward_db)
     path = drop_csv("north_20250601.csv", ["ann@example.com,Ann,Lee-Smith,,MRN-1,1970-01-01"])
-    result = pipeline.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
+    result = file_import.import_file(steward_db, csv_source, path, run_id="night-1", today=TODAY)
     after = checksums(steward_db)
     dry = undo(steward_db, result.file_id, dry_run=True)
     assert dry.status == "dry_run" and dry.counts["restored"] == 1
@@ -116,7 +116,7 @@ def test_a_dry_run_undo_changes_nothing_and_undo_is_refused_twice_or_for_an_unfi
     again = undo(steward_db, result.file_id)
     assert (again.status, again.reason_code) == ("refused", "already_undone")
     held = drop_csv("north_20250602.csv", [",,A,,,", ",,B,,,"])
-    held_result = pipeline.import_file(steward_db, csv_source, held, run_id="night-2", today=TODAY)
+    held_result = file_import.import_file(steward_db, csv_source, held, run_id="night-2", today=TODAY)
     assert held_result.status == "held"
     refused = undo(steward_db, held_result.file_id)
     assert (refused.status, refused.reason_code) == ("refused", "not_done")

@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from include.core import settings
-from include.imports import pipeline
+from include.imports import file_import
 from include.stewardship.dispatch import execute
 from include.stewardship.request import Request
 from tests.stewardship.conftest import TODAY, ctx, rows
@@ -27,7 +27,7 @@ def _import_with_quarantine(engine: sa.Engine, csv_source, drop_csv) -> int:
         "dan@example.com,Dan,Two,,MRN-7,1972-01-01",
         "eli@example.com,Eli,Three,,MRN-8,1973-01-01",
     ])
-    result = pipeline.import_file(engine, csv_source, path, run_id="night-1", today=TODAY)
+    result = file_import.import_file(engine, csv_source, path, run_id="night-1", today=TODAY)
     assert (result.status, result.inserted, result.quarantined) == ("done", 4, 2)
     return int(result.file_id)
 

@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.core import alembic_driver, db, pipeline_schema, report_models, settings
-from include.imports import pipeline
+from include.imports import file_import
 from tests.conftest import create_database, drop_database
 from tests.imports.readers.test_corpus import MANIFEST, TODAY, _input, _source
 
@@ -65,7 +65,7 @@ def test_corpus_case_through_the_database(case: dict[str, Any], corpus_engine: s
     with corpus_engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO accounts (id, name) VALUES (:a, :a) ON CONFLICT DO NOTHING"), {"a": account})
 
-    res = pipeline.import_file(corpus_engine, source, str(dest), run_id=f"corpus-{case['id']}", today=TODAY)
+    res = file_import.import_file(corpus_engine, source, str(dest), run_id=f"corpus-{case['id']}", today=TODAY)
 
     with corpus_engine.connect() as conn:
         n_patients = conn.execute(sa.text("SELECT count(*) FROM patients WHERE account_id = :a"), {"a": account}).scalar()

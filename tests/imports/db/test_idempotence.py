@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.imports import errors as import_errors
-from include.imports import file_report, pipeline
+from include.imports import file_import, file_report
 from tests.imports.db.conftest import TODAY, patients, scalar
 
 ACCT = "acct-clinic-north"
@@ -24,7 +24,7 @@ ROWS = [
 
 
 def run(engine, source, path, run_id="run-1", **kw):
-    return pipeline.import_file(engine, source, path, run_id=run_id, today=TODAY, **kw)
+    return file_import.import_file(engine, source, path, run_id=run_id, today=TODAY, **kw)
 
 
 def snapshot(engine) -> list[tuple]:

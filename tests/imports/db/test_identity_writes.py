@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from include.imports import merge, pipeline
+from include.imports import file_import, merge
 from include.imports.readers import read_records
 from tests.imports.db.conftest import TODAY, patients
 
@@ -19,7 +19,7 @@ ACCT = "acct-clinic-north"
 
 
 def run(engine, source, path, run_id="run-1"):
-    return pipeline.import_file(engine, source, path, run_id=run_id, today=TODAY)
+    return file_import.import_file(engine, source, path, run_id=run_id, today=TODAY)
 
 
 @pytest.fixture

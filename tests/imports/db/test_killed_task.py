@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from include.core import settings
-from include.imports import pipeline
+from include.imports import file_import
 from tests.imports.db.conftest import TODAY, scalar
 
 CHILD = """
@@ -51,7 +51,7 @@ def test_sigkill_between_copy_and_merge_then_rerun_converges(import_db, csv_sour
             child.kill()
     assert scalar(import_db, "SELECT count(*) FROM patients") == 0  # killed before the merge
 
-    res = pipeline.import_file(import_db, csv_source, path, run_id="rerun", today=TODAY)
+    res = file_import.import_file(import_db, csv_source, path, run_id="rerun", today=TODAY)
     assert (res.status, res.rows_read, res.inserted, res.reconciled) == ("done", 20_000, 20_000, True)
     assert scalar(import_db, "SELECT count(*) FROM patients") == 20_000
     assert scalar(import_db, "SELECT attempts FROM patient_pipeline.import_file") == 2

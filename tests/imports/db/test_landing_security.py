@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from include.imports import landing, pipeline
+from include.imports import file_import, landing
 from tests.imports.db.conftest import TODAY, scalar
 
 ROWS = ["sym.one@mail.example,Symone,Linkfollow,+15550109999,SYM-1,1980-01-02"]
@@ -41,7 +41,7 @@ def test_a_symlink_in_incoming_is_refused_with_its_reason_and_nothing_is_importe
     assert landing.incoming_files(csv_source) == []
     assert "refused (symlink_refused)" in caplog.text and csv_source.id in caplog.text
     with pytest.raises(landing.LandingRefused) as refused:  # a path handed to the task directly
-        pipeline.import_file(import_db, csv_source, str(link), run_id="sym-1", today=TODAY)
+        file_import.import_file(import_db, csv_source, str(link), run_id="sym-1", today=TODAY)
     assert refused.value.reason_code == "symlink_refused"
     _nothing_imported(import_db)
     assert link.is_symlink() and pointed.read_bytes() == before  # nothing moved, nothing read or changed
@@ -55,7 +55,7 @@ def test_a_delivery_swapped_for_a_symlink_after_discovery_is_refused(import_db, 
     os.unlink(path)
     os.symlink(secret, path)
     with pytest.raises(landing.LandingRefused, match="symlink_refused"):
-        pipeline.import_file(import_db, csv_source, path, run_id="sym-2", today=TODAY)
+        file_import.import_file(import_db, csv_source, path, run_id="sym-2", today=TODAY)
     with pytest.raises(landing.LandingRefused):  # the O_NOFOLLOW open refuses on its own as well
         landing.open_delivery(path)
     _nothing_imported(import_db)
@@ -106,7 +106,7 @@ def test_a_landing_root_outside_the_allow_list_is_refused_before_anything_is_rea
         import_db, sample_landing, allow_only, no_listing, tmp_path, root):
     value = root.format(tmp=tmp_path, allowed=allow_only)
     with pytest.raises(landing.LandingRefused) as refused:
-        pipeline.discover_files(None, value)
+        file_import.discover_files(None, value)
     assert refused.value.reason_code == "landing_root_refused" and "allowed roots" in str(refused.value)
     assert no_listing == []
     assert os.listdir(sample_landing / "clinic-north" / "incoming")  # the files are where they were
@@ -116,12 +116,12 @@ def test_a_symlink_inside_an_allowed_root_pointing_out_of_it_is_refused(import_d
                                                                      no_listing):
     (allow_only / "clinics").symlink_to(sample_landing)
     with pytest.raises(landing.LandingRefused, match="not in the allow-list"):
-        pipeline.discover_files(None, str(allow_only / "clinics"))
+        file_import.discover_files(None, str(allow_only / "clinics"))
 
 
 def test_an_allowed_root_is_accepted(import_db, sample_landing, allow_only):
     target = allow_only / "clinics"
     os.replace(sample_landing, target)
-    found = pipeline.discover_files(None, str(target))
+    found = file_import.discover_files(None, str(target))
     assert {f["source_id"] for f in found} == {"clinic-north-csv", "clinic-east-fhir", "clinic-west-hl7"}
     assert landing.check_landing_root("s3://clinic-bucket/landing/night-2") == "s3://clinic-bucket/landing/night-2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from include.imports import ledger, merge, pipeline, staging
+from include.imports import file_import, ledger, merge, staging
 from include.imports.records import RawRecord
 from tests.imports.db.conftest import TODAY, patients, scalar
 
@@ -12,7 +12,7 @@ ACCT = "acct-clinic-north"
 
 
 def run(engine, source, path, run_id="run-1", **kw):
-    return pipeline.import_file(engine, source, path, run_id=run_id, today=TODAY, **kw)
+    return file_import.import_file(engine, source, path, run_id=run_id, today=TODAY, **kw)
 
 
 def seed(engine, rows: list[dict]) -> None:

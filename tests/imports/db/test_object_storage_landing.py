@@ -13,7 +13,7 @@ import pytest
 from include.core import report_models, storage
 from include.distributed.celery_stack import lay_out_landing
 from include.imports import errors as import_errors
-from include.imports import night, pipeline
+from include.imports import file_import, night
 from tests.imports.db.conftest import TODAY, scalar
 
 
@@ -28,9 +28,9 @@ def s3_roots(s3_server, monkeypatch) -> tuple[str, str]:
 
 
 def _night(engine, landing: str, run_id: str) -> tuple[list[report_models.FileResult], report_models.NightSummary]:
-    sources = {s.id: s for s in pipeline.resolve_sources()}
-    found = pipeline.discover_files(None, landing)
-    results = [pipeline.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
+    sources = {s.id: s for s in file_import.resolve_sources()}
+    found = file_import.discover_files(None, landing)
+    results = [file_import.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
                for f in found]
     return results, night.night_summary(engine, run_id, today=TODAY)
 
@@ -75,12 +75,12 @@ def test_the_sample_night_runs_from_an_s3_landing_into_an_s3_runs_root(import_db
 
 def test_a_discovered_file_that_vanished_fails_naming_the_worker_host(import_db, s3_roots):
     landing, _ = s3_roots
-    sources = {s.id: s for s in pipeline.resolve_sources()}
-    found = pipeline.discover_files(["clinic-north-csv"], landing)
+    sources = {s.id: s for s in file_import.resolve_sources()}
+    found = file_import.discover_files(["clinic-north-csv"], landing)
     assert len(found) == 1
     storage.path(found[0]["path"]).unlink()  # e.g. listed where this worker's disk is not
     with pytest.raises(import_errors.FileVanished) as info:
-        pipeline.import_file(import_db, sources["clinic-north-csv"], found[0]["path"], run_id="night-gone",
+        file_import.import_file(import_db, sources["clinic-north-csv"], found[0]["path"], run_id="night-gone",
                              today=TODAY)
     assert f"worker {storage.worker_host()}" in str(info.value) and "clear this task" in str(info.value)
     assert scalar(import_db, "SELECT count(*) FROM patients") == 0
@@ -92,12 +92,12 @@ def test_on_a_non_local_executor_a_local_landing_or_runs_root_is_refused_before_
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
     monkeypatch.setenv("GENASCOPE_LANDING_ROOTS", f"{landing},{sample_landing}")
     with pytest.raises(storage.StorageNotShared) as info:  # a local landing
-        pipeline.discover_files(["clinic-north-csv"], str(sample_landing))
+        file_import.discover_files(["clinic-north-csv"], str(sample_landing))
     assert "landing of source clinic-north-csv" in str(info.value) and "genascope_landing_root" in str(info.value)
     assert list(sample_landing.glob("*/incoming/*"))  # nothing moved
     monkeypatch.delenv("GENASCOPE_RUNS_DIR")  # an object-storage landing, the local runs root of import_db
     with pytest.raises(storage.StorageNotShared) as info:
-        pipeline.discover_files(["clinic-north-csv"], landing)
+        file_import.discover_files(["clinic-north-csv"], landing)
     assert "the runs root" in str(info.value) and "genascope_runs_dir" in str(info.value)
     monkeypatch.setenv(storage.SHARED_ROOTS_ENV, str(tmp_path))  # declared a shared volume: accepted
-    assert len(pipeline.discover_files(["clinic-north-csv"], landing)) == 1
+    assert len(file_import.discover_files(["clinic-north-csv"], landing)) == 1

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.core import pipeline_schema
-from include.imports import night, pipeline
+from include.imports import file_import, night
 from include.imports.sources import SourceConfigError, source_from_dict
 from tests.imports.db.conftest import TODAY, patients, scalar
 
@@ -20,7 +20,7 @@ HEADER = "email,first_name,last_name,phone,external_id,date_of_birth,date_of_dea
 
 
 def run(engine, source, path, run_id="run-1"):
-    return pipeline.import_file(engine, source, path, run_id=run_id, today=TODAY)
+    return file_import.import_file(engine, source, path, run_id=run_id, today=TODAY)
 
 
 @pytest.fixture

@@ -8,16 +8,16 @@ import logging
 from pathlib import Path
 
 from include.core import report_models
-from include.imports import file_report, pipeline
+from include.imports import file_import, file_report
 from include.imports import night as import_night
 from tests.imports.conftest import find_phi
 from tests.imports.db.conftest import TODAY, scalar
 
 
 def night(engine, landing_root: Path, run_id: str) -> tuple[list[report_models.FileResult], report_models.NightSummary]:
-    sources = {s.id: s for s in pipeline.resolve_sources()}
-    results = [pipeline.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
-               for f in pipeline.discover_files(None, str(landing_root))]
+    sources = {s.id: s for s in file_import.resolve_sources()}
+    results = [file_import.import_file(engine, sources[f["source_id"]], f["path"], run_id=run_id, today=TODAY)
+               for f in file_import.discover_files(None, str(landing_root))]
     return results, import_night.night_summary(engine, run_id, today=TODAY)
 
 
