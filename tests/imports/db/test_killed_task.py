@@ -20,11 +20,11 @@ import sys, datetime
 from include.core import db
 from include.core import settings
 from include.imports.sources import load_sources
-from include.imports import pipeline
+from include.imports import file_import
 settings.RUNS_DIR = __import__("pathlib").Path(sys.argv[3])
 source = load_sources()["clinic-north-csv"].with_overrides(
     id="clinic-test-csv", landing=sys.argv[2], column_mapping=None, date_formats=("%Y-%m-%d",), max_reject_ratio=0.5)
-pipeline.import_file(db.app_engine(sys.argv[1]), source, sys.argv[4], run_id="killed", today=datetime.date(2025, 6, 2))
+file_import.import_file(db.app_engine(sys.argv[1]), source, sys.argv[4], run_id="killed", today=datetime.date(2025, 6, 2))
 """
 
 
