@@ -107,3 +107,9 @@ def status_with_reason(status: str, failures: list[dict[str, str]]) -> str:
         return status
     first = failures[0]
     return f"failed: {first['reason_code']} in {first['task_id']}"
+
+
+def add_to_sections(sections: dict[str, Any], found: list[dict[str, str]]) -> None:
+    """Why the run failed or was refused (reason code + message per failed task), in the report and its status."""
+    sections["failures"] = found
+    sections["status"] = status_with_reason(sections["status"], found)

@@ -73,3 +73,24 @@ def write(directory: Any, title: str, data: dict[str, Any]) -> Any:
     path = directory / "report.md"
     private_files.write_text(path, "\n".join(lines))
     return path
+
+
+def xcom_inputs(ti: Any, report_tasks: dict[str, str], gate_tasks: list[str]) -> tuple[dict[str, Any], list[Any]]:
+    """A DAG run's report inputs from its XComs: each step's result (``decision`` of an ``approve_*`` step,
+    else its return value) and the gate results its gate tasks pushed."""
+    results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
+               for name, task_id in report_tasks.items()}
+    gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in gate_tasks) if g]
+    return results, gates
+
+
+def finish(dag_id: str, run_id: str, title: str, data: dict[str, Any]) -> dict[str, str]:
+    """Write a run's report into its run folder and close its run record with the report's status."""
+    from include.core import run_records
+    from include.core.db import app_engine
+
+    directory = run_dir(dag_id, run_id)
+    path = write(directory, title, data)
+    with app_engine().connect() as conn:
+        run_records.finish_run(conn, run_id, data.get("status", "done"))
+    return {"report": str(path), "folder": str(directory)}

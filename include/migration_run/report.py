@@ -7,8 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.core import failures, run_records, run_report, settings
-from include.core.db import app_engine
+from include.core import failures, run_report, settings
 from include.core.report_models import QUARANTINE_MISSING_NAME, MigrationReport
 from include.migration_run.tasks import BACKFILL_PHASES, DAG_ID, GATE_TASKS, REPORT_TASKS, UPGRADE_TASKS
 
@@ -16,13 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def write_report(run_id: str, params: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
-    directory = run_report.run_dir(DAG_ID, run_id)
     dry = bool(params.get("dry_run", True))
     title = f"patient_first_migration {'DRY RUN' if dry else 'run'} {run_id}"
-    path = run_report.write(directory, title, {"params": params, **sections})
-    with app_engine().connect() as conn:
-        run_records.finish_run(conn, run_id, sections.get("status", "done"))
-    return {"report": str(path), "folder": str(directory)}
+    return run_report.finish(DAG_ID, run_id, title, {"params": params, **sections})
 
 
 def restored_count(restore: dict[str, Any] | None) -> int:
@@ -127,12 +122,6 @@ def build_report_sections(params: dict[str, Any], results: dict[str, Any], gates
     }
 
 
-def add_failures(sections: dict[str, Any], found: list[dict[str, str]]) -> None:
-    """Why the run failed or was refused (reason code + message per failed task), in the report and its status."""
-    sections["failures"] = found
-    sections["status"] = failures.status_with_reason(sections["status"], found)
-
-
 def report_notes(dry: bool, results: dict[str, Any], plan: dict[str, Any], schema: list[dict[str, Any]],
                  phases: list[dict[str, Any]]) -> list[str]:
     """Context for numbers that would otherwise puzzle (zeros on a migrated database, the restore, phases
@@ -159,11 +148,9 @@ def report_notes(dry: bool, results: dict[str, Any], plan: dict[str, Any], schem
 
 
 def report_from_xcom(run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
-    results = {name: ti.xcom_pull(task_ids=task_id, key="decision" if name.startswith("approve_") else "return_value")
-               for name, task_id in REPORT_TASKS.items()}
-    gates = [g for g in (ti.xcom_pull(task_ids=t, key="gate") for t in GATE_TASKS) if g]
+    results, gates = run_report.xcom_inputs(ti, REPORT_TASKS, GATE_TASKS)
     sections = build_report_sections(params, results, gates)
-    add_failures(sections, failures.collect_run(ti))
+    failures.add_to_sections(sections, failures.collect_run(ti))
     out = write_report(run_id, params, sections)
     summary = sections["summary"]
     log.info("run report: %s (%s); %s", out["report"], sections["status"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 
-from include.core import pipeline_dags, report_models, settings
+from include.core import failures, pipeline_dags, report_models, settings
 from include.migration_run import report as migration_report
 from include.rollback import report as rollback_report
 
@@ -23,11 +23,11 @@ def test_every_registered_dag_has_a_report_model():
 
 def test_the_migration_and_rollback_writers_write_only_their_models_keys():
     migration = migration_report.build_report_sections({"dry_run": True}, {}, [])
-    migration_report.add_failures(migration, [])
+    failures.add_to_sections(migration, [])
     assert set(migration) <= report_models.keys(report_models.MigrationReport)
     assert report_models.QUARANTINE_MISSING_NAME in migration
     rollback = rollback_report.build_report_sections({"dry_run": True}, {}, [])
-    rollback_report.add_failures(rollback, [])
+    failures.add_to_sections(rollback, [])
     assert set(rollback) <= report_models.keys(report_models.RollbackReport)
 
 

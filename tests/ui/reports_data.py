@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from include.core import report_models, run_report
+from include.core import failures, report_models, run_report
 from include.imports import file_report
 from include.migration_run import report as migration_report
 
@@ -104,7 +104,7 @@ def write_refused_rollback_report(run_id: str = REFUSED_ROLLBACK_RUN) -> dict:
 
     params = {"target_revision": "20250529_update_patients", "dry_run": False, "require_approval": True}
     sections = rollback_report.build_report_sections(params, {}, [])
-    rollback_report.add_failures(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
+    failures.add_to_sections(sections, [{"task_id": "preflight.validate_confirm", "reason_code": "confirmation_missing",
                                    "message": "a real rollback needs confirm = ROLLBACK; nothing was changed"}])
     run_report.write(run_report.run_dir("patient_first_rollback", run_id), "patient_first_rollback run",
                      {"params": params, **sections})
