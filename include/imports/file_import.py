@@ -274,12 +274,7 @@ def _reject(conn: sa.Connection, source: SourceConfig, location: str, file_id: i
                       reason_message=message, rows_read=0, finished=True)
     result = FileResult(source.id, file_id, "rejected", reason_code=reason_code, dry_run=dry_run,
                         reason_message=message, file_name=landing.as_path(location).name)
-    result.report_path = write_file_report(result, run_id)
-    if not dry_run:
-        new_location = landing.move(location, "rejected", file_id, sidecar(result))
-        with conn.begin():
-            ledger.update(conn, file_id, location=new_location, report_path=result.report_path)
-    return result
+    return _report_and_move_rejected(conn, result, location, file_id, run_id, dry_run)
 
 
 def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int, run_id: str, reason_code: str,
@@ -300,6 +295,12 @@ def _hold(conn: sa.Connection, source: SourceConfig, location: str, file_id: int
                         field_issues_by_field=issues_by_field, unsupported_messages=int(row.unsupported_messages or 0),
                         reason_message=message, file_name=row.file_name)
     _export_quarantine(conn, source, file_id, run_id)
+    return _report_and_move_rejected(conn, result, location, file_id, run_id, dry_run)
+
+
+def _report_and_move_rejected(conn: sa.Connection, result: FileResult, location: str, file_id: int, run_id: str,
+                              dry_run: bool) -> FileResult:
+    """A refused file's report, then (unless a dry run) the file into ``rejected/`` with its sidecar."""
     result.report_path = write_file_report(result, run_id)
     if not dry_run:
         new_location = landing.move(location, "rejected", file_id, sidecar(result))
