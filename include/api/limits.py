@@ -133,12 +133,12 @@ class SharedRateLimiter:
         return None
 
     def take(self, key: str) -> float:
+        local = self.take_local(key)
+        if local is not None:
+            return local
         now = time.monotonic()
         with self._lock:
             lease = self._leases.setdefault(key, _Lease())
-            if lease.left > 0 and now < lease.expires:
-                lease.left -= 1
-                return 0.0
             # renew: grow the lease when the last one was used up within its window (calls that arrive while
             # another renewal is on its way grow it too), else start again at one token; an expired lease's
             # leftovers go back to the bucket

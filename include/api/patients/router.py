@@ -48,8 +48,9 @@ async def create_patient(body: PatientIn, request: Request, caller: Scoped) -> R
     size = int(request.headers.get("content-length") or 0)
     audit = call_audit(request.scope)
     # one round trip on the event loop's own sessions (include.api.async_sessions): no thread hop
-    result = await service.create_one(state.sessions, state.settings, account, body.record(), size,
-                                      body.identifier_namespace, audit_key=audit.key_id, started=audit.started)
+    result = await service.intake.create_single(state.sessions, state.settings, account, body.record(),
+                                                size_bytes=size, namespace=body.identifier_namespace,
+                                                audit_key=audit.key_id, started=audit.started)
     audit.written = audit.key_id is not None  # the audit row was committed with the create
     audit.account_id, audit.file_id = account, result.file_id
     outcome = result.outcome

@@ -12,7 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from include.api import intake, sql
-from include.api.async_sessions import AsyncSessions
 from include.api.errors import REASON_HELP, Problem, not_found
 from include.api.patients.models import BulkCounts, BulkResult, Patient, RowResult
 from include.api.settings import ApiSettings
@@ -57,15 +56,6 @@ def quarantine_problem(o: direct.RecordOutcome) -> Problem:
                        field=o.reason_field, conflicting_patient_ids=ids)
     detail = REASON_HELP.get(code, "the import refused this record")
     return Problem(422, code, detail, field=o.reason_field, errors=[{"field": o.reason_field, "code": code}])
-
-
-async def create_one(sessions: AsyncSessions, settings: ApiSettings, account_id: str,
-                     record: dict[str, str | None], size_bytes: int, namespace: str | None = None,
-                     audit_key: str | None = None, started: float | None = None) -> intake.SingleResult:
-    """A single create: one transaction, one round trip (``intake.create_single``), the import's rules; with
-    ``audit_key`` the call's audit row is written in that same transaction."""
-    return await intake.create_single(sessions, settings, account_id, record, size_bytes=size_bytes,
-                                      namespace=namespace, audit_key=audit_key, started=started)
 
 
 def body_sha256(raw: bytes) -> str:
